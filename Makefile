@@ -1,0 +1,41 @@
+# reviewsvc — make run (embedded default), make test, make lint, make bench.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint bench venv venv-dev migrate clean-var
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+venv: $(VENV)/.installed
+venv-dev: $(VENV)/.installed-dev
+
+run: venv
+	mkdir -p -m 700 var
+	$(MANAGE) migrate --noinput
+	$(MANAGE) collectstatic --noinput --verbosity 0
+	$(MANAGE) seed_demo
+	HOST=$(HOST) PORT=$(PORT) bin/run-embedded
+
+test: venv-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv-dev
+	$(BIN)/ruff check .
+
+bench: venv-dev
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AnonymousUser
+from rest_framework.authentication import BaseAuthentication
+
+from apps.accounts.models import ApiKey
+from apps.accounts.services import api_key_authenticate
+from reviewsvc.errors import ServiceError
+
+KEYWORD = "Api-Key"
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """``Authorization: Api-Key <key>``: the service client, with no user behind it."""
+
+    def authenticate(self, request) -> tuple[AnonymousUser, ApiKey] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        keyword, _, secret = header.partition(" ")
+        if keyword != KEYWORD:
+            return None
+        api_key = api_key_authenticate(secret=secret.strip())
+        if api_key is None:
+            raise ServiceError("invalid_credentials", "The API key is not valid.")
+        return AnonymousUser(), api_key
+
+    def authenticate_header(self, request) -> str:
+        return KEYWORD

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.clips.models import Activation
+from apps.clips.selectors import clip_get
+from apps.clips.services import clip_ingest
+from apps.common.context import context_from_request
+from apps.common.permissions import scope_required
+from reviewsvc.validation import SUBJECT_ID_PATTERN, is_language_tag, normalise_language_tag
+
+
+class LanguageTagField(serializers.CharField):
+    def to_internal_value(self, data) -> str:
+        value = super().to_internal_value(data)
+        if not is_language_tag(value):
+            raise serializers.ValidationError("Not a BCP 47 language tag (e.g. de-DE).")
+        return normalise_language_tag(value)
+
+
+class ClipOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    subject_id = serializers.CharField()
+    language = serializers.CharField()
+    region = serializers.CharField()
+    activation = serializers.CharField()
+    duration_ms = serializers.IntegerField()
+    audio_format = serializers.CharField()
+    captured_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ClipIngestApi(APIView):
+    permission_classes = [scope_required("clips:ingest")]
+    parser_classes = [MultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        audio = serializers.FileField(allow_empty_file=False)
+        subject_id = serializers.RegexField(SUBJECT_ID_PATTERN, max_length=128)
+        language = LanguageTagField(max_length=35)
+        region = serializers.CharField(max_length=16)
+        activation = serializers.ChoiceField(choices=Activation.choices, default=Activation.DELIBERATE)
+        captured_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+        def validate_region(self, value: str) -> str:
+            if value not in settings.REVIEWSVC_REGIONS:
+                raise serializers.ValidationError(f"Must be one of {', '.join(settings.REVIEWSVC_REGIONS)}.")
+            return value
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        status = serializers.CharField()
+        duration_ms = serializers.IntegerField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        clip = clip_ingest(
+            audio=data["audio"].read(),
+            subject_id=data["subject_id"],
+            language=data["language"],
+            region=data["region"],
+            activation=data["activation"],
+            captured_at=data["captured_at"],
+            api_key=request.auth,
+            context=context_from_request(request),
+        )
+        return Response(self.OutputSerializer(clip).data, status=status.HTTP_201_CREATED)
+
+
+class ClipDetailApi(APIView):
+    permission_classes = [scope_required("clips:ingest")]
+
+    @extend_schema(responses={200: ClipOutputSerializer})
+    def get(self, request, clip_id: str) -> Response:
+        clip = clip_get(clip_id=clip_id)
+        return Response(ClipOutputSerializer(clip).data)

@@ -1,0 +1,194 @@
+"""Clip writes: ingest (encrypt, store, queue), audio decryption for the two callers allowed to
+hear it, crypto-shredding, and re-wrapping under a new master key."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.accounts.models import ApiKey
+from apps.audit.services import event_record
+from apps.clips.models import Activation, Clip, ClipStatus, Subject
+from apps.common.context import RequestContext
+from apps.common.keys import WrappedKeyHolder, key_provider
+from reviewsvc.audio.probe import AudioError, InvalidAudio, probe
+from reviewsvc.crypto import envelope
+from reviewsvc.crypto.keys import KeyProvider
+from reviewsvc.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+CLIP_KIND = "clip"
+
+
+def clip_storage() -> Storage:
+    return storages["clips"]
+
+
+def clip_associated_data(*, clip_id: uuid.UUID | str, subject_id: str) -> bytes:
+    return envelope.associated_data(kind=CLIP_KIND, object_id=str(clip_id), subject_id=subject_id)
+
+
+def subject_lock(*, subject_id: str) -> Subject:
+    """The subject's row, created if new and locked ``FOR UPDATE`` until the transaction ends.
+
+    Ingest and opt-out both take this lock, so an ingest either commits before an opt-out
+    (and is withdrawn by it) or sees the opt-out and refuses.
+    """
+    Subject.objects.bulk_create([Subject(subject_id=subject_id)], ignore_conflicts=True)
+    return Subject.objects.select_for_update().get(subject_id=subject_id)
+
+
+def clip_ingest(
+    *,
+    audio: bytes,
+    subject_id: str,
+    language: str,
+    region: str,
+    activation: str,
+    captured_at: datetime | None,
+    api_key: ApiKey | None,
+    context: RequestContext,
+) -> Clip:
+    if activation == Activation.ACCIDENTAL and not settings.REVIEWSVC_REVIEW_ACCIDENTAL:
+        raise ServiceError("accidental_activation")
+    if region not in settings.REVIEWSVC_REGIONS:
+        raise ServiceError("validation_error", details={"region": [f"Must be one of {settings.REVIEWSVC_REGIONS}."]})
+    if len(audio) > settings.REVIEWSVC_MAX_UPLOAD_BYTES:
+        raise ServiceError("payload_too_large")
+    try:
+        info = probe(audio)
+    except InvalidAudio as exc:
+        raise ServiceError("validation_error", str(exc)) from None
+    except AudioError as exc:
+        raise ServiceError("unsupported_media_type", str(exc)) from None
+
+    clip_id = uuid.uuid4()
+    sealed = envelope.seal(
+        audio, provider=key_provider(), kind=CLIP_KIND, object_id=str(clip_id), subject_id=subject_id
+    )
+    storage = clip_storage()
+    # The name is ours alone: nothing the client sent reaches the storage path.
+    blob_name = storage.save(f"{clip_id.hex[:2]}/{clip_id.hex}.rvs", ContentFile(bytes(sealed.blob)))
+    try:
+        with transaction.atomic():
+            subject = subject_lock(subject_id=subject_id)
+            if subject.opted_out:
+                raise ServiceError("subject_opted_out", status=409)
+            clip = Clip.objects.create(
+                id=clip_id,
+                subject=subject,
+                language=language,
+                region=region,
+                activation=activation,
+                captured_at=captured_at,
+                duration_ms=info.duration_ms,
+                audio_format=info.format,
+                mime_type=info.mime_type,
+                size_bytes=len(audio),
+                blob_name=blob_name,
+                wrapped_key=sealed.wrapped_key,
+                key_version=sealed.key_version,
+                ingested_by=api_key,
+            )
+            event_record(
+                action="clip.ingest",
+                context=context,
+                clip_id=clip.id,
+                subject_id=subject_id,
+                extra={"duration_ms": info.duration_ms, "format": info.format, "bytes": len(audio)},
+            )
+    except BaseException:
+        storage.delete(blob_name)
+        raise
+    return clip
+
+
+def clip_audio_chunks(*, clip: Clip, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+    """Decrypted audio of ``clip`` in ``[start, stop)``, one authenticated segment at a time.
+
+    Callers are the delivery to a leasing reviewer and a subject's own export; both check
+    access first. A shredded clip has no key left to open it.
+    """
+    if clip.wrapped_key is None or not clip.blob_name:
+        raise ServiceError("clip_gone")
+    storage = clip_storage()
+    with storage.open(clip.blob_name, "rb") as source:
+        yield from envelope.open_range(
+            source,
+            provider=key_provider(),
+            wrapped_key=bytes(clip.wrapped_key),
+            kind=CLIP_KIND,
+            object_id=str(clip.id),
+            subject_id=clip.subject_id,
+            start=start,
+            stop=stop,
+        )
+
+
+def clips_shred(*, clips: QuerySet[Clip], status: str) -> int:
+    """Crypto-shred: destroy the wrapped data keys of ``clips`` and give them ``status``.
+
+    Call inside the caller's transaction. The ciphertext is unreadable from the moment this
+    commits; the blob files are removed afterwards by ``blobs_sweep``.
+    """
+    from apps.clips.tasks import blobs_sweep
+
+    count = clips.update(wrapped_key=None, key_version=None, status=status, status_changed_at=timezone.now())
+    if count:
+        transaction.on_commit(blobs_sweep.delay)
+    return count
+
+
+def blobs_sweep_batch(*, batch_size: int = 500) -> int:
+    """Delete the blob files of shredded clips; idempotent, safe to run on several workers."""
+    storage = clip_storage()
+    with transaction.atomic():
+        batch = list(
+            Clip.objects.select_for_update(skip_locked=True)
+            .filter(wrapped_key__isnull=True)
+            .exclude(blob_name="")
+            .values_list("id", "blob_name")[:batch_size]
+        )
+        for _, blob_name in batch:
+            storage.delete(blob_name)
+        Clip.objects.filter(id__in=[clip_id for clip_id, _ in batch]).update(blob_name="")
+    return len(batch)
+
+
+def _clips_rewrap_batch(*, provider: KeyProvider, batch_size: int) -> int:
+    current = provider.current_version()
+    with transaction.atomic():
+        batch = list(
+            Clip.objects.select_for_update(skip_locked=True)
+            .filter(wrapped_key__isnull=False)
+            .exclude(key_version=current)
+            .only("id", "subject_id", "wrapped_key", "key_version")[:batch_size]
+        )
+        for clip in batch:
+            context = clip_associated_data(clip_id=clip.id, subject_id=clip.subject_id)
+            data_key = provider.unwrap(bytes(clip.wrapped_key), context=context)
+            clip.wrapped_key = provider.wrap(data_key, context=context)
+            clip.key_version = current
+        Clip.objects.bulk_update(batch, ["wrapped_key", "key_version"])
+    return len(batch)
+
+
+def _clip_key_versions() -> set[int]:
+    return set(
+        Clip.objects.filter(wrapped_key__isnull=False).values_list("key_version", flat=True).distinct()
+    )
+
+
+CLIP_KEY_HOLDER = WrappedKeyHolder(
+    name="clips", rewrap_batch=_clips_rewrap_batch, versions_in_use=_clip_key_versions
+)

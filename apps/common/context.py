@@ -1,0 +1,69 @@
+"""Who is acting, from where: what services need of a request, without the request itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+
+from apps.common.net import client_address
+
+# Log fields are bounded and cleaned so a hostile User-Agent cannot forge or flood a record.
+MAX_LABEL = 150
+MAX_USER_AGENT = 256
+
+
+def clean_text(value: str, limit: int) -> str:
+    """Printable, single-line, bounded: control characters (newlines, ANSI escapes) are escaped."""
+    cleaned = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}" for ch in value[: limit * 2])
+    return cleaned[:limit]
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    actor_kind: str  # reviewer | admin | auditor | staff | api_key | system | anonymous
+    actor_id: str
+    actor_label: str
+    client_address: str | None
+    request_id: str
+    user_agent: str = ""
+
+    @classmethod
+    def system(cls, job: str) -> RequestContext:
+        return cls(actor_kind="system", actor_id="", actor_label=job, client_address=None, request_id="")
+
+
+def actor_of(user, api_key) -> tuple[str, str, str]:
+    if api_key is not None:
+        return "api_key", str(api_key.pk), api_key.name
+    if user is None or not user.is_authenticated:
+        return "anonymous", "", ""
+    if user.is_superuser:
+        kind = "admin"
+    elif user.is_staff and user.groups.filter(name="auditors").exists():
+        kind = "auditor"
+    elif user.is_staff:
+        kind = "admin"
+    else:
+        kind = "reviewer"
+    return kind, str(user.pk), user.get_username()
+
+
+def context_from_request(request: HttpRequest, *, username: str | None = None) -> RequestContext:
+    """``username`` names the actor of an anonymous request, such as a failed login's attempt."""
+    from apps.accounts.models import ApiKey
+
+    auth = getattr(request, "auth", None)
+    api_key = auth if isinstance(auth, ApiKey) else None
+    kind, actor_id, label = actor_of(getattr(request, "user", None), api_key)
+    if kind == "anonymous" and username:
+        label = username
+    address = client_address(request)
+    return RequestContext(
+        actor_kind=kind,
+        actor_id=actor_id,
+        actor_label=clean_text(label, MAX_LABEL),
+        client_address=str(address) if address else None,
+        request_id=getattr(request, "request_id", ""),
+        user_agent=clean_text(request.META.get("HTTP_USER_AGENT", ""), MAX_USER_AGENT),
+    )

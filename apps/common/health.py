@@ -1,0 +1,63 @@
+"""Liveness and readiness. Readiness names what is down, never how (no connection strings)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from apps.common.keys import key_provider
+
+logger = logging.getLogger(__name__)
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _cache() -> None:
+    cache.set("readyz", "1", 5)
+    if cache.get("readyz") != "1":
+        raise RuntimeError("cache did not return what was stored")
+
+
+def _broker() -> None:
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+
+
+def _keys() -> None:
+    key_provider().check()
+
+
+def readiness_checks() -> dict:
+    checks = {"database": _database, "keys": _keys}
+    if settings.REDIS_URL:
+        checks |= {"cache": _cache, "broker": _broker}
+    return checks
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    down = []
+    for name, check in readiness_checks().items():
+        try:
+            check()
+        except Exception:
+            logger.exception("readiness check %s failed", name)
+            down.append(name)
+    if down:
+        return JsonResponse({"status": "unavailable", "down": down}, status=503)
+    return JsonResponse({"status": "ok"})

@@ -1,0 +1,11 @@
+"""Celery: JSON messages that carry ids only. See ``CELERY_*`` in settings/base.py."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("reviewsvc")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,241 @@
+"""Settings shared by every environment. Each value comes from the environment or is a safe default.
+
+``local`` (the embedded default), ``production`` and ``test`` build on this file; none of them
+holds a secret.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from config.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env_str("REVIEWSVC_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = False
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "csp",
+    "apps.common",
+    "apps.audit",
+    "apps.facilities",
+    "apps.accounts",
+    "apps.clips",
+    "apps.reviews",
+    "apps.privacy",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "apps.common.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'reviewsvc.sqlite3'}")
+DATABASES = {
+    # Persistent connections with health checks: connection set-up costs more than a one-row
+    # query on PostgreSQL.
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # IMMEDIATE takes the write lock when a transaction starts, so two writers never both
+        # read a queued clip and then both lease it; WAL lets readers go on meanwhile.
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache, broker, tasks -------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # The embedded broker: kombu's filesystem transport under var/. Messages hold ids only.
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(VAR_DIR / "broker"),
+        "data_folder_out": str(VAR_DIR / "broker"),
+        "store_processed": False,
+    }
+# JSON only: a pickle on the broker could run code in the worker.
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict = {}
+
+# --- Passwords, sessions, OTP ---------------------------------------------------------------
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "apps.common.validators.MaximumLengthValidator", "OPTIONS": {"max_length": 128}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# The absolute lifetime; the 15-minute idle limit is enforced server-side by the accounts app.
+SESSION_COOKIE_AGE = 10 * 60 * 60
+SESSION_IDLE_SECONDS = 15 * 60
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+LOGIN_URL = "/login/"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+OTP_TOTP_ISSUER = "reviewsvc"
+# Each failure doubles the wait before a device accepts another try.
+OTP_TOTP_THROTTLE_FACTOR = 1
+
+# --- Security headers -----------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "media-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# --- API --------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.accounts.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Deny by default: every view names who may call it.
+    "DEFAULT_PERMISSION_CLASSES": ["apps.common.permissions.DenyAll"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "apps.common.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_PAGINATION_CLASS": "apps.common.pagination.CursorPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "reviewsvc API",
+    "DESCRIPTION": "Secure human review of voice-assistant recordings.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+}
+
+# --- Static files ---------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- reviewsvc ------------------------------------------------------------------------------
+REVIEWSVC_SITE_URL = env_str("REVIEWSVC_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+REVIEWSVC_REGIONS = env_list("REVIEWSVC_REGIONS", "EU,US")
+REVIEWSVC_MAX_UPLOAD_BYTES = env_int("REVIEWSVC_MAX_UPLOAD_BYTES", 20 * 1000 * 1000)
+REVIEWSVC_TRUSTED_PROXIES = env_list("REVIEWSVC_TRUSTED_PROXIES")
+REVIEWSVC_ADMIN_NETWORKS = env_list("REVIEWSVC_ADMIN_NETWORKS", "127.0.0.0/8,::1/128")
+REVIEWSVC_REVIEW_ACCIDENTAL = env_bool("REVIEWSVC_REVIEW_ACCIDENTAL", False)
+REVIEWSVC_OPTOUT_KEEP_AUDIO = env_bool("REVIEWSVC_OPTOUT_KEEP_AUDIO", False)
+REVIEWSVC_RETENTION_DAYS = env_int("REVIEWSVC_RETENTION_DAYS", 90)
+REVIEWSVC_TRANSCRIPT_RETENTION_DAYS = env_int("REVIEWSVC_TRANSCRIPT_RETENTION_DAYS", 365)
+REVIEWSVC_LEASE_SECONDS = env_int("REVIEWSVC_LEASE_SECONDS", 600)
+REVIEWSVC_KEY_PROVIDER = env_str("REVIEWSVC_KEY_PROVIDER", "local")
+REVIEWSVC_KEY_FILE = env_str("REVIEWSVC_KEY_FILE", str(VAR_DIR / "keys" / "master-keys.json"))
+REVIEWSVC_CHECKPOINT_DIR = env_str("REVIEWSVC_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints"))
+REVIEWSVC_ALERT_WEBHOOK_URL = env_str("REVIEWSVC_ALERT_WEBHOOK_URL")
+
+# Where encrypted blobs live: a folder (the default, under var/) or a storage class path such
+# as "storages.backends.s3.S3Storage" configured by django-storages' own settings.
+_storage = env_str("REVIEWSVC_STORAGE", str(VAR_DIR / "blobs"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(VAR_DIR / "media")}},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "clips": (
+        {"BACKEND": _storage}
+        if "." in _storage and "/" not in _storage
+        else {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": _storage, "file_permissions_mode": 0o600, "directory_permissions_mode": 0o700},
+        }
+    ),
+}
+# Uploads stay in memory up to the cap, so plaintext audio never lands in a temporary file.
+FILE_UPLOAD_HANDLERS = ["apps.clips.uploads.BoundedMemoryUploadHandler"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = REVIEWSVC_MAX_UPLOAD_BYTES
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": env_str("LOG_LEVEL", "INFO")},
+}

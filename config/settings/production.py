@@ -1,0 +1,32 @@
+"""Production: refuses to start without its secrets and endpoints; TLS-only cookies, HSTS."""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import REVIEWSVC_KEY_PROVIDER, REST_FRAMEWORK
+
+from config.env import env_bool, env_list, env_secret, env_str, require
+
+SECRET_KEY = require("SECRET_KEY", env_secret("SECRET_KEY"))
+require("DATABASE_URL", env_str("DATABASE_URL"))
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
+require("ALLOWED_HOSTS", ",".join(ALLOWED_HOSTS))
+if REVIEWSVC_KEY_PROVIDER == "local":
+    # The master keys must live at a path the operator chose (a mounted secret), never a default.
+    REVIEWSVC_KEY_FILE = require("REVIEWSVC_KEY_FILE", env_str("REVIEWSVC_KEY_FILE"))
+else:
+    require("REVIEWSVC_KEY_PROVIDER_URL", env_str("REVIEWSVC_KEY_PROVIDER_URL"))
+
+DEBUG = False
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]}
+
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_SAMESITE = "Strict"
+CSRF_COOKIE_SAMESITE = "Strict"
+SECURE_SSL_REDIRECT = True
+SECURE_HSTS_SECONDS = 63072000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+if env_bool("REVIEWSVC_PROXY_SETS_X_FORWARDED_PROTO", False):
+    # Only safe when the proxy overwrites the header the client sent.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")

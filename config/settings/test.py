@@ -1,0 +1,34 @@
+"""Tests: a throwaway var/ per process, in-process tasks, a cheap password hasher.
+
+DATABASE_URL and REDIS_URL, when set, point the suite at real PostgreSQL and Redis.
+"""
+
+import secrets
+import tempfile
+from pathlib import Path
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import CACHES, REDIS_URL, STORAGES
+
+VAR_DIR = Path(tempfile.mkdtemp(prefix="reviewsvc-test-"))
+SECRET_KEY = secrets.token_urlsafe(50)
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+
+# Hashing is not what the suite measures; production settings keep Argon2id first.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+if REDIS_URL:
+    CACHES = {"default": {**CACHES["default"], "KEY_PREFIX": f"test-{secrets.token_hex(4)}"}}
+
+REVIEWSVC_KEY_FILE = str(VAR_DIR / "keys" / "master-keys.json")
+REVIEWSVC_CHECKPOINT_DIR = str(VAR_DIR / "checkpoints")
+STORAGES = {
+    **STORAGES,
+    "clips": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "blobs"), "file_permissions_mode": 0o600},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.common.exceptions import json_error_view
+from apps.common.health import healthz, readyz
+
+api_v1 = [
+    path("", include("apps.clips.urls")),
+    path("", include("apps.privacy.urls")),
+    path("", include("apps.accounts.urls")),
+    path("", include("apps.reviews.urls")),
+    path("audit/", include("apps.audit.urls")),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = json_error_view("validation_error")
+handler403 = json_error_view("permission_denied")
+handler404 = json_error_view("not_found")
+handler500 = json_error_view("internal_error")
