@@ -1,0 +1,68 @@
+"""The access log: one hash-chained, append-only row per access or refused attempt.
+
+Nothing here is a foreign key: events outlive the clips, accounts and facilities they name.
+The subject is stored only as a keyed pseudonym. See reviewsvc/audit/chain.py for the hash and
+docs/AUDIT.md for the whole design.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Outcome(models.TextChoices):
+    GRANTED = "granted"
+    DENIED = "denied"
+
+
+class AccessEvent(models.Model):
+    # Gapless: assigned under the append lock, never from a sequence (which would leave holes).
+    seq = models.BigIntegerField(primary_key=True)
+    time = models.DateTimeField()
+    actor_kind = models.CharField(max_length=16)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64)
+    clip_id = models.UUIDField(null=True, blank=True)
+    subject_pseudonym = models.CharField(max_length=64, blank=True)
+    facility_id = models.IntegerField(null=True, blank=True)
+    facility_name = models.CharField(max_length=150, blank=True)
+    client_address = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    reason = models.CharField(max_length=64, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [
+            # The auditors' filters, each newest first.
+            models.Index(fields=["clip_id", "seq"], name="audit_event_clip"),
+            models.Index(fields=["subject_pseudonym", "seq"], name="audit_event_subject"),
+            models.Index(fields=["actor_label", "seq"], name="audit_event_actor"),
+            models.Index(fields=["facility_name", "seq"], name="audit_event_facility"),
+            models.Index(fields=["action", "seq"], name="audit_event_action"),
+            models.Index(fields=["time"], name="audit_event_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.outcome}"
+
+
+class Checkpoint(models.Model):
+    """A signed Merkle root over the first ``size`` events, chained to the checkpoint before it."""
+
+    size = models.BigIntegerField(unique=True)
+    root = models.CharField(max_length=64)
+    prev = models.CharField(max_length=64)
+    time = models.DateTimeField()
+    key = models.CharField(max_length=64)
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        ordering = ["size"]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.size} {self.root[:12]}"
