@@ -1,0 +1,40 @@
+"""The facility binding: every reviewer request proves again who, where and whether, here only."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework.permissions import BasePermission
+
+from apps.accounts.selectors import reviewer_snapshot
+from apps.common.net import client_address
+from reviewsvc.errors import AccessDenied, ServiceError
+from reviewsvc.policy import reviewer_may_act
+
+MAX_LOGGED_PATH = 200
+
+
+class IsReviewer(BasePermission):
+    """An OTP-verified, active, vetted reviewer, at an active facility, from its networks.
+
+    On success ``request.reviewer`` holds the ``ReviewerSnapshot`` the view decides with. A
+    refusal raises ``AccessDenied``; the exception handler writes its ``denied`` event.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if user is None or not user.is_authenticated:
+            raise ServiceError("authentication_required")
+        audit = {"action": "request.denied", "extra": {"path": request.path[:MAX_LOGGED_PATH]}}
+        snapshot = reviewer_snapshot(
+            user=user,
+            client_address=client_address(request),
+            otp_verified=user.is_verified(),
+            today=timezone.localdate(),
+        )
+        if snapshot is None:
+            raise AccessDenied("permission_denied", audit=audit)
+        decision = reviewer_may_act(snapshot.facts)
+        if not decision:
+            raise AccessDenied(decision.reason, audit={**audit, "facility_id": snapshot.facility_id})
+        request.reviewer = snapshot
+        return True

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from reviewsvc.hours import parse_hours
+from reviewsvc.net import IPNetwork, parse_networks
+
+# ISO 3166-1 alpha-2 officially assigned codes.
+ISO_COUNTRIES = frozenset(
+    """AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW
+    BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK
+    FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS
+    IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM
+    MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS
+    PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK
+    TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW""".split()
+)
+
+
+def validate_country(value: str) -> None:
+    if value not in ISO_COUNTRIES:
+        raise ValidationError(f"{value!r} is not an ISO 3166-1 alpha-2 country code.")
+
+
+def validate_networks(value) -> None:
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        raise ValidationError("Networks must be a non-empty list of CIDRs.")
+    try:
+        parse_networks(value)
+    except ValueError as exc:
+        raise ValidationError(f"Invalid network: {exc}") from None
+
+
+def validate_regions(value) -> None:
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        raise ValidationError("Regions must be a non-empty list.")
+    unknown = sorted(set(value) - set(settings.REVIEWSVC_REGIONS))
+    if unknown:
+        raise ValidationError(f"Unknown regions {unknown}; allowed: {settings.REVIEWSVC_REGIONS}.")
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{value!r} is not a known time zone.") from None
+
+
+def validate_hours(value: str) -> None:
+    try:
+        parse_hours(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+@lru_cache(maxsize=256)
+def _parsed(networks: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(parse_networks(networks))
+
+
+class Facility(models.Model):
+    """A secure site reviewers work from. Reviewers reach data only from its networks."""
+
+    name = models.CharField(max_length=100, unique=True)
+    country = models.CharField(max_length=2, validators=[validate_country])
+    networks = models.JSONField(validators=[validate_networks], help_text="CIDRs, e.g. [\"10.1.0.0/16\"].")
+    regions = models.JSONField(validators=[validate_regions], help_text="Data-residency regions it may process.")
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+    hours = models.CharField(
+        max_length=200, blank=True, validators=[validate_hours], help_text="e.g. Mon-Fri 08:00-18:00"
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "facilities"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.hours and not self.timezone:
+            raise ValidationError({"timezone": "Working hours need a time zone."})
+
+    def parsed_networks(self) -> tuple[IPNetwork, ...]:
+        # Parsed once per distinct list and process: this runs on every reviewer request.
+        return _parsed(tuple(self.networks))
