@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from apps.accounts.services import api_key_create
 from apps.common.context import RequestContext
+from tests.apps.audit.support import access_log_flushable_by_the_suite  # noqa: F401  (autouse: TRUNCATE trigger)
 
 ALL_SCOPES = ["clips:ingest", "subjects:manage", "transcripts:read"]
 
@@ -31,6 +32,18 @@ def make_wav(*, seconds: float = 1.0, rate: int = 16000, frequency: float = 440.
             )
         )
     return buffer.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def clip_storage_per_test(settings, tmp_path):
+    """Each test gets its own blob folder, so "nothing was stored" means this test stored nothing."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "clips": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "blobs"), "file_permissions_mode": 0o600},
+        },
+    }
 
 
 @pytest.fixture
