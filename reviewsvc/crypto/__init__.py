@@ -1,0 +1,1 @@
+"""Encryption at rest: segmented AES-256-GCM blobs, envelope keys and key providers."""
