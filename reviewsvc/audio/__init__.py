@@ -1,0 +1,1 @@
+"""Audio uploads: recognise the format by magic bytes and a parse, and read the duration."""
