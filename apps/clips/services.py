@@ -113,11 +113,15 @@ def clip_ingest(
     return clip
 
 
-def clip_audio_chunks(*, clip: Clip, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+def clip_audio_chunks(
+    *, clip: Clip, start: int = 0, stop: int | None = None, subject_id: str | None = None
+) -> Iterator[bytes]:
     """Decrypted audio of ``clip`` in ``[start, stop)``, one authenticated segment at a time.
 
     Callers are the delivery to a leasing reviewer and a subject's own export; both check
-    access first. A shredded clip has no key left to open it.
+    access first. A shredded clip has no key left to open it. The export passes the
+    ``subject_id`` it exports: the associated data then names that subject, so a clip of anyone
+    else fails to decrypt.
     """
     if clip.wrapped_key is None or not clip.blob_name:
         raise ServiceError("clip_gone")
@@ -129,7 +133,7 @@ def clip_audio_chunks(*, clip: Clip, start: int = 0, stop: int | None = None) ->
             wrapped_key=bytes(clip.wrapped_key),
             kind=CLIP_KIND,
             object_id=str(clip.id),
-            subject_id=clip.subject_id,
+            subject_id=subject_id or clip.subject_id,
             start=start,
             stop=stop,
         )
