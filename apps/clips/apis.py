@@ -12,7 +12,7 @@ from apps.clips.selectors import clip_get
 from apps.clips.services import clip_ingest
 from apps.common.context import context_from_request
 from apps.common.permissions import scope_required
-from reviewsvc.validation import SUBJECT_ID_PATTERN, is_language_tag, normalise_language_tag
+from reviewsvc.validation import is_language_tag, is_subject_id, normalise_language_tag
 
 
 class LanguageTagField(serializers.CharField):
@@ -21,6 +21,16 @@ class LanguageTagField(serializers.CharField):
         if not is_language_tag(value):
             raise serializers.ValidationError("Not a BCP 47 language tag (e.g. de-DE).")
         return normalise_language_tag(value)
+
+
+class SubjectIdField(serializers.CharField):
+    """The whole value must match: DRF's RegexField only searches, so "../x" would pass it."""
+
+    def to_internal_value(self, data) -> str:
+        value = super().to_internal_value(data)
+        if not is_subject_id(value):
+            raise serializers.ValidationError("Must match [A-Za-z0-9._:-]{1,128}.")
+        return value
 
 
 class ClipOutputSerializer(serializers.Serializer):
@@ -42,7 +52,7 @@ class ClipIngestApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         audio = serializers.FileField(allow_empty_file=False)
-        subject_id = serializers.RegexField(SUBJECT_ID_PATTERN, max_length=128)
+        subject_id = SubjectIdField(max_length=128)
         language = LanguageTagField(max_length=35)
         region = serializers.CharField(max_length=16)
         activation = serializers.ChoiceField(choices=Activation.choices, default=Activation.DELIBERATE)

@@ -23,7 +23,8 @@ class BoundedMemoryUploadHandler(FileUploadHandler):
     def __init__(self, request=None) -> None:
         super().__init__(request)
         self.limit = settings.REVIEWSVC_MAX_UPLOAD_BYTES
-        self.buffer: io.BytesIO | None = None
+        self.buffer = io.BytesIO()
+        self.file_seen = False
         self.received = 0
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None) -> None:
@@ -32,20 +33,18 @@ class BoundedMemoryUploadHandler(FileUploadHandler):
 
     def new_file(self, *args, **kwargs) -> None:
         super().new_file(*args, **kwargs)
-        if self.buffer is not None:
+        if self.file_seen:
             raise ServiceError("validation_error", "Send exactly one audio file.")
-        self.buffer = io.BytesIO()
+        self.file_seen = True
         raise StopFutureHandlers()
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         self.received += len(raw_data)
         if self.received > self.limit:
             raise ServiceError("payload_too_large", f"Uploads are limited to {self.limit} bytes.")
-        assert self.buffer is not None
         self.buffer.write(raw_data)
 
     def file_complete(self, file_size: int) -> InMemoryUploadedFile:
-        assert self.buffer is not None
         self.buffer.seek(0)
         # The client's file name is dropped: blobs are stored under server-made names only.
         return InMemoryUploadedFile(

@@ -15,8 +15,12 @@ MAX_USER_AGENT = 256
 
 def clean_text(value: str, limit: int) -> str:
     """Printable, single-line, bounded: control characters (newlines, ANSI escapes) are escaped."""
-    cleaned = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}" for ch in value[: limit * 2])
+    cleaned = "".join(ch if ch.isprintable() else _escape(ch) for ch in value[: limit * 2])
     return cleaned[:limit]
+
+
+def _escape(ch: str) -> str:
+    return f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}"
 
 
 @dataclass(frozen=True)

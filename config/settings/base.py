@@ -49,6 +49,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "apps.accounts.middleware.AdminNetworkMiddleware",
+    "apps.accounts.middleware.SessionPolicyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -116,6 +118,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE["privacy.retention_sweep"] = {"task": "privacy.retention_sweep", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["reviews.expire_leases"] = {"task": "reviews.expire_leases", "schedule": 60.0}
 
 # --- Passwords, sessions, OTP ---------------------------------------------------------------
 PASSWORD_HASHERS = [
@@ -211,12 +215,27 @@ REVIEWSVC_KEY_PROVIDER = env_str("REVIEWSVC_KEY_PROVIDER", "local")
 REVIEWSVC_KEY_FILE = env_str("REVIEWSVC_KEY_FILE", str(VAR_DIR / "keys" / "master-keys.json"))
 REVIEWSVC_CHECKPOINT_DIR = env_str("REVIEWSVC_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints"))
 REVIEWSVC_ALERT_WEBHOOK_URL = env_str("REVIEWSVC_ALERT_WEBHOOK_URL")
+# Review workflow limits, per reviewer (Range requests count as audio requests): generous for
+# real work, tight enough that scripted bulk listening stops within the hour.
+REVIEWSVC_LEASES_PER_HOUR = env_int("REVIEWSVC_LEASES_PER_HOUR", 240)
+REVIEWSVC_AUDIO_REQUESTS_PER_HOUR = env_int("REVIEWSVC_AUDIO_REQUESTS_PER_HOUR", 3600)
+REVIEWSVC_TRANSCRIPT_MAX_CHARS = env_int("REVIEWSVC_TRANSCRIPT_MAX_CHARS", 10000)
+# Alert rules: plays of one clip beyond N, access outside the facility's hours, N denials of one
+# reviewer within the window. Each alert is an access event, a mail to ADMINS and, if set, a webhook.
+REVIEWSVC_ALERT_REPEATED_PLAYS = env_int("REVIEWSVC_ALERT_REPEATED_PLAYS", 10)
+REVIEWSVC_ALERT_OUTSIDE_HOURS = env_bool("REVIEWSVC_ALERT_OUTSIDE_HOURS", True)
+REVIEWSVC_ALERT_DENIALS = env_int("REVIEWSVC_ALERT_DENIALS", 10)
+REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS = env_int("REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS", 300)
+REVIEWSVC_ALERT_AUTO_SUSPEND = env_bool("REVIEWSVC_ALERT_AUTO_SUSPEND", False)
 
 # Where encrypted blobs live: a folder (the default, under var/) or a storage class path such
 # as "storages.backends.s3.S3Storage" configured by django-storages' own settings.
 _storage = env_str("REVIEWSVC_STORAGE", str(VAR_DIR / "blobs"))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(VAR_DIR / "media")}},
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "media")},
+    },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
     "clips": (
         {"BACKEND": _storage}

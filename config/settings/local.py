@@ -7,10 +7,9 @@ that on. The session secret is made on first run and kept in ``var/secret_key`` 
 import os
 import secrets
 
+from config.env import env_bool, env_secret
 from config.settings.base import *  # noqa: F403
 from config.settings.base import VAR_DIR
-
-from config.env import env_bool, env_secret
 
 
 def _local_secret_key() -> str:

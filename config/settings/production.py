@@ -1,9 +1,8 @@
 """Production: refuses to start without its secrets and endpoints; TLS-only cookies, HSTS."""
 
-from config.settings.base import *  # noqa: F403
-from config.settings.base import REVIEWSVC_KEY_PROVIDER, REST_FRAMEWORK
-
 from config.env import env_bool, env_list, env_secret, env_str, require
+from config.settings.base import *  # noqa: F403
+from config.settings.base import REST_FRAMEWORK, REVIEWSVC_KEY_PROVIDER
 
 SECRET_KEY = require("SECRET_KEY", env_secret("SECRET_KEY"))
 require("DATABASE_URL", env_str("DATABASE_URL"))

@@ -3,6 +3,7 @@
 DATABASE_URL and REDIS_URL, when set, point the suite at real PostgreSQL and Redis.
 """
 
+import os
 import secrets
 import tempfile
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 from config.settings.base import *  # noqa: F403
 from config.settings.base import CACHES, REDIS_URL, STORAGES
 
-VAR_DIR = Path(tempfile.mkdtemp(prefix="reviewsvc-test-"))
+# A worker started by a test shares the test process's var/ through REVIEWSVC_VAR_DIR.
+VAR_DIR = Path(os.environ.get("REVIEWSVC_VAR_DIR") or tempfile.mkdtemp(prefix="reviewsvc-test-"))
 SECRET_KEY = secrets.token_urlsafe(50)
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 
@@ -22,6 +24,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 if REDIS_URL:
     CACHES = {"default": {**CACHES["default"], "KEY_PREFIX": f"test-{secrets.token_hex(4)}"}}
 
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 REVIEWSVC_KEY_FILE = str(VAR_DIR / "keys" / "master-keys.json")
 REVIEWSVC_CHECKPOINT_DIR = str(VAR_DIR / "checkpoints")
 STORAGES = {

@@ -1,0 +1,33 @@
+import pytest
+
+from apps.common import health
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_answers_while_the_process_lives(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_is_ok_when_everything_is_reachable(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+
+
+def test_readyz_names_what_is_down(client, monkeypatch, settings):
+    def broken():
+        raise ConnectionError("secret connection string must not leak")
+
+    monkeypatch.setattr(health, "_keys", broken)
+    monkeypatch.setattr(health, "_database", broken)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "down": ["database", "keys"]}
+    assert b"secret" not in response.content
+
+
+def test_readyz_checks_cache_and_broker_only_when_configured(settings):
+    settings.REDIS_URL = ""
+    assert set(health.readiness_checks()) == {"database", "keys"}
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    assert set(health.readiness_checks()) == {"database", "keys", "cache", "broker"}

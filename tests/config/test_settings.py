@@ -1,0 +1,93 @@
+"""Production settings: refuse to start without their secrets; pass `check --deploy` cleanly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "SECRET_KEY": "x9!" * 20 + "production-secret-for-the-check-only",
+    "DATABASE_URL": "postgres://reviewsvc@db.internal:5432/reviewsvc",
+    "ALLOWED_HOSTS": "review.example.com",
+    "REVIEWSVC_KEY_FILE": "/run/secrets/reviewsvc-master-keys.json",
+}
+
+
+def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("REVIEWSVC_", "DJANGO_", "SECRET_KEY"))}
+    clean.pop("DATABASE_URL", None)
+    clean.pop("ALLOWED_HOSTS", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_under_production_settings():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "ALLOWED_HOSTS", "REVIEWSVC_KEY_FILE"])
+def test_production_refuses_to_start_without(missing):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
+    result = run_manage("check", env=env)
+    assert result.returncode != 0
+    assert missing in result.stderr
+
+
+def test_production_reads_the_secret_from_a_file(tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(PRODUCTION_ENV["SECRET_KEY"])
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"} | {"SECRET_KEY_FILE": str(secret_file)}
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_cookie_and_transport_settings():
+    from django.conf import Settings
+
+    saved = {k: os.environ.get(k) for k in PRODUCTION_ENV}
+    os.environ.update(PRODUCTION_ENV)
+    try:
+        production = Settings("config.settings.production")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    assert production.SESSION_COOKIE_SECURE
+    assert production.CSRF_COOKIE_SECURE
+    assert production.SESSION_COOKIE_HTTPONLY
+    assert production.SESSION_COOKIE_SAMESITE in {"Lax", "Strict"}
+    assert production.SECURE_HSTS_SECONDS >= 31536000
+    assert production.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    assert "rest_framework.permissions.AllowAny" not in production.REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"]
+    assert production.REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] == ["rest_framework.renderers.JSONRenderer"]
+    directives = production.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert "'unsafe-inline'" not in directives["script-src"]
+    assert production.CELERY_ACCEPT_CONTENT == ["json"]
+
+
+def test_the_local_secret_key_is_made_once_with_owner_only_permissions(tmp_path):
+    env = {"REVIEWSVC_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings.local"}
+    code = "from django.conf import settings; print(settings.SECRET_KEY)"
+    first = run_manage("shell", "-c", code, env=env)
+    second = run_manage("shell", "-c", code, env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert len(first.stdout.strip()) >= 50
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
