@@ -7,7 +7,32 @@ docs/AUDIT.md for the whole design.
 
 from __future__ import annotations
 
+import json
+
 from django.db import models
+
+from reviewsvc.audit.chain import canonical_json
+
+
+class CanonicalJSONField(models.TextField):
+    """JSON kept as the exact canonical text the event's hash covers.
+
+    A ``jsonb`` column would re-format the text (key order, spacing), so the verifier would
+    have to parse and re-serialise every row; here it reads the hashed bytes as stored.
+    """
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else json.loads(value)
+
+    def to_python(self, value):
+        return json.loads(value) if isinstance(value, str) else value
+
+    def get_prep_value(self, value):
+        return None if value is None else canonical_json(value)
+
+    def value_to_string(self, obj) -> str:
+        return canonical_json(self.value_from_object(obj))
+
 
 
 class Outcome(models.TextChoices):
@@ -31,7 +56,7 @@ class AccessEvent(models.Model):
     outcome = models.CharField(max_length=8, choices=Outcome.choices)
     reason = models.CharField(max_length=64, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
-    extra = models.JSONField(default=dict, blank=True)
+    extra = CanonicalJSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 

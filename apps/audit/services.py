@@ -42,7 +42,7 @@ PSEUDONYM_PURPOSE = "subject"
 
 _APPEND_SQL = (
     "SELECT o_seq, o_prev_hash, o_hash FROM audit_append("
-    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
