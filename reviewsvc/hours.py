@@ -70,6 +70,4 @@ def within_hours(spec: str, tz: str, now: datetime) -> bool:
         raise ValueError("now must be timezone-aware")
     local = now.astimezone(ZoneInfo(tz))
     moment = local.time().replace(tzinfo=None)
-    return any(
-        local.weekday() in part.days and part.start <= moment < part.end for part in parse_hours(spec)
-    )
+    return any(local.weekday() in part.days and part.start <= moment < part.end for part in parse_hours(spec))

@@ -15,6 +15,8 @@ from apps.accounts.services import api_key_create
 from apps.common.context import RequestContext
 from tests.apps.audit.support import access_log_flushable_by_the_suite  # noqa: F401  (autouse: TRUNCATE trigger)
 
+pytest_plugins = ["tests.personas"]
+
 ALL_SCOPES = ["clips:ingest", "subjects:manage", "transcripts:read"]
 
 

@@ -4,3 +4,15 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "apps.accounts"
     label = "accounts"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+        from django.db.models.signals import post_migrate
+
+        from apps.accounts import signals
+        from apps.accounts.devices import TOTP_SEED_HOLDER
+        from apps.common.keys import register_wrapped_key_holder
+
+        register_wrapped_key_holder(TOTP_SEED_HOLDER)
+        user_logged_in.connect(signals.mark_session_on_login, dispatch_uid="accounts.mark_session_on_login")
+        post_migrate.connect(signals.grant_auditors_view_permissions, dispatch_uid="accounts.auditors_view")

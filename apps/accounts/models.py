@@ -61,7 +61,7 @@ class Reviewer(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviewer")
     facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, related_name="reviewers")
-    languages = models.JSONField(default=list, help_text="BCP 47 tags, e.g. [\"de-DE\", \"en-US\"].")
+    languages = models.JSONField(default=list, help_text='BCP 47 tags, e.g. ["de-DE", "en-US"].')
     vetted_until = models.DateField()
     status = models.CharField(max_length=12, choices=ReviewerStatus.choices, default=ReviewerStatus.INVITED)
     # Bumped to end every session of this reviewer at once; sessions carry the epoch they began in.

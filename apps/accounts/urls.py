@@ -1,1 +1,19 @@
-urlpatterns: list = []
+from django.urls import path
+
+from apps.accounts.apis import (
+    InviteAcceptApi,
+    InviteConfirmApi,
+    LoginApi,
+    LogoutApi,
+    ReviewerDetailApi,
+    SessionDetailApi,
+)
+
+urlpatterns = [
+    path("auth/login", LoginApi.as_view(), name="auth-login"),
+    path("auth/logout", LogoutApi.as_view(), name="auth-logout"),
+    path("auth/session", SessionDetailApi.as_view(), name="auth-session"),
+    path("auth/reviewer", ReviewerDetailApi.as_view(), name="auth-reviewer"),
+    path("invites/<str:token>/accept", InviteAcceptApi.as_view(), name="invite-accept"),
+    path("invites/<str:token>/confirm", InviteConfirmApi.as_view(), name="invite-confirm"),
+]

@@ -68,7 +68,7 @@ class Facility(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     country = models.CharField(max_length=2, validators=[validate_country])
-    networks = models.JSONField(validators=[validate_networks], help_text="CIDRs, e.g. [\"10.1.0.0/16\"].")
+    networks = models.JSONField(validators=[validate_networks], help_text='CIDRs, e.g. ["10.1.0.0/16"].')
     regions = models.JSONField(validators=[validate_regions], help_text="Data-residency regions it may process.")
     timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
     hours = models.CharField(

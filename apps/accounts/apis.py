@@ -1,0 +1,228 @@
+"""Sessions and enrolment over JSON: login, logout, invite accept and confirm."""
+
+from __future__ import annotations
+
+import django_otp
+from django.contrib.auth import login, logout
+from django.db import transaction
+from django.middleware.csrf import get_token
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import ensure_csrf_cookie
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.authentication import CSRFCheck
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import IsReviewer
+from apps.accounts.selectors import reviewer_profile, user_role
+from apps.accounts.services import invite_accept, invite_confirm, login_verify
+from apps.audit.services import event_record
+from apps.common.context import context_from_request
+from apps.common.net import client_address
+from apps.common.permissions import IsVerifiedUser
+from reviewsvc.errors import ServiceError
+
+# Generous bounds: the real limits (password 12..128) are checked where passwords are set; these
+# only keep a hostile megabyte away from the hasher.
+MAX_USERNAME = 1024
+MAX_PASSWORD = 1024
+MAX_OTP = 32
+MAX_TOKEN = 128
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: DRF's CharField would turn 123456 or 1.5 into text."""
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def enforce_csrf(request) -> None:
+    """CSRF for views that have no session yet (DRF checks it only for authenticated sessions)."""
+    check = CSRFCheck(lambda req: None)
+    check.process_request(request)
+    if check.process_view(request, None, (), {}) is not None:
+        raise ServiceError("permission_denied", "CSRF check failed; fetch GET /api/v1/auth/login first.")
+
+
+def no_store(response: Response) -> Response:
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class IsAuthenticatedSession(BasePermission):
+    """Any logged-in session, verified or not: leaving must always be possible."""
+
+    def has_permission(self, request, view) -> bool:
+        if not request.user or not request.user.is_authenticated:
+            raise ServiceError("authentication_required")
+        return True
+
+
+@method_decorator(ensure_csrf_cookie, name="get")
+class LoginApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class InputSerializer(serializers.Serializer):
+        username = StrictCharField(max_length=MAX_USERNAME, trim_whitespace=False)
+        password = StrictCharField(max_length=MAX_PASSWORD, trim_whitespace=False)
+        otp = StrictCharField(max_length=MAX_OTP, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        role = serializers.CharField()
+        facility = serializers.CharField(allow_null=True)
+
+    @extend_schema(responses={200: None}, description="Sets the csrftoken cookie for the login call.")
+    def get(self, request):
+        get_token(request)
+        return Response({"csrf": "set"})
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def post(self, request):
+        enforce_csrf(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        username = data.validated_data["username"]
+        context = context_from_request(request, username=username)
+        user, device = login_verify(
+            username=username,
+            password=data.validated_data["password"],
+            otp=data.validated_data["otp"],
+            client_address=client_address(request),
+            context=context,
+        )
+        django_request = request._request
+        # login() cycles the session key, so a session id planted before login is worthless.
+        login(django_request, user, backend="django.contrib.auth.backends.ModelBackend")
+        django_otp.login(django_request, device)
+        reviewer = reviewer_profile(user=user)
+        with transaction.atomic():
+            event_record(
+                action="auth.login",
+                context=context_from_request(django_request),
+                facility_id=reviewer.facility_id if reviewer else None,
+            )
+        body = {
+            "username": user.get_username(),
+            "role": user_role(user=user),
+            "facility": reviewer.facility.name if reviewer else None,
+        }
+        return no_store(Response(self.OutputSerializer(body).data))
+
+
+class LogoutApi(APIView):
+    permission_classes = [IsAuthenticatedSession]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        with transaction.atomic():
+            event_record(action="auth.logout", context=context_from_request(request))
+        logout(request._request)  # flushes the session row: the old cookie is dead
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionDetailApi(APIView):
+    """Who is signed in: any OTP-verified session (pages use it to greet and to route)."""
+
+    permission_classes = [IsVerifiedUser]
+
+    class OutputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        role = serializers.CharField()
+        facility = serializers.CharField(allow_null=True)
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request):
+        reviewer = reviewer_profile(user=request.user)
+        body = {
+            "username": request.user.get_username(),
+            "role": user_role(user=request.user),
+            "facility": reviewer.facility.name if reviewer else None,
+        }
+        return no_store(Response(self.OutputSerializer(body).data))
+
+
+class ReviewerDetailApi(APIView):
+    """The signed-in reviewer as the facility check sees them on this very request."""
+
+    permission_classes = [IsReviewer]
+
+    class OutputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        facility = serializers.CharField()
+        country = serializers.CharField()
+        languages = serializers.ListField(child=serializers.CharField())
+        regions = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request):
+        snapshot = request.reviewer
+        body = {
+            "username": snapshot.username,
+            "facility": snapshot.facility_name,
+            "country": snapshot.facility_country,
+            "languages": list(snapshot.languages),
+            "regions": sorted(snapshot.facility_regions),
+        }
+        return no_store(Response(self.OutputSerializer(body).data))
+
+
+class InviteAcceptApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class InputSerializer(serializers.Serializer):
+        password = StrictCharField(max_length=MAX_PASSWORD, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        otpauth_uri = serializers.CharField()
+        manual_key = serializers.CharField()
+        qr_svg = serializers.CharField(help_text="The otpauth URI as an SVG QR code (data: URI).")
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def post(self, request, token: str):
+        enforce_csrf(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        enrolment = invite_accept(
+            token=token[:MAX_TOKEN],
+            password=data.validated_data["password"],
+            client_address=client_address(request),
+            context=context_from_request(request),
+        )
+        body = {
+            "otpauth_uri": enrolment.otpauth_uri,
+            "manual_key": enrolment.manual_key,
+            "qr_svg": enrolment.qr_svg_data_uri,
+        }
+        return no_store(Response(self.OutputSerializer(body).data))
+
+
+class InviteConfirmApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class InputSerializer(serializers.Serializer):
+        otp = StrictCharField(max_length=MAX_OTP, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def post(self, request, token: str):
+        enforce_csrf(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = invite_confirm(
+            token=token[:MAX_TOKEN],
+            otp=data.validated_data["otp"],
+            client_address=client_address(request),
+            context=context_from_request(request),
+        )
+        return no_store(Response(self.OutputSerializer({"username": user.get_username()}).data))

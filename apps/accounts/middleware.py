@@ -1,0 +1,72 @@
+"""Server-side session limits and the admin network rule, applied before any view runs."""
+
+from __future__ import annotations
+
+from django.contrib.auth import logout
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+
+from apps.accounts.selectors import reviewer_profile
+from apps.accounts.services import session_end_reason
+from apps.audit.services import event_record, event_record_denied
+from apps.common.context import context_from_request
+from apps.common.exceptions import error_body
+from apps.common.net import admin_networks, client_address
+from reviewsvc.errors import ServiceError
+from reviewsvc.net import address_in_networks
+
+ADMIN_PREFIX = "/admin/"
+
+
+class SessionPolicyMiddleware:
+    """Ends sessions past the idle (15 min) or absolute (10 h) limit, or of a reviewer whose
+    sessions were ended (suspension, offboarding, re-enrolment, facility deactivation).
+
+    The cookie's own expiry is the browser's business; this is the server's, so a stolen cookie
+    dies on time too. Runs after django-otp's middleware.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            reason = session_end_reason(
+                session=request.session, reviewer=reviewer_profile(user=user), now=timezone.now()
+            )
+            if reason is not None:
+                self._end(request, reason)
+        return self.get_response(request)
+
+    @staticmethod
+    def _end(request: HttpRequest, reason: str) -> None:
+        context = context_from_request(request)
+        logout(request)  # flushes the session: the old cookie is dead
+        request.user.otp_device = None  # type: ignore[union-attr]
+        request.user.is_verified = lambda: False  # type: ignore[union-attr]
+        if reason in {"idle", "absolute", "unmarked"}:
+            with transaction.atomic():
+                event_record(action="auth.session_timeout", context=context, reason=reason)
+
+
+class AdminNetworkMiddleware:
+    """``/admin/`` answers only to clients inside REVIEWSVC_ADMIN_NETWORKS."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(ADMIN_PREFIX) and not address_in_networks(
+            client_address(request), admin_networks()
+        ):
+            event_record_denied(
+                action="admin.denied",
+                context=context_from_request(request),
+                reason="outside_facility_network",
+                extra={"path": request.path_info[:200]},
+            )
+            error = ServiceError("outside_facility_network")
+            return JsonResponse(error_body(error.code, error.message), status=error.status)
+        return self.get_response(request)
