@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
+from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.common.exceptions import json_error_view
 from apps.common.health import healthz, readyz
+
+# The admin asks for an OTP code at login and refuses sessions that did not pass one.
+admin.site.__class__ = OTPAdminSite
 
 api_v1 = [
     path("", include("apps.clips.urls")),
@@ -20,6 +24,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
+    path("", include("apps.accounts.pages")),
 ]
 
 handler400 = json_error_view("validation_error")
