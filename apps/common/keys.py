@@ -18,14 +18,16 @@ from reviewsvc.crypto.keys import KeyProvider, LocalKeyProvider
 
 
 @lru_cache(maxsize=4)
-def _provider(kind: str, key_file: str) -> KeyProvider:
+def _provider(kind: str, key_file: str, create_if_missing: bool) -> KeyProvider:
     if kind == "local":
-        return LocalKeyProvider(Path(key_file))
+        return LocalKeyProvider(Path(key_file), create_if_missing=create_if_missing)
     raise ImproperlyConfigured(f"REVIEWSVC_KEY_PROVIDER={kind!r} has no adapter installed")
 
 
 def key_provider() -> KeyProvider:
-    return _provider(settings.REVIEWSVC_KEY_PROVIDER, settings.REVIEWSVC_KEY_FILE)
+    return _provider(
+        settings.REVIEWSVC_KEY_PROVIDER, settings.REVIEWSVC_KEY_FILE, settings.REVIEWSVC_KEY_FILE_CREATE
+    )
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE["privacy.retention_sweep"] = {"task": "privacy.retention_sweep", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["reviews.expire_leases"] = {"task": "reviews.expire_leases", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["audit.checkpoint"] = {"task": "audit.checkpoint", "schedule": 300.0}
 
 # --- Passwords, sessions, OTP ---------------------------------------------------------------
 PASSWORD_HASHERS = [
@@ -213,7 +214,13 @@ REVIEWSVC_TRANSCRIPT_RETENTION_DAYS = env_int("REVIEWSVC_TRANSCRIPT_RETENTION_DA
 REVIEWSVC_LEASE_SECONDS = env_int("REVIEWSVC_LEASE_SECONDS", 600)
 REVIEWSVC_KEY_PROVIDER = env_str("REVIEWSVC_KEY_PROVIDER", "local")
 REVIEWSVC_KEY_FILE = env_str("REVIEWSVC_KEY_FILE", str(VAR_DIR / "keys" / "master-keys.json"))
+# The embedded default makes its key file on first run; production must find the mounted one, so
+# a missing volume makes the service unready instead of quietly starting with fresh keys.
+REVIEWSVC_KEY_FILE_CREATE = True
 REVIEWSVC_CHECKPOINT_DIR = env_str("REVIEWSVC_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints"))
+# Where signed checkpoints also go, outside the database: empty for the folder above, or the
+# dotted path of a callable ``sink(*, name: str, text: str)`` (e.g. a WORM bucket writer).
+REVIEWSVC_CHECKPOINT_SINK = env_str("REVIEWSVC_CHECKPOINT_SINK")
 REVIEWSVC_ALERT_WEBHOOK_URL = env_str("REVIEWSVC_ALERT_WEBHOOK_URL")
 # Review workflow limits, per reviewer (Range requests count as audio requests): generous for
 # real work, tight enough that scripted bulk listening stops within the hour.

@@ -11,6 +11,7 @@ require("ALLOWED_HOSTS", ",".join(ALLOWED_HOSTS))
 if REVIEWSVC_KEY_PROVIDER == "local":
     # The master keys must live at a path the operator chose (a mounted secret), never a default.
     REVIEWSVC_KEY_FILE = require("REVIEWSVC_KEY_FILE", env_str("REVIEWSVC_KEY_FILE"))
+    REVIEWSVC_KEY_FILE_CREATE = False
 else:
     require("REVIEWSVC_KEY_PROVIDER_URL", env_str("REVIEWSVC_KEY_PROVIDER_URL"))
 

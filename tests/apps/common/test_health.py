@@ -31,3 +31,12 @@ def test_readyz_checks_cache_and_broker_only_when_configured(settings):
     assert set(health.readiness_checks()) == {"database", "keys"}
     settings.REDIS_URL = "redis://127.0.0.1:6379/0"
     assert set(health.readiness_checks()) == {"database", "keys", "cache", "broker"}
+
+
+def test_readyz_reports_a_missing_key_file_when_it_may_not_be_created(client, settings, tmp_path):
+    settings.REVIEWSVC_KEY_FILE = str(tmp_path / "not-mounted" / "master-keys.json")
+    settings.REVIEWSVC_KEY_FILE_CREATE = False
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["down"] == ["keys"]
+    assert not (tmp_path / "not-mounted").exists()
