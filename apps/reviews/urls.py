@@ -1,1 +1,33 @@
-urlpatterns: list = []
+from django.urls import path
+
+from apps.reviews.apis import (
+    AssignmentAudioApi,
+    AssignmentDetailApi,
+    AssignmentHeartbeatApi,
+    AssignmentReleaseApi,
+    ClipTranscriptApi,
+    ReviewNextApi,
+    TranscriptSubmitApi,
+)
+
+urlpatterns = [
+    path("review/next", ReviewNextApi.as_view(), name="review-next"),
+    path("review/assignments/<str:assignment_id>", AssignmentDetailApi.as_view(), name="review-assignment"),
+    path(
+        "review/assignments/<str:assignment_id>/heartbeat",
+        AssignmentHeartbeatApi.as_view(),
+        name="review-assignment-heartbeat",
+    ),
+    path(
+        "review/assignments/<str:assignment_id>/release",
+        AssignmentReleaseApi.as_view(),
+        name="review-assignment-release",
+    ),
+    path("review/assignments/<str:assignment_id>/audio", AssignmentAudioApi.as_view(), name="review-assignment-audio"),
+    path(
+        "review/assignments/<str:assignment_id>/transcript",
+        TranscriptSubmitApi.as_view(),
+        name="review-assignment-transcript",
+    ),
+    path("clips/<str:clip_id>/transcript", ClipTranscriptApi.as_view(), name="clip-transcript"),
+]

@@ -4,8 +4,10 @@ from reviewsvc.policy.access import (
     ALLOW,
     ClipFacts,
     Decision,
+    QueueFacts,
     ReviewerFacts,
     can_deliver,
+    can_lease,
     region_approved,
     reviewer_may_act,
 )
@@ -14,8 +16,10 @@ __all__ = [
     "ALLOW",
     "ClipFacts",
     "Decision",
+    "QueueFacts",
     "ReviewerFacts",
     "can_deliver",
+    "can_lease",
     "region_approved",
     "reviewer_may_act",
 ]

@@ -1,0 +1,32 @@
+from django.contrib import admin
+
+from apps.reviews.models import Assignment, Transcript
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Leases and transcripts change only through the review workflow, which logs every change."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(ReadOnlyAdmin):
+    list_display = ["id", "clip_id", "reviewer", "status", "leased_at", "expires_at", "plays"]
+    list_filter = ["status"]
+    fields = ["id", "clip_id", "reviewer", "facility_id", "status", "leased_at", "expires_at", "ended_at", "plays"]
+    readonly_fields = fields
+
+
+@admin.register(Transcript)
+class TranscriptAdmin(ReadOnlyAdmin):
+    # Never the text: admins manage the workflow, they do not read what reviewers heard.
+    list_display = ["id", "clip_id", "reviewer", "flags", "submitted_at"]
+    fields = ["id", "clip_id", "reviewer", "flags", "submitted_at", "key_version"]
+    readonly_fields = fields

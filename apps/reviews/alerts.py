@@ -1,0 +1,191 @@
+"""Per-reviewer limits and the alert rules of the review workflow.
+
+Counters live in the cache (Redis when configured), keyed by the reviewer's user id and never by
+client address: a reviewer cannot shed a limit by changing address, and colleagues behind one
+facility NAT never share one. An alert is an ``alert.<rule>`` access event first (so it is in the
+tamper-evident log whatever happens next), then a mail to ``ADMINS`` and, if configured, a webhook,
+sent by a task that carries ids only; optionally the reviewer is suspended at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.request
+from functools import partial
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import mail_admins
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.selectors import ReviewerSnapshot
+from apps.audit.services import event_record
+from apps.common.context import RequestContext
+from reviewsvc.errors import AccessDenied
+from reviewsvc.hours import within_hours
+
+logger = logging.getLogger(__name__)
+
+HOUR = 3600
+WEBHOOK_TIMEOUT_SECONDS = 5
+
+
+def _limits() -> dict[str, int]:
+    return {"lease": settings.REVIEWSVC_LEASES_PER_HOUR, "audio": settings.REVIEWSVC_AUDIO_REQUESTS_PER_HOUR}
+
+
+def _count(key: str, *, window: int) -> int:
+    """Increment the fixed-window counter ``key`` and return its new value."""
+    bucket = f"{key}:{int(time.time()) // window}"
+    if cache.add(bucket, 1, timeout=window + 60):
+        return 1
+    try:
+        return cache.incr(bucket)
+    except ValueError:  # evicted between add and incr: start the window again
+        cache.add(bucket, 1, timeout=window + 60)
+        return 1
+
+
+def limit_take(*, kind: str, reviewer: ReviewerSnapshot, action: str) -> None:
+    """Count one ``kind`` (lease | audio) for the reviewer this hour; refuse beyond the cap."""
+    limit = _limits()[kind]
+    if _count(f"reviews:limit:{kind}:{reviewer.user_id}", window=HOUR) > limit:
+        raise AccessDenied(
+            "rate_limited",
+            audit={"action": action, "facility_id": reviewer.facility_id, "extra": {"limit": limit, "kind": kind}},
+        )
+
+
+def alert_raise(
+    *,
+    rule: str,
+    reviewer_id: int,
+    username: str,
+    facility_id: int | None,
+    context: RequestContext,
+    clip_id=None,
+    extra: dict | None = None,
+    once_key: str | None = None,
+    once_seconds: int = HOUR,
+) -> bool:
+    """Record and send one alert; with ``once_key``, at most once per ``once_seconds``."""
+    if once_key and not cache.add(f"reviews:alert:{rule}:{once_key}", 1, timeout=once_seconds):
+        return False
+    from apps.reviews.tasks import alert_notify
+
+    with transaction.atomic():
+        event = event_record(
+            action=f"alert.{rule}",
+            context=context,
+            clip_id=clip_id,
+            facility_id=facility_id,
+            extra={"reviewer": username, "reviewer_id": reviewer_id, **(extra or {})},
+        )
+        transaction.on_commit(
+            partial(
+                alert_notify.delay,
+                rule=rule,
+                event_seq=event.seq,
+                reviewer_id=reviewer_id,
+                clip_id=str(clip_id) if clip_id else None,
+                facility_id=facility_id,
+            )
+        )
+    if settings.REVIEWSVC_ALERT_AUTO_SUSPEND:
+        from apps.accounts.services import reviewer_suspend
+
+        reviewer_suspend(email=username, context=RequestContext.system(f"alert.{rule}"))
+    return True
+
+
+def alerts_after_access(
+    *, reviewer: ReviewerSnapshot, clip_id, context: RequestContext, plays: int | None = None, now=None
+) -> None:
+    """The rules checked after a granted lease or audio request."""
+    limit = settings.REVIEWSVC_ALERT_REPEATED_PLAYS
+    if plays is not None and limit and plays > limit:
+        alert_raise(
+            rule="repeated_plays",
+            reviewer_id=reviewer.user_id,
+            username=reviewer.username,
+            facility_id=reviewer.facility_id,
+            context=context,
+            clip_id=clip_id,
+            extra={"plays": plays, "limit": limit},
+            once_key=f"{reviewer.user_id}:{clip_id}",
+        )
+    if (
+        settings.REVIEWSVC_ALERT_OUTSIDE_HOURS
+        and reviewer.facility_hours
+        and reviewer.facility_timezone
+        and not within_hours(reviewer.facility_hours, reviewer.facility_timezone, now or timezone.now())
+    ):
+        alert_raise(
+            rule="outside_hours",
+            reviewer_id=reviewer.user_id,
+            username=reviewer.username,
+            facility_id=reviewer.facility_id,
+            context=context,
+            clip_id=clip_id,
+            extra={"hours": reviewer.facility_hours, "timezone": reviewer.facility_timezone},
+            once_key=str(reviewer.user_id),
+        )
+
+
+def denial_note(*, user_id: int, username: str, facility_id: int | None, context: RequestContext) -> None:
+    """Count a refusal of this user; the count reaching the threshold in the window is an alert."""
+    threshold = settings.REVIEWSVC_ALERT_DENIALS
+    window = settings.REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS
+    if not threshold:
+        return
+    if _count(f"reviews:denials:{user_id}", window=window) == threshold:
+        alert_raise(
+            rule="denial_burst",
+            reviewer_id=user_id,
+            username=username,
+            facility_id=facility_id,
+            context=context,
+            extra={"denials": threshold, "window_seconds": window},
+        )
+
+
+def alert_deliver(*, rule: str, event_seq: int, reviewer_id: int, clip_id: str | None, facility_id: int | None) -> None:
+    """Tell the admins: a mail, and a JSON POST to the webhook if one is configured.
+
+    Ids only: who and what are looked up in the access log, which the alert event is part of.
+    """
+    lines = [
+        f"Rule: {rule}",
+        f"Access event: #{event_seq}",
+        f"Reviewer (user id): {reviewer_id}",
+        f"Facility id: {facility_id}",
+        f"Clip: {clip_id or '-'}",
+    ]
+    mail_admins(f"reviewsvc alert: {rule}", "\n".join(lines), fail_silently=True)
+    url = settings.REVIEWSVC_ALERT_WEBHOOK_URL
+    if not url:
+        return
+    if not url.startswith(("https://", "http://")):
+        logger.error("REVIEWSVC_ALERT_WEBHOOK_URL must be an http(s) URL; alert %s not posted", event_seq)
+        return
+    body = json.dumps(
+        {
+            "rule": rule,
+            "event_seq": event_seq,
+            "reviewer_id": reviewer_id,
+            "clip_id": clip_id,
+            "facility_id": facility_id,
+        }
+    ).encode()
+    # The scheme was checked above: no file: or custom-scheme URL is ever opened.
+    request = urllib.request.Request(  # noqa: S310
+        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
+            response.read(1024)
+    except OSError:
+        logger.exception("alert webhook failed for event %s", event_seq)

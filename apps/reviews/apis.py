@@ -1,0 +1,239 @@
+"""The reviewer's HTTP calls and the ingest client's transcript read. Thin: services decide."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import IsReviewer
+from apps.common.context import context_from_request
+from apps.common.permissions import scope_required
+from apps.reviews import alerts
+from apps.reviews.services import (
+    FLAGS,
+    RangeNotSatisfiable,
+    assignment_heartbeat,
+    assignment_lease_next,
+    assignment_release,
+    assignment_state,
+    clip_deliver,
+    transcript_read,
+    transcript_submit,
+)
+from reviewsvc.errors import AccessDenied
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: no numbers, lists or objects turned into text."""
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=type(data).__name__)
+        return super().to_internal_value(data)
+
+
+class ClosedSerializer(serializers.Serializer):
+    """Refuses fields it does not name: a client cannot slip in a reviewer, clip or status."""
+
+    def validate(self, attrs: dict) -> dict:
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name[:64]: ["Unknown field."] for name in unknown[:10]})
+        return attrs
+
+
+class ReviewerApi(APIView):
+    """Session only (no API keys), OTP-verified reviewer at their facility: ``IsReviewer``."""
+
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsReviewer]
+
+    def handle_exception(self, exc: Exception):
+        response = super().handle_exception(exc)
+        user = getattr(self.request, "user", None)
+        if isinstance(exc, AccessDenied) and user is not None and user.is_authenticated:
+            snapshot = getattr(self.request, "reviewer", None)
+            alerts.denial_note(
+                user_id=user.pk,
+                username=user.get_username(),
+                facility_id=snapshot.facility_id if snapshot else None,
+                context=context_from_request(self.request),
+            )
+        return response
+
+
+def audio_url(assignment_id) -> str:
+    # A path, not a capability: it works only with the leasing reviewer's own session.
+    return reverse("review-assignment-audio", args=[str(assignment_id)])
+
+
+class LeaseSerializer(serializers.Serializer):
+    assignment = serializers.UUIDField(source="id")
+    clip = serializers.UUIDField(source="clip_id")
+    language = serializers.CharField(source="clip.language")
+    duration_ms = serializers.IntegerField(source="clip.duration_ms")
+    audio_url = serializers.SerializerMethodField()
+    lease_expires_at = serializers.DateTimeField(source="expires_at")
+
+    def get_audio_url(self, assignment) -> str:
+        return audio_url(assignment.id)
+
+
+class ReviewNextApi(ReviewerApi):
+    """The next clip: the reviewer's current lease, or a new one on the oldest eligible clip."""
+
+    @extend_schema(
+        request=None, responses={200: LeaseSerializer, 204: OpenApiResponse(description="Nothing to review.")}
+    )
+    def post(self, request) -> Response:
+        assignment = assignment_lease_next(reviewer=request.reviewer, context=context_from_request(request))
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(LeaseSerializer(assignment).data)
+
+
+class AssignmentDetailApi(ReviewerApi):
+    class OutputSerializer(serializers.Serializer):
+        assignment = serializers.UUIDField(source="id")
+        clip = serializers.UUIDField(source="clip_id")
+        status = serializers.CharField()
+        lease_expires_at = serializers.DateTimeField(source="expires_at")
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request, assignment_id: str) -> Response:
+        assignment = assignment_state(
+            reviewer=request.reviewer, assignment_id=assignment_id, context=context_from_request(request)
+        )
+        return Response(self.OutputSerializer(assignment).data)
+
+
+class AssignmentHeartbeatApi(ReviewerApi):
+    class OutputSerializer(serializers.Serializer):
+        lease_expires_at = serializers.DateTimeField(source="expires_at")
+
+    @extend_schema(request=None, responses={200: OutputSerializer})
+    def post(self, request, assignment_id: str) -> Response:
+        assignment = assignment_heartbeat(
+            reviewer=request.reviewer, assignment_id=assignment_id, context=context_from_request(request)
+        )
+        return Response(self.OutputSerializer(assignment).data)
+
+
+class AssignmentReleaseApi(ReviewerApi):
+    class OutputSerializer(serializers.Serializer):
+        assignment = serializers.UUIDField(source="id")
+        status = serializers.CharField()
+
+    @extend_schema(request=None, responses={200: OutputSerializer})
+    def post(self, request, assignment_id: str) -> Response:
+        assignment = assignment_release(
+            reviewer=request.reviewer, assignment_id=assignment_id, context=context_from_request(request)
+        )
+        return Response(self.OutputSerializer(assignment).data)
+
+
+class AnyAcceptNegotiation(BaseContentNegotiation):
+    """Audio is audio whatever a player puts in ``Accept``; errors still answer in JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class AssignmentAudioApi(ReviewerApi):
+    """The leased clip's audio, decrypted segment by segment into the response; ``Range`` → 206."""
+
+    http_method_names = ["get"]
+    content_negotiation_class = AnyAcceptNegotiation
+
+    @extend_schema(responses={(200, "audio/*"): OpenApiTypes.BINARY, (206, "audio/*"): OpenApiTypes.BINARY})
+    def get(self, request, assignment_id: str) -> StreamingHttpResponse:
+        delivery = clip_deliver(
+            reviewer=request.reviewer,
+            assignment_id=assignment_id,
+            range_header=request.META.get("HTTP_RANGE"),
+            context=context_from_request(request),
+        )
+        byte_range = delivery.byte_range
+        response = StreamingHttpResponse(
+            delivery.chunks,
+            status=status.HTTP_206_PARTIAL_CONTENT if byte_range.partial else status.HTTP_200_OK,
+            content_type=delivery.mime_type,
+        )
+        response["Content-Length"] = str(byte_range.length)
+        if byte_range.partial:
+            response["Content-Range"] = byte_range.content_range
+        response["Accept-Ranges"] = "bytes"
+        # Plaintext audio must not be kept by the browser, a proxy or anything in between.
+        response["Cache-Control"] = "no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Disposition"] = "inline"
+        return response
+
+    def handle_exception(self, exc: Exception):
+        response = super().handle_exception(exc)
+        if isinstance(exc, RangeNotSatisfiable):
+            response["Content-Range"] = f"bytes */{exc.size}"
+        return response
+
+
+class TranscriptSubmitApi(ReviewerApi):
+    class InputSerializer(ClosedSerializer):
+        text = StrictCharField(
+            allow_blank=True, trim_whitespace=False, max_length=settings.REVIEWSVC_TRANSCRIPT_MAX_CHARS
+        )
+        flags = serializers.ListField(
+            child=StrictChoiceField(choices=FLAGS), required=False, default=list, max_length=len(FLAGS)
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        transcript = serializers.UUIDField(source="id")
+        clip = serializers.UUIDField(source="clip_id")
+        flags = serializers.ListField(child=serializers.CharField())
+        submitted_at = serializers.DateTimeField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request, assignment_id: str) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        transcript = transcript_submit(
+            reviewer=request.reviewer,
+            assignment_id=assignment_id,
+            text=serializer.validated_data["text"],
+            flags=serializer.validated_data["flags"],
+            context=context_from_request(request),
+        )
+        return Response(self.OutputSerializer(transcript).data, status=status.HTTP_201_CREATED)
+
+
+class ClipTranscriptApi(APIView):
+    """The ingest client reads what the reviewer wrote; each read is logged."""
+
+    permission_classes = [scope_required("transcripts:read")]
+
+    class OutputSerializer(serializers.Serializer):
+        text = serializers.CharField()
+        flags = serializers.ListField(child=serializers.CharField())
+        submitted_at = serializers.DateTimeField()
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request, clip_id: str) -> Response:
+        transcript = transcript_read(clip_id=clip_id, context=context_from_request(request))
+        return Response(self.OutputSerializer(transcript).data)

@@ -1,0 +1,644 @@
+"""The review workflow's writes: leases on the queue, audio delivery, transcripts.
+
+Every call that reaches a clip gathers the facts at that moment (a fresh read of the lease, the
+clip and its subject, with the lease row locked) and asks ``reviewsvc.policy`` whether it may go
+on; the state change and its access event then commit in one transaction. A refusal writes its
+``denied`` event in its own transaction (``AccessDenied``, rendered by the exception handler).
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from apps.accounts.selectors import ReviewerSnapshot
+from apps.audit.services import event_record
+from apps.clips.models import Clip, ClipStatus
+from apps.clips.services import clip_audio_chunks, clips_shred
+from apps.common.context import RequestContext
+from apps.common.keys import WrappedKeyHolder, key_provider
+from apps.reviews import alerts
+from apps.reviews.models import Assignment, AssignmentStatus, Transcript
+from apps.reviews.ranges import ByteRange, Unsatisfiable, parse_range, resolve_range
+from reviewsvc.crypto import envelope
+from reviewsvc.crypto.keys import KeyProvider
+from reviewsvc.errors import AccessDenied, ServiceError
+from reviewsvc.policy import ClipFacts, Decision, QueueFacts, can_deliver, can_lease, reviewer_may_act
+
+logger = logging.getLogger(__name__)
+
+TRANSCRIPT_KIND = "transcript"
+FLAGS = ("accidental_activation", "no_speech", "sensitive")
+ACCIDENTAL_FLAG = "accidental_activation"
+EXPIRY_BATCH = 200
+# Newlines and tabs are how people lay out a transcript; every other control character is
+# either an injection attempt (terminal escapes, log forging) or noise.
+ALLOWED_CONTROLS = frozenset("\n\t")
+
+
+class RangeNotSatisfiable(ServiceError):
+    """A 416 that tells the client the clip's size, as RFC 9110 asks."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__("range_not_satisfiable")
+        self.size = size
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the audio view streams: authorised and logged before the first byte exists."""
+
+    mime_type: str
+    byte_range: ByteRange
+    chunks: Iterator[bytes]
+
+
+def lease_duration() -> timedelta:
+    return timedelta(seconds=settings.REVIEWSVC_LEASE_SECONDS)
+
+
+def _as_uuid(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+# --- Facts ------------------------------------------------------------------------------------
+def _clip_facts(
+    *, reviewer: ReviewerSnapshot, assignment: Assignment | None, clip: Clip | None, now: datetime
+) -> ClipFacts:
+    if assignment is None or clip is None:
+        # Missing, malformed, or someone else's: the same facts, so the same answer.
+        return ClipFacts(
+            lease_status=None,
+            lease_expires_at=None,
+            now=now,
+            clip_status="",
+            clip_region="",
+            facility_regions=reviewer.facility_regions,
+            subject_opted_out=False,
+        )
+    return ClipFacts(
+        lease_status=assignment.status,
+        lease_expires_at=assignment.expires_at,
+        now=now,
+        clip_status=clip.status,
+        clip_region=clip.region,
+        facility_regions=reviewer.facility_regions,
+        subject_opted_out=clip.subject.opted_out,
+        audio_shredded=clip.is_shredded,
+    )
+
+
+def _queue_facts(*, reviewer: ReviewerSnapshot, clip: Clip) -> QueueFacts:
+    return QueueFacts(
+        clip_status=clip.status,
+        clip_language=clip.language,
+        clip_region=clip.region,
+        reviewer_languages=frozenset(reviewer.languages),
+        facility_regions=reviewer.facility_regions,
+        subject_opted_out=clip.subject.opted_out,
+        audio_shredded=clip.is_shredded,
+    )
+
+
+def _lease_for_update(*, reviewer: ReviewerSnapshot, assignment_id) -> tuple[Assignment | None, Clip | None]:
+    """The reviewer's own lease ``assignment_id`` and its clip and subject, read fresh and locked.
+
+    Locks go clip first, then lease: the order opt-out and deletion take them (subject, clips,
+    leases), so the two never deadlock. The lease is read by a statement that starts once the
+    clip's lock is ours, so it sees whatever an opt-out committed while we waited.
+    """
+    key = _as_uuid(assignment_id)
+    if key is None:
+        return None, None
+    locked = (
+        Clip.objects.select_for_update(of=("self",))
+        .filter(assignments__pk=key, assignments__reviewer_id=reviewer.user_id)
+        .values_list("pk", flat=True)
+    )
+    if not list(locked):
+        return None, None
+    assignment = (
+        Assignment.objects.select_for_update(of=("self",))
+        .select_related("clip__subject")
+        .filter(pk=key, reviewer_id=reviewer.user_id)
+        .first()
+    )
+    return (assignment, assignment.clip) if assignment else (None, None)
+
+
+def _denied(
+    *, decision: Decision, action: str, reviewer: ReviewerSnapshot, assignment_id, clip: Clip | None
+) -> AccessDenied:
+    audit: dict = {
+        "action": action,
+        "facility_id": reviewer.facility_id,
+        "extra": {"assignment": str(assignment_id)[:64]},
+    }
+    # Only a lease of one's own names its clip: a stranger's id says nothing about what it is.
+    if clip is not None and decision.reason != "not_found":
+        audit |= {"clip_id": clip.id, "subject_id": clip.subject_id}
+    return AccessDenied(decision.reason, audit=audit)
+
+
+def _on_lease(
+    *,
+    reviewer: ReviewerSnapshot,
+    assignment_id,
+    context: RequestContext,
+    action: str,
+    act: Callable[[Assignment, Clip, datetime], dict],
+) -> tuple[Assignment, Clip]:
+    """Decide on the reviewer's lease now; if allowed, ``act`` and record ``action`` in one transaction.
+
+    ``act`` changes state and returns the event's extra fields; an exception from it (or from
+    the event write) rolls everything back, so nothing is granted that is not logged.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        assignment, clip = _lease_for_update(reviewer=reviewer, assignment_id=assignment_id)
+        decision = can_deliver(
+            reviewer.facts, _clip_facts(reviewer=reviewer, assignment=assignment, clip=clip, now=now)
+        )
+        if decision:
+            extra = act(assignment, clip, now)
+            event_record(
+                action=action,
+                context=context,
+                clip_id=clip.id,
+                subject_id=clip.subject_id,
+                facility_id=reviewer.facility_id,
+                extra={"assignment": str(assignment.id), **extra},
+            )
+            return assignment, clip
+    if decision.reason == "lease_expired" and assignment.status == AssignmentStatus.ACTIVE:
+        # The lease ran out: the clip goes back to the queue now, not at the next sweep.
+        _assignments_expire(ids=[assignment.pk], now=now)
+    raise _denied(decision=decision, action=action, reviewer=reviewer, assignment_id=assignment_id, clip=clip)
+
+
+# --- Expiry -----------------------------------------------------------------------------------
+def _expire_locked(assignments: list[Assignment], *, now: datetime) -> None:
+    """End leases whose time is up and put their clips back in the queue. Caller holds the locks."""
+    if not assignments:
+        return
+    ids = [a.pk for a in assignments]
+    Assignment.objects.filter(pk__in=ids, status=AssignmentStatus.ACTIVE).update(
+        status=AssignmentStatus.EXPIRED, ended_at=now
+    )
+    Clip.objects.filter(pk__in=[a.clip_id for a in assignments], status=ClipStatus.ASSIGNED).update(
+        status=ClipStatus.QUEUED, status_changed_at=now
+    )
+    context = RequestContext.system("lease_expiry")
+    for assignment in assignments:
+        event_record(
+            action="review.lease_expired",
+            context=context,
+            clip_id=assignment.clip_id,
+            facility_id=assignment.facility_id,
+            extra={"assignment": str(assignment.pk), "reviewer_id": assignment.reviewer_id},
+        )
+
+
+def _lock_due(*, now: datetime, ids=None, limit: int = EXPIRY_BATCH) -> list[Assignment]:
+    """Lapsed active leases, locked clip first (the order opt-out uses); locked ones are skipped."""
+    clips = Clip.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+        assignments__status=AssignmentStatus.ACTIVE, assignments__expires_at__lte=now
+    )
+    if ids is not None:
+        clips = clips.filter(assignments__pk__in=ids)
+    clip_ids = list(clips.values_list("pk", flat=True)[:limit])
+    if not clip_ids:
+        return []
+    return list(
+        Assignment.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            clip_id__in=clip_ids, status=AssignmentStatus.ACTIVE, expires_at__lte=now
+        )
+    )
+
+
+def _assignments_expire(*, ids=None, now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    with transaction.atomic():
+        batch = _lock_due(now=now, ids=ids)
+        _expire_locked(batch, now=now)
+    return len(batch)
+
+
+def assignments_expire_due(*, now: datetime | None = None) -> int:
+    """The beat task's work: every lease past its end returns its clip to the queue."""
+    total = 0
+    while done := _assignments_expire(now=now):
+        total += done
+    return total
+
+
+def assignments_revoke_for_subject(*, subject_id: str) -> int:
+    """Revoke every active lease on the subject's clips; called inside the opt-out's transaction.
+
+    A bulk update without per-lease events: the opt-out's own event records the withdrawal. The
+    next audio request of a revoked lease is refused by the policy.
+    """
+    return Assignment.objects.filter(status=AssignmentStatus.ACTIVE, clip__subject_id=subject_id).update(
+        status=AssignmentStatus.REVOKED, ended_at=timezone.now()
+    )
+
+
+# --- The queue --------------------------------------------------------------------------------
+def _queue_heads(*, reviewer: ReviewerSnapshot) -> list[Clip]:
+    """The oldest unlocked queued clip of each (language, region) the reviewer may take, locked.
+
+    One indexed probe per pair (the partial index ``clip_queue_idx``) keeps ``next`` as fast with a
+    million queued clips as with ten thousand. ``SKIP LOCKED`` on PostgreSQL lets concurrent
+    reviewers pass over each other's candidates; on SQLite the IMMEDIATE transaction already
+    serialises writers, and the partial unique constraints back both up.
+    """
+    heads = []
+    for language in dict.fromkeys(reviewer.languages):
+        for region in sorted(reviewer.facility_regions):
+            clip = (
+                Clip.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("subject")
+                .filter(
+                    status=ClipStatus.QUEUED,
+                    language=language,
+                    region=region,
+                    subject__opted_out=False,
+                    wrapped_key__isnull=False,
+                )
+                .order_by("created_at", "id")
+                .first()
+            )
+            if clip is not None:
+                heads.append(clip)
+    return sorted(heads, key=lambda clip: (clip.created_at, str(clip.id)))
+
+
+def _lease_next_once(*, reviewer: ReviewerSnapshot, context: RequestContext) -> tuple[Assignment | None, bool]:
+    now = timezone.now()
+    with transaction.atomic():
+        current = Assignment.objects.filter(reviewer_id=reviewer.user_id, status=AssignmentStatus.ACTIVE).first()
+        if current is not None and current.expires_at > now:
+            return current, False
+        # Lapsed leases (this reviewer's and anyone's) go back to the queue before it is read.
+        _expire_locked(_lock_due(now=now), now=now)
+        candidates = [
+            clip
+            for clip in _queue_heads(reviewer=reviewer)
+            if can_lease(reviewer.facts, _queue_facts(reviewer=reviewer, clip=clip))
+        ]
+        if not candidates:
+            return None, False
+        alerts.limit_take(kind="lease", reviewer=reviewer, action="review.lease")
+        clip = candidates[0]
+        assignment = Assignment.objects.create(
+            clip=clip,
+            reviewer_id=reviewer.user_id,
+            facility_id=reviewer.facility_id,
+            leased_at=now,
+            expires_at=now + lease_duration(),
+        )
+        Clip.objects.filter(pk=clip.pk).update(status=ClipStatus.ASSIGNED, status_changed_at=now)
+        event_record(
+            action="review.lease",
+            context=context,
+            clip_id=clip.id,
+            subject_id=clip.subject_id,
+            facility_id=reviewer.facility_id,
+            extra={"assignment": str(assignment.id), "language": clip.language, "region": clip.region},
+        )
+    assignment.clip = clip
+    return assignment, True
+
+
+def assignment_lease_next(*, reviewer: ReviewerSnapshot, context: RequestContext) -> Assignment | None:
+    """The reviewer's active lease, or a new one on the oldest eligible queued clip; None if none.
+
+    Asking again returns the same lease. Two concurrent calls of one reviewer can both find no
+    lease and pick different clips; the partial unique constraint stops the second insert, and
+    the retry then returns the first one's lease.
+    """
+    decision = reviewer_may_act(reviewer.facts)
+    if not decision:
+        raise AccessDenied(decision.reason, audit={"action": "review.lease", "facility_id": reviewer.facility_id})
+    try:
+        assignment, new = _lease_next_once(reviewer=reviewer, context=context)
+    except IntegrityError:
+        assignment, new = _lease_next_once(reviewer=reviewer, context=context)
+    if assignment is not None and new:
+        alerts.alerts_after_access(reviewer=reviewer, clip_id=assignment.clip_id, context=context)
+    return assignment
+
+
+def assignment_state(*, reviewer: ReviewerSnapshot, assignment_id, context: RequestContext) -> Assignment:
+    """The reviewer's own lease as it stands; a lapsed lease is ended on this read."""
+    key = _as_uuid(assignment_id)
+    assignment = Assignment.objects.filter(pk=key, reviewer_id=reviewer.user_id).first() if key else None
+    if assignment is None:
+        raise _denied(
+            decision=Decision(False, "not_found"),
+            action="review.assignment",
+            reviewer=reviewer,
+            assignment_id=assignment_id,
+            clip=None,
+        )
+    if assignment.status == AssignmentStatus.ACTIVE and assignment.expires_at <= timezone.now():
+        _assignments_expire(ids=[assignment.pk])
+        assignment.refresh_from_db()
+    return assignment
+
+
+def assignment_heartbeat(*, reviewer: ReviewerSnapshot, assignment_id, context: RequestContext) -> Assignment:
+    def extend(assignment: Assignment, clip: Clip, now: datetime) -> dict:
+        assignment.expires_at = now + lease_duration()
+        assignment.save(update_fields=["expires_at"])
+        return {}
+
+    assignment, _ = _on_lease(
+        reviewer=reviewer, assignment_id=assignment_id, context=context, action="review.heartbeat", act=extend
+    )
+    return assignment
+
+
+def assignment_release(*, reviewer: ReviewerSnapshot, assignment_id, context: RequestContext) -> Assignment:
+    """Give the clip back: it returns to the queue at its original place (oldest first)."""
+
+    def release(assignment: Assignment, clip: Clip, now: datetime) -> dict:
+        assignment.status = AssignmentStatus.RELEASED
+        assignment.ended_at = now
+        assignment.save(update_fields=["status", "ended_at"])
+        Clip.objects.filter(pk=clip.pk, status=ClipStatus.ASSIGNED).update(
+            status=ClipStatus.QUEUED, status_changed_at=now
+        )
+        return {}
+
+    assignment, _ = _on_lease(
+        reviewer=reviewer, assignment_id=assignment_id, context=context, action="review.release", act=release
+    )
+    return assignment
+
+
+# --- Audio ------------------------------------------------------------------------------------
+def clip_deliver(
+    *, reviewer: ReviewerSnapshot, assignment_id, range_header: str | None, context: RequestContext
+) -> Delivery:
+    """Authorise, log and extend the lease for one audio request; the caller then streams.
+
+    The ``clip.audio`` event (with the byte range) and the lease extension commit together
+    before any byte is decrypted: if the event cannot be written, nothing is served.
+    """
+    alerts.limit_take(kind="audio", reviewer=reviewer, action="clip.audio")
+    requested = parse_range(range_header)
+    plays: list[int] = []
+    ranges: list[ByteRange] = []
+
+    def authorise(assignment: Assignment, clip: Clip, now: datetime) -> dict:
+        try:
+            byte_range = resolve_range(requested, size=clip.size_bytes)
+        except Unsatisfiable as exc:
+            raise RangeNotSatisfiable(exc.size) from None
+        assignment.expires_at = now + lease_duration()
+        fields = ["expires_at"]
+        if byte_range.start == 0:
+            assignment.plays += 1
+            fields.append("plays")
+        assignment.save(update_fields=fields)
+        if byte_range.start == 0:
+            total = Assignment.objects.filter(reviewer_id=assignment.reviewer_id, clip_id=clip.pk).aggregate(
+                total=Sum("plays")
+            )["total"]
+            plays.append(total)
+        ranges.append(byte_range)
+        return {"range": [byte_range.start, byte_range.stop - 1], "bytes": byte_range.length, "size": byte_range.size}
+
+    _, clip = _on_lease(
+        reviewer=reviewer, assignment_id=assignment_id, context=context, action="clip.audio", act=authorise
+    )
+    alerts.alerts_after_access(reviewer=reviewer, clip_id=clip.id, context=context, plays=plays[0] if plays else None)
+    byte_range = ranges[0]
+    if not clip.mime_type.startswith("audio/"):
+        raise ServiceError("internal_error")
+    return Delivery(
+        mime_type=clip.mime_type,
+        byte_range=byte_range,
+        chunks=clip_audio_chunks(clip=clip, start=byte_range.start, stop=byte_range.stop),
+    )
+
+
+# --- Transcripts ------------------------------------------------------------------------------
+def transcript_text_clean(text: str) -> str:
+    """NFC-normalised, bounded, and free of control characters other than newline and tab."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n"))
+    limit = settings.REVIEWSVC_TRANSCRIPT_MAX_CHARS
+    if len(text) > limit:
+        raise ServiceError("validation_error", details={"text": [f"At most {limit} characters."]})
+    if any(
+        (unicodedata.category(ch) == "Cc" and ch not in ALLOWED_CONTROLS) or unicodedata.category(ch) == "Cs"
+        for ch in text
+    ):
+        raise ServiceError("validation_error", details={"text": ["Control characters are not allowed."]})
+    return text
+
+
+def transcript_flags_clean(flags: list[str]) -> list[str]:
+    unknown = [flag for flag in flags if flag not in FLAGS]
+    if unknown or len(set(flags)) != len(flags):
+        raise ServiceError("validation_error", details={"flags": [f"Each at most once, among {', '.join(FLAGS)}."]})
+    return sorted(flags)
+
+
+def _transcript_seal(*, text: str, transcript_id: uuid.UUID, subject_id: str) -> envelope.Sealed:
+    return envelope.seal(
+        text.encode("utf-8"),
+        provider=key_provider(),
+        kind=TRANSCRIPT_KIND,
+        object_id=str(transcript_id),
+        subject_id=subject_id,
+    )
+
+
+def transcript_submit(
+    *, reviewer: ReviewerSnapshot, assignment_id, text: str, flags: list[str], context: RequestContext
+) -> Transcript:
+    """Record what the reviewer heard; the lease ends and the clip is ``transcribed``.
+
+    A clip flagged as an accidental activation was never meant for human ears: its audio is
+    crypto-shredded in the same transaction and its transcript keeps only the flag.
+    """
+    text = transcript_text_clean(text)
+    flags = transcript_flags_clean(flags)
+    accidental = ACCIDENTAL_FLAG in flags
+    made: list[Transcript] = []
+
+    def submit(assignment: Assignment, clip: Clip, now: datetime) -> dict:
+        transcript = Transcript(
+            clip=clip, assignment=assignment, reviewer_id=reviewer.user_id, flags=flags, submitted_at=now
+        )
+        if not accidental:
+            sealed = _transcript_seal(text=text, transcript_id=transcript.id, subject_id=clip.subject_id)
+            transcript.ciphertext = bytes(sealed.blob)
+            transcript.wrapped_key = sealed.wrapped_key
+            transcript.key_version = sealed.key_version
+        transcript.save(force_insert=True)
+        assignment.status = AssignmentStatus.SUBMITTED
+        assignment.ended_at = now
+        assignment.save(update_fields=["status", "ended_at"])
+        clips = Clip.objects.filter(pk=clip.pk)
+        if accidental:
+            clips_shred(clips=clips, status=ClipStatus.TRANSCRIBED)
+        else:
+            clips.update(status=ClipStatus.TRANSCRIBED, status_changed_at=now)
+        made.append(transcript)
+        # The length, never the text: the log holds no content.
+        return {"transcript": str(transcript.id), "flags": flags, "chars": 0 if accidental else len(text)}
+
+    _on_lease(reviewer=reviewer, assignment_id=assignment_id, context=context, action="transcript.submit", act=submit)
+    return made[0]
+
+
+@dataclass(frozen=True)
+class TranscriptView:
+    text: str
+    flags: list[str]
+    submitted_at: datetime
+
+
+def transcript_read(*, clip_id, context: RequestContext) -> TranscriptView:
+    """The ingest client reads a clip's transcript; each read is an access event."""
+    key = _as_uuid(clip_id)
+    transcript = Transcript.objects.select_related("clip").filter(clip_id=key).first() if key else None
+    if transcript is None:
+        raise ServiceError("not_found")
+    subject_id = transcript.clip.subject_id
+    text = ""
+    if transcript.ciphertext is not None and transcript.wrapped_key is not None:
+        text = envelope.open(
+            bytes(transcript.ciphertext),
+            provider=key_provider(),
+            wrapped_key=bytes(transcript.wrapped_key),
+            kind=TRANSCRIPT_KIND,
+            object_id=str(transcript.id),
+            subject_id=subject_id,
+        ).decode("utf-8")
+    with transaction.atomic():
+        event_record(
+            action="transcript.read",
+            context=context,
+            clip_id=transcript.clip_id,
+            subject_id=subject_id,
+            extra={"transcript": str(transcript.id)},
+        )
+    return TranscriptView(text=text, flags=list(transcript.flags), submitted_at=transcript.submitted_at)
+
+
+def transcripts_shred_for_subject(*, subject_id: str) -> int:
+    """Destroy the text keys of the subject's transcripts (crypto-shredding); flags stay.
+
+    Call inside the caller's transaction (the subject deletion records the event).
+    """
+    return Transcript.objects.filter(clip__subject_id=subject_id, wrapped_key__isnull=False).update(
+        ciphertext=None, wrapped_key=None, key_version=None
+    )
+
+
+@dataclass(frozen=True)
+class SubjectTranscript:
+    clip_id: uuid.UUID
+    subject_id: str
+    text: str
+    flags: list[str]
+    submitted_at: datetime
+
+
+def transcripts_for_subject(*, subject_id: str) -> Iterator[SubjectTranscript]:
+    """The subject's transcripts, decrypted, oldest first: only for the subject's own export.
+
+    Opened under the asked-for subject's associated data, so a transcript of anyone else fails
+    authentication instead of reaching the export. A shredded transcript yields an empty text.
+    """
+    transcripts = (
+        Transcript.objects.select_related("clip")
+        .filter(clip__subject_id=subject_id)
+        .only("id", "clip_id", "clip__subject_id", "flags", "ciphertext", "wrapped_key", "submitted_at")
+        .order_by("submitted_at", "id")
+    )
+    for transcript in transcripts.iterator(chunk_size=500):
+        text = ""
+        if transcript.ciphertext is not None and transcript.wrapped_key is not None:
+            text = envelope.open(
+                bytes(transcript.ciphertext),
+                provider=key_provider(),
+                wrapped_key=bytes(transcript.wrapped_key),
+                kind=TRANSCRIPT_KIND,
+                object_id=str(transcript.id),
+                subject_id=subject_id,
+            ).decode("utf-8")
+        yield SubjectTranscript(
+            clip_id=transcript.clip_id,
+            subject_id=transcript.clip.subject_id,
+            text=text,
+            flags=list(transcript.flags),
+            submitted_at=transcript.submitted_at,
+        )
+
+
+def transcripts_shred_submitted_before(*, before: datetime, limit: int) -> list[uuid.UUID]:
+    """Crypto-shred up to ``limit`` transcripts submitted before ``before``; returns their clip ids.
+
+    Call inside the caller's transaction (the retention sweep records one event per batch);
+    ``skip_locked`` lets two sweeps take different batches.
+    """
+    batch = list(
+        Transcript.objects.select_for_update(skip_locked=True)
+        .filter(submitted_at__lt=before, wrapped_key__isnull=False)
+        .order_by("submitted_at")
+        .values_list("id", "clip_id")[:limit]
+    )
+    Transcript.objects.filter(id__in=[transcript_id for transcript_id, _ in batch]).update(
+        ciphertext=None, wrapped_key=None, key_version=None
+    )
+    return [clip_id for _, clip_id in batch]
+
+
+# --- Master-key rotation ----------------------------------------------------------------------
+def _transcripts_rewrap_batch(*, provider: KeyProvider, batch_size: int) -> int:
+    current = provider.current_version()
+    with transaction.atomic():
+        batch = list(
+            Transcript.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(wrapped_key__isnull=False)
+            .exclude(key_version=current)
+            .select_related("clip")
+            .only("id", "wrapped_key", "key_version", "clip__subject_id")[:batch_size]
+        )
+        for transcript in batch:
+            transcript.wrapped_key = envelope.rewrap(
+                bytes(transcript.wrapped_key),
+                provider=provider,
+                kind=TRANSCRIPT_KIND,
+                object_id=str(transcript.id),
+                subject_id=transcript.clip.subject_id,
+            )
+            transcript.key_version = current
+        Transcript.objects.bulk_update(batch, ["wrapped_key", "key_version"])
+    return len(batch)
+
+
+def _transcript_key_versions() -> set[int]:
+    return set(Transcript.objects.filter(wrapped_key__isnull=False).values_list("key_version", flat=True).distinct())
+
+
+TRANSCRIPT_KEY_HOLDER = WrappedKeyHolder(
+    name="transcripts", rewrap_batch=_transcripts_rewrap_batch, versions_in_use=_transcript_key_versions
+)
