@@ -1,0 +1,15 @@
+from celery import shared_task
+
+from apps.privacy.services import export_build, retention_sweep
+
+
+@shared_task(name="privacy.export_build")
+def export_build_task(export_id: str) -> str:
+    """Build one export's encrypted bundle; a redelivered message finds it claimed and stops."""
+    return export_build(export_id=export_id)
+
+
+@shared_task(name="privacy.retention_sweep")
+def retention_sweep_task() -> dict[str, int]:
+    """Crypto-shred clips and transcripts past their retention period; purge spent exports."""
+    return retention_sweep()
