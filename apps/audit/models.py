@@ -11,7 +11,8 @@ import json
 
 from django.db import models
 
-from reviewsvc.audit.chain import canonical_json
+from reviewsvc.audit import checkpoint as signed
+from reviewsvc.audit.chain import canonical_json, format_time
 
 
 class CanonicalJSONField(models.TextField):
@@ -32,7 +33,6 @@ class CanonicalJSONField(models.TextField):
 
     def value_to_string(self, obj) -> str:
         return canonical_json(self.value_from_object(obj))
-
 
 
 class Outcome(models.TextChoices):
@@ -85,9 +85,23 @@ class Checkpoint(models.Model):
     time = models.DateTimeField()
     key = models.CharField(max_length=64)
     signature = models.CharField(max_length=128)
+    # The Merkle tree's right edge after ``size`` leaves (hex nodes, largest subtree first), so
+    # the next checkpoint hashes only the events after this one. Not trusted by verification,
+    # which recomputes every root: a tampered frontier yields a root that fails it.
+    frontier = models.TextField(blank=True)
 
     class Meta:
         ordering = ["size"]
 
     def __str__(self) -> str:
         return f"checkpoint {self.size} {self.root[:12]}"
+
+    def as_signed(self) -> signed.Checkpoint:
+        return signed.Checkpoint(
+            size=self.size,
+            root=self.root,
+            prev=self.prev,
+            time=format_time(self.time),
+            key=self.key,
+            signature=self.signature,
+        )

@@ -19,37 +19,43 @@ recomputes every hash in Python, so a mismatch between the two implementations i
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
+import os
+import secrets
 import uuid
+from pathlib import Path
 from typing import Any
 
-from django.apps import apps as django_apps
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
-from apps.audit.models import AccessEvent, Outcome
+from apps.audit.models import AccessEvent, Checkpoint, Outcome
+from apps.audit.selectors import event_records, subject_pseudonym
 from apps.common.context import MAX_LABEL, RequestContext, clean_text
 from apps.common.keys import key_provider
+from apps.facilities.selectors import facility_name
 from reviewsvc.audit import chain
+from reviewsvc.audit import checkpoint as signed
+from reviewsvc.audit.merkle import TreeBuilder
+from reviewsvc.audit.verify import walk_chain
 
 # Bounds for caller-supplied text: a hostile value is escaped and truncated, never a second line.
 MAX_SHORT = 64
 MAX_EXTRA_TEXT = 256
 MAX_EXTRA_BYTES = 4096
-PSEUDONYM_PURPOSE = "subject"
+# Another fixed advisory lock: one checkpoint at a time.
+CHECKPOINT_LOCK = 0x7265766965770002
+
+
+class AuditLogBroken(RuntimeError):
+    """The events after the last checkpoint do not verify: nothing gets signed over them."""
+
 
 _APPEND_SQL = (
-    "SELECT o_seq, o_prev_hash, o_hash FROM audit_append("
-    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "SELECT o_seq, o_prev_hash, o_hash FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
-
-
-def subject_pseudonym(subject_id: str) -> str:
-    """The keyed pseudonym the log stores for a raw subject id (HMAC-SHA256, hex)."""
-    key = key_provider().pseudonym_key(PSEUDONYM_PURPOSE)
-    return hmac.new(key, subject_id.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _clean_extra(value: Any) -> Any:
@@ -75,12 +81,7 @@ def _normalise_extra(extra: dict | None) -> dict:
 def _facility_name(facility_id: int | None) -> str:
     if facility_id is None:
         return ""
-    try:
-        facility = django_apps.get_model("facilities", "Facility")
-    except LookupError:
-        return ""
-    name = facility.objects.filter(pk=facility_id).values_list("name", flat=True).first()
-    return clean_text(name or "", MAX_LABEL)
+    return clean_text(facility_name(facility_id=facility_id), MAX_LABEL)
 
 
 def _event_fields(
@@ -210,3 +211,82 @@ def event_record_denied(
             facility_id=facility_id,
             extra=extra,
         )
+
+
+def checkpoint_create() -> Checkpoint | None:
+    """Sign a checkpoint over every event committed so far; None when nothing is new.
+
+    Only the events since the previous checkpoint are read: the tree resumes from its stored
+    frontier. Those events are verified first — a broken chain is never signed — and the
+    signed text goes to the sink outside the database once the row has committed.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHECKPOINT_LOCK])
+        last = Checkpoint.objects.order_by("-size").first()
+        # Appends commit in seq order (one lock through commit), so every seq up to the head
+        # read now is committed: the checkpoint covers a gapless prefix.
+        head = AccessEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+        start = last.size if last else 0
+        if head <= start:
+            return None
+        if last:
+            tree = TreeBuilder(last.size, [bytes.fromhex(node) for node in last.frontier.split(",") if node])
+            prev_hash = AccessEvent.objects.filter(seq=last.size).values_list("hash", flat=True).first()
+            prev_digest = last.as_signed().digest()
+            if prev_hash is None:
+                raise AuditLogBroken(f"event {last.size}, the last one checkpointed, is missing; not signing")
+        else:
+            tree, prev_hash, prev_digest = TreeBuilder(), chain.GENESIS, signed.GENESIS
+        outcome = walk_chain(event_records(start=start + 1), tree=tree, prev_hash=prev_hash, stop=head)
+        if not outcome.ok or tree.size != head:
+            first_bad = outcome.first_bad or tree.size + 1
+            raise AuditLogBroken(f"the access log does not verify from event {first_bad}; not signing it")
+        provider = key_provider()
+        now = timezone.now()
+        checkpoint = signed.checkpoint_sign(
+            size=head,
+            root=tree.root().hex(),
+            prev=prev_digest,
+            time=chain.format_time(now),
+            public_key=provider.signing_public_key(),
+            sign=provider.sign,
+        )
+        row = Checkpoint.objects.create(
+            size=checkpoint.size,
+            root=checkpoint.root,
+            prev=checkpoint.prev,
+            time=now,
+            key=checkpoint.key,
+            signature=checkpoint.signature,
+            frontier=",".join(node.hex() for node in tree.frontier),
+        )
+        transaction.on_commit(lambda: checkpoint_sink_write(checkpoint))
+    return row
+
+
+def checkpoint_file_name(size: int) -> str:
+    return f"checkpoint-{size:012d}.txt"
+
+
+def checkpoint_sink_write(checkpoint: signed.Checkpoint) -> None:
+    """Write a checkpoint where a database superuser cannot reach it (folder or configured sink)."""
+    name, text = checkpoint_file_name(checkpoint.size), checkpoint.text()
+    if settings.REVIEWSVC_CHECKPOINT_SINK:
+        import_string(settings.REVIEWSVC_CHECKPOINT_SINK)(name=name, text=text)
+        return
+    folder = Path(settings.REVIEWSVC_CHECKPOINT_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    temp = folder / f".{name}.{secrets.token_hex(8)}.tmp"
+    temp.write_text(text, encoding="ascii")
+    temp.chmod(0o444)
+    try:
+        # link, not replace: a checkpoint file is never overwritten once written.
+        os.link(temp, target)
+    except FileExistsError:
+        if target.read_text(encoding="ascii") != text:
+            raise
+    finally:
+        temp.unlink()

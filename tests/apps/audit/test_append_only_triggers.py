@@ -49,8 +49,8 @@ def test_it_refuses_to_truncate_the_events(one_event):
 def test_it_refuses_to_rewrite_or_drop_checkpoints(one_event):
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO audit_checkpoint (size, root, prev, time, key, signature) "
-            "VALUES (1, 'r', 'p', now(), 'k', 's')"
+            "INSERT INTO audit_checkpoint (size, root, prev, time, key, signature, frontier) "
+            "VALUES (1, 'r', 'p', now(), 'k', 's', '')"
         )
     assert "append-only" in _refused("UPDATE audit_checkpoint SET root = 'x'")
     assert "append-only" in _refused("DELETE FROM audit_checkpoint")

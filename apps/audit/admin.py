@@ -1,0 +1,32 @@
+"""The log in the admin: readable, never writable — not even by superusers."""
+
+from django.contrib import admin
+
+from apps.audit.models import AccessEvent, Checkpoint
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    # No actions at all, so no "delete selected" either.
+    actions = None
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(ReadOnlyAdmin):
+    list_display = ("seq", "time", "actor_kind", "actor_label", "action", "outcome", "reason", "clip_id")
+    list_filter = ("outcome", "actor_kind", "action")
+    search_fields = ("actor_label", "action", "facility_name")
+    show_full_result_count = False
+
+
+@admin.register(Checkpoint)
+class CheckpointAdmin(ReadOnlyAdmin):
+    list_display = ("size", "time", "root")

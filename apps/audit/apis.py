@@ -1,0 +1,196 @@
+"""The auditors' API: search, streamed exports (themselves events), and verification.
+
+Only OTP-verified staff in ``auditors`` (and superusers) pass ``IsVerifiedAuditor``; reviewers,
+password-only sessions and API keys are refused before any query runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+
+from django.db import transaction
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.audit.models import Outcome
+from apps.audit.selectors import audit_log_verify, event_list, export_fields, subject_pseudonym
+from apps.audit.services import event_record
+from apps.common.context import MAX_LABEL, context_from_request
+from apps.common.pagination import CursorPagination
+from apps.common.permissions import IsVerifiedAuditor
+from reviewsvc.audit.chain import HASHED_FIELDS, canonical_json
+from reviewsvc.audit.verify import export_row
+from reviewsvc.validation import is_subject_id
+
+EXPORT_CHUNK = 2000
+_ACTION = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")
+# A spreadsheet runs a cell starting with these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class FilterSerializer(serializers.Serializer):
+    clip = serializers.UUIDField(required=False)
+    subject = serializers.CharField(required=False, max_length=128)
+    reviewer = serializers.CharField(required=False, max_length=MAX_LABEL)
+    facility = serializers.CharField(required=False, max_length=MAX_LABEL)
+    action = serializers.CharField(required=False, max_length=64)
+    outcome = serializers.ChoiceField(required=False, choices=Outcome.choices)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+    def validate_subject(self, value: str) -> str:
+        if not is_subject_id(value):
+            raise serializers.ValidationError("Must match [A-Za-z0-9._:-]{1,128}.")
+        return value
+
+    def validate_action(self, value: str) -> str:
+        if not _ACTION.fullmatch(value):
+            raise serializers.ValidationError("Not an action name (e.g. clip.audio).")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        if "since" in attrs and "until" in attrs and attrs["since"] > attrs["until"]:
+            raise serializers.ValidationError({"until": "Must not be before since."})
+        return attrs
+
+
+def _filtered(request):
+    filters = FilterSerializer(data=request.query_params)
+    filters.is_valid(raise_exception=True)
+    data = filters.validated_data
+    events = event_list(
+        clip_id=data.get("clip"),
+        subject_id=data.get("subject"),
+        reviewer=data.get("reviewer"),
+        facility=data.get("facility"),
+        action=data.get("action"),
+        outcome=data.get("outcome"),
+        since=data.get("since"),
+        until=data.get("until"),
+    )
+    return events, data
+
+
+class EventOutputSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    time = serializers.DateTimeField()
+    actor_kind = serializers.CharField()
+    actor_id = serializers.CharField()
+    actor_label = serializers.CharField()
+    action = serializers.CharField()
+    clip_id = serializers.UUIDField(allow_null=True)
+    subject_pseudonym = serializers.CharField()
+    facility_id = serializers.IntegerField(allow_null=True)
+    facility_name = serializers.CharField()
+    client_address = serializers.CharField()
+    outcome = serializers.CharField()
+    reason = serializers.CharField()
+    request_id = serializers.CharField()
+    extra = serializers.JSONField()
+    prev_hash = serializers.CharField()
+    hash = serializers.CharField()
+
+
+class EventPagination(CursorPagination):
+    ordering = "-seq"
+
+
+class AuditEventListApi(APIView):
+    permission_classes = [IsVerifiedAuditor]
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: EventOutputSerializer(many=True)})
+    def get(self, request) -> Response:
+        events, _ = _filtered(request)
+        paginator = EventPagination()
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response(EventOutputSerializer(page, many=True).data)
+
+
+def _export_event(request, *, fmt: str, filters: dict) -> None:
+    described = {key: str(value) for key, value in filters.items() if key != "subject"}
+    if "subject" in filters:
+        # The filter is a raw subject id; the log holds only its pseudonym.
+        described["subject_pseudonym"] = subject_pseudonym(filters["subject"])
+    with transaction.atomic():
+        event_record(action="audit.export", context=context_from_request(request), extra={"format": fmt, **described})
+
+
+def _csv_cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+class _Line:
+    """A file-like sink for csv.writer that hands back what was written."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_rows(events) -> Iterator[str]:
+    writer = csv.writer(_Line())
+    yield writer.writerow(HASHED_FIELDS)
+    for event in events.iterator(chunk_size=EXPORT_CHUNK):
+        fields = export_fields(event)
+        fields["extra"] = canonical_json(event.extra)
+        yield writer.writerow([_csv_cell(fields[name]) for name in HASHED_FIELDS])
+
+
+def _jsonl_rows(events) -> Iterator[str]:
+    for event in events.iterator(chunk_size=EXPORT_CHUNK):
+        yield export_row(export_fields(event)) + "\n"
+
+
+class AuditEventCsvExportApi(APIView):
+    permission_classes = [IsVerifiedAuditor]
+
+    @extend_schema(
+        parameters=[FilterSerializer], responses={200: OpenApiResponse(OpenApiTypes.STR, description="text/csv")}
+    )
+    def get(self, request) -> StreamingHttpResponse:
+        events, filters = _filtered(request)
+        _export_event(request, fmt="csv", filters=filters)
+        response = StreamingHttpResponse(_csv_rows(events.order_by("seq")), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="access-events.csv"'
+        return response
+
+
+class AuditEventJsonlExportApi(APIView):
+    permission_classes = [IsVerifiedAuditor]
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: OpenApiResponse(OpenApiTypes.STR, description="application/x-ndjson, one event a line")},
+    )
+    def get(self, request) -> StreamingHttpResponse:
+        events, filters = _filtered(request)
+        _export_event(request, fmt="jsonl", filters=filters)
+        response = StreamingHttpResponse(_jsonl_rows(events.order_by("seq")), content_type="application/x-ndjson")
+        response["Content-Disposition"] = 'attachment; filename="access-events.jsonl"'
+        return response
+
+
+class AuditVerifyApi(APIView):
+    permission_classes = [IsVerifiedAuditor]
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "AuditVerifyResult",
+                {
+                    "ok": serializers.BooleanField(),
+                    "entries": serializers.IntegerField(),
+                    "first_bad": serializers.IntegerField(allow_null=True),
+                },
+            )
+        }
+    )
+    def get(self, request) -> Response:
+        result = audit_log_verify()
+        return Response({"ok": result.ok, "entries": result.entries, "first_bad": result.first_bad})

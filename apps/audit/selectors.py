@@ -1,0 +1,186 @@
+"""Reading the access log: the auditors' search, exports, and the records the verifier checks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import QuerySet
+
+from apps.audit.models import AccessEvent
+from apps.audit.models import Checkpoint as CheckpointRow
+from apps.common.keys import key_provider
+from reviewsvc.audit import chain
+from reviewsvc.audit.checkpoint import Checkpoint, CheckpointFormatError, parse_checkpoint
+from reviewsvc.audit.merkle import inclusion_proof, tree_root
+from reviewsvc.audit.proof import InclusionProof, proof_make, proof_problem
+from reviewsvc.audit.verify import Record, VerifyResult, verify_log
+from reviewsvc.crypto.keys import verify_signature
+
+CHUNK = 5000
+PSEUDONYM_PURPOSE = "subject"
+CHECKPOINT_GLOB = "checkpoint-*.txt"
+
+# PostgreSQL builds the body (reviewsvc/audit/chain.py) from the stored columns in the query,
+# so the verifier receives four columns per event; Python still hashes every byte itself.
+_PG_RECORDS_SQL = """
+SELECT seq, convert_to(concat_ws(E'\\x1f',
+    to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), actor_kind, actor_id, actor_label,
+    action, coalesce(clip_id::text, ''), subject_pseudonym, coalesce(facility_id::text, ''), facility_name,
+    client_address, outcome, reason, request_id, extra), 'UTF8'), prev_hash, hash
+FROM audit_accessevent WHERE seq >= %s ORDER BY seq
+"""
+
+
+def subject_pseudonym(subject_id: str) -> str:
+    """The keyed pseudonym the log stores for a raw subject id (HMAC-SHA256, hex)."""
+    key = key_provider().pseudonym_key(PSEUDONYM_PURPOSE)
+    return hmac.new(key, subject_id.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def event_list(
+    *,
+    clip_id=None,
+    subject_id: str | None = None,
+    reviewer: str | None = None,
+    facility: str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[AccessEvent]:
+    """Events matching every given filter. ``subject_id`` is a raw id, matched by its pseudonym."""
+    events = AccessEvent.objects.all()
+    if clip_id is not None:
+        events = events.filter(clip_id=clip_id)
+    if subject_id:
+        events = events.filter(subject_pseudonym=subject_pseudonym(subject_id))
+    if reviewer:
+        events = events.filter(actor_kind="reviewer", actor_label=reviewer)
+    if facility:
+        events = events.filter(facility_name=facility)
+    if action:
+        events = events.filter(action=action)
+    if outcome:
+        events = events.filter(outcome=outcome)
+    if since is not None:
+        events = events.filter(time__gte=since)
+    if until is not None:
+        events = events.filter(time__lt=until)
+    return events
+
+
+def export_fields(event: AccessEvent) -> dict:
+    """Every hashed field, as an export row carries it (the same texts the hash covers)."""
+    return {
+        "seq": event.seq,
+        "time": chain.format_time(event.time),
+        "actor_kind": event.actor_kind,
+        "actor_id": event.actor_id,
+        "actor_label": event.actor_label,
+        "action": event.action,
+        "clip_id": str(event.clip_id) if event.clip_id else None,
+        "subject_pseudonym": event.subject_pseudonym,
+        "facility_id": event.facility_id,
+        "facility_name": event.facility_name,
+        "client_address": event.client_address,
+        "outcome": event.outcome,
+        "reason": event.reason,
+        "request_id": event.request_id,
+        "extra": event.extra,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def event_records(*, start: int = 1) -> Iterator[Record]:
+    """Every event from ``start`` on, in ``seq`` order, as the verifier reads them."""
+    if connection.vendor == "postgresql":
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(_PG_RECORDS_SQL, [start])
+            while rows := cursor.fetchmany(CHUNK):
+                for seq, body, prev_hash, digest in rows:
+                    yield seq, bytes(body), prev_hash, digest
+        return
+    for event in AccessEvent.objects.filter(seq__gte=start).order_by("seq").iterator(chunk_size=CHUNK):
+        fields = export_fields(event)
+        yield event.seq, chain.encode_body(fields), event.prev_hash, event.hash
+
+
+def checkpoint_latest() -> Checkpoint | None:
+    row = CheckpointRow.objects.order_by("-size").first()
+    return row.as_signed() if row else None
+
+
+def checkpoints_stored() -> list[Checkpoint]:
+    return [row.as_signed() for row in CheckpointRow.objects.order_by("size")]
+
+
+def checkpoints_in_folder(folder: Path) -> list[Checkpoint]:
+    """The copies written outside the database; one that does not parse is itself a finding."""
+    found = []
+    for path in sorted(folder.glob(CHECKPOINT_GLOB)):
+        found.append(parse_checkpoint(path.read_text(encoding="ascii")))
+    return found
+
+
+def audit_log_verify() -> VerifyResult:
+    """The whole log against every checkpoint, in the database and in the folder sink.
+
+    The folder's copies catch what a database superuser could otherwise hide: deleting the
+    last checkpoints together with the events after an earlier one.
+    """
+    stored = checkpoints_stored()
+    try:
+        outside = checkpoints_in_folder(Path(settings.REVIEWSVC_CHECKPOINT_DIR))
+    except (CheckpointFormatError, UnicodeDecodeError) as exc:
+        return VerifyResult(False, AccessEvent.objects.count(), 1, f"unreadable checkpoint file: {exc}")
+    by_size = {c.size: c for c in stored}
+    for copy in outside:
+        if copy.size not in by_size:
+            # Only outside: the database lost it (or never committed it); it still binds the log.
+            by_size[copy.size] = copy
+        elif by_size[copy.size] != copy:
+            vouched = max((size for size in by_size if size < copy.size), default=0)
+            return VerifyResult(
+                False, AccessEvent.objects.count(), vouched + 1, f"checkpoint {copy.size} differs from its copy outside"
+            )
+    return verify_log(
+        event_records(),
+        checkpoints=sorted(by_size.values(), key=lambda c: c.size),
+        trusted_key=key_provider().signing_public_key(),
+        verify_signature=verify_signature,
+        complete_series=True,
+    )
+
+
+class NotProvable(Exception):
+    pass
+
+
+def event_inclusion_proof(*, seq: int, checkpoint: Checkpoint) -> InclusionProof:
+    """An RFC 6962 audit path for event ``seq`` in the tree ``checkpoint`` signed.
+
+    The tree is rebuilt from the stored hashes and must reproduce the signed root: a proof is
+    only handed out for a log that still matches its checkpoint.
+    """
+    if not 1 <= seq <= checkpoint.size:
+        raise NotProvable(f"event {seq} is not covered by checkpoint {checkpoint.size}")
+    hashes = [
+        bytes.fromhex(h)
+        for h in AccessEvent.objects.filter(seq__lte=checkpoint.size).order_by("seq").values_list("hash", flat=True)
+    ]
+    if len(hashes) != checkpoint.size or tree_root(hashes).hex() != checkpoint.root:
+        raise NotProvable(f"the stored events no longer match checkpoint {checkpoint.size}: run verify_audit_log")
+    proof = proof_make(
+        seq=seq, event_hash=hashes[seq - 1].hex(), checkpoint=checkpoint, path=inclusion_proof(seq - 1, hashes)
+    )
+    problem = proof_problem(proof, checkpoint)
+    if problem:
+        raise NotProvable(problem)
+    return proof

@@ -1,0 +1,5 @@
+import sys
+
+from reviewsvc.audit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,130 @@
+"""Signed checkpoints: the text an outsider checks with the service's Ed25519 public key.
+
+Format (version 1), UTF-8, one ``name value`` per line, in this order::
+
+    reviewsvc-audit-checkpoint v1
+    size <events covered, decimal>
+    root <RFC 6962 Merkle tree hash of events 1..size, 64 hex>
+    prev <SHA-256 of the previous checkpoint's signed text, 64 hex; 64 zeros for the first>
+    time <ISO 8601 UTC, e.g. 2026-11-21T23:40:36.123456Z>
+    key <Ed25519 public key, 64 hex>
+    sig <Ed25519 signature over every line above including its newline, 128 hex>
+
+The signed text is everything before the ``sig`` line. ``prev`` chains checkpoints, so
+dropping one from the middle of a series shows. The ``key`` line says which key signed; a
+verifier trusts a key it was given out of band, never the one the file names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+MAGIC = "reviewsvc-audit-checkpoint v1"
+GENESIS = "0" * 64
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX128 = re.compile(r"[0-9a-f]{128}")
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+_SIZE = re.compile(r"0|[1-9]\d{0,18}")
+
+
+class CheckpointFormatError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    size: int
+    root: str
+    prev: str
+    time: str
+    key: str
+    signature: str = ""
+
+    def signed_text(self) -> str:
+        return f"{MAGIC}\nsize {self.size}\nroot {self.root}\nprev {self.prev}\ntime {self.time}\nkey {self.key}\n"
+
+    def text(self) -> str:
+        return f"{self.signed_text()}sig {self.signature}\n"
+
+    def digest(self) -> str:
+        """What the next checkpoint's ``prev`` holds."""
+        return hashlib.sha256(self.signed_text().encode("ascii")).hexdigest()
+
+
+def checkpoint_sign(
+    *, size: int, root: str, prev: str, time: str, public_key: bytes, sign: Callable[[bytes], bytes]
+) -> Checkpoint:
+    unsigned = Checkpoint(size=size, root=root, prev=prev, time=time, key=public_key.hex())
+    _check_fields(unsigned)
+    signature = sign(unsigned.signed_text().encode("ascii"))
+    return Checkpoint(size=size, root=root, prev=prev, time=time, key=unsigned.key, signature=signature.hex())
+
+
+def _check_fields(checkpoint: Checkpoint) -> None:
+    if checkpoint.size < 0:
+        raise CheckpointFormatError("size must not be negative")
+    if not (_HEX64.fullmatch(checkpoint.root) and _HEX64.fullmatch(checkpoint.prev)):
+        raise CheckpointFormatError("root and prev must be 64 lower-case hex digits")
+    if not _HEX64.fullmatch(checkpoint.key):
+        raise CheckpointFormatError("key must be 64 lower-case hex digits")
+    if not _TIME.fullmatch(checkpoint.time):
+        raise CheckpointFormatError("time must be ISO 8601 UTC with microseconds")
+
+
+def parse_checkpoint(text: str) -> Checkpoint:
+    """Strict: exactly the seven lines above, nothing else (a lenient parser is a forgery's friend)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    names = ("size", "root", "prev", "time", "key", "sig")
+    if len(lines) != 1 + len(names) or lines[0] != MAGIC:
+        raise CheckpointFormatError(f"not a {MAGIC!r} checkpoint")
+    values: dict[str, str] = {}
+    for name, line in zip(names, lines[1:], strict=True):
+        prefix = name + " "
+        if not line.startswith(prefix):
+            raise CheckpointFormatError(f"expected a {name!r} line")
+        values[name] = line[len(prefix) :]
+    if not _SIZE.fullmatch(values["size"]):
+        raise CheckpointFormatError("size must be a decimal number")
+    if not _HEX128.fullmatch(values["sig"]):
+        raise CheckpointFormatError("sig must be 128 lower-case hex digits")
+    checkpoint = Checkpoint(
+        size=int(values["size"]),
+        root=values["root"],
+        prev=values["prev"],
+        time=values["time"],
+        key=values["key"],
+        signature=values["sig"],
+    )
+    _check_fields(checkpoint)
+    return checkpoint
+
+
+def checkpoint_problem(
+    checkpoint: Checkpoint, *, trusted_key: bytes, verify: Callable[[bytes, bytes, bytes], bool]
+) -> str | None:
+    """Why this checkpoint's signature cannot be trusted, or None when it holds."""
+    if checkpoint.key != trusted_key.hex():
+        return f"checkpoint {checkpoint.size} is signed by key {checkpoint.key[:16]}…, not the trusted key"
+    if not verify(trusted_key, checkpoint.signed_text().encode("ascii"), bytes.fromhex(checkpoint.signature)):
+        return f"checkpoint {checkpoint.size} has an invalid signature"
+    return None
+
+
+def chain_problem(checkpoints: Sequence[Checkpoint]) -> tuple[int, str] | None:
+    """Checks a complete series, oldest first: sizes grow and each names its predecessor.
+
+    Returns (index of the first bad checkpoint, why) or None.
+    """
+    prev_digest, prev_size = GENESIS, -1
+    for index, checkpoint in enumerate(checkpoints):
+        if checkpoint.size <= prev_size:
+            return index, f"checkpoint {checkpoint.size} does not grow the log past {prev_size}"
+        if checkpoint.prev != prev_digest:
+            return index, f"checkpoint {checkpoint.size} does not chain to the checkpoint before it"
+        prev_digest, prev_size = checkpoint.digest(), checkpoint.size
+    return None

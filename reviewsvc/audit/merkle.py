@@ -1,0 +1,112 @@
+"""RFC 6962 / RFC 9162 Merkle tree hashes over the events' hashes.
+
+leaf = SHA-256(0x00 ‖ event hash), node = SHA-256(0x01 ‖ left ‖ right); a tree of n leaves
+splits at k, the largest power of two below n. The empty tree's hash is SHA-256 of nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+_sha256 = hashlib.sha256
+
+
+def leaf_hash(event_hash: bytes) -> bytes:
+    return _sha256(b"\x00" + event_hash).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return _sha256(b"\x01" + left + right).digest()
+
+
+class TreeBuilder:
+    """The root of a growing tree in O(log n) memory: perfect subtrees are merged as they fill.
+
+    Pushing leaves one by one and folding the remaining subtrees right to left gives exactly
+    RFC 6962's root, because its split rule puts the largest perfect subtree on the left.
+    """
+
+    def __init__(self, size: int = 0, frontier: Sequence[bytes] = ()) -> None:
+        """Start empty, or resume from another builder's ``size`` and ``frontier``."""
+        if bin(size).count("1") != len(frontier) or any(len(node) != 32 for node in frontier):
+            raise ValueError("a frontier holds one 32-byte node per set bit of the size")
+        self.size = size
+        self._stack: list[bytes] = list(frontier)  # roots of perfect subtrees, largest first
+
+    @property
+    def frontier(self) -> list[bytes]:
+        return list(self._stack)
+
+    def push(self, event_hash: bytes) -> None:
+        node = _sha256(b"\x00" + event_hash).digest()
+        self.size += 1
+        stack = self._stack
+        size = self.size
+        # Each trailing zero bit of the new size is one pair of equal subtrees to merge.
+        while not size & 1:
+            node = _sha256(b"\x01" + stack.pop() + node).digest()
+            size >>= 1
+        stack.append(node)
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return _sha256(b"").digest()
+        node = self._stack[-1]
+        for left in reversed(self._stack[:-1]):
+            node = node_hash(left, node)
+        return node
+
+
+def tree_root(event_hashes: Iterable[bytes]) -> bytes:
+    builder = TreeBuilder()
+    for event_hash in event_hashes:
+        builder.push(event_hash)
+    return builder.root()
+
+
+def _split(n: int) -> int:
+    k = 1
+    while k << 1 < n:
+        k <<= 1
+    return k
+
+
+def inclusion_proof(index: int, event_hashes: Sequence[bytes]) -> list[bytes]:
+    """RFC 6962 audit path of leaf ``index`` (0-based) in the tree over ``event_hashes``."""
+    if not 0 <= index < len(event_hashes):
+        raise ValueError("leaf index outside the tree")
+    path: list[bytes] = []
+    lo, hi = 0, len(event_hashes)
+    # Walk down from the root; siblings are collected top-down, the proof lists them bottom-up.
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if index < lo + k:
+            path.append(tree_root(event_hashes[lo + k : hi]))
+            hi = lo + k
+        else:
+            path.append(tree_root(event_hashes[lo : lo + k]))
+            lo = lo + k
+    path.reverse()
+    return path
+
+
+def verify_inclusion(index: int, size: int, event_hash: bytes, path: Sequence[bytes], root: bytes) -> bool:
+    """RFC 9162 section 2.1.3.2: does ``path`` prove leaf ``index`` of a ``size``-leaf tree?"""
+    if not 0 <= index < size:
+        return False
+    fn, sn = index, size - 1
+    node = leaf_hash(event_hash)
+    for sibling in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            node = node_hash(sibling, node)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            node = node_hash(node, sibling)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and node == root

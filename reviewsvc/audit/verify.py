@@ -1,0 +1,174 @@
+"""Checking a log: gapless sequence, hash chain, and every checkpoint's root and signature.
+
+The verifier takes records as ``(seq, body, prev_hash, hash)`` — the body encoded by
+``reviewsvc.audit.chain`` from the stored fields — so the same code checks the database (via
+apps/audit/selectors.py) and an exported JSONL file (``records_from_jsonl``) with no database.
+
+What each kind of tampering looks like:
+
+- an edited field: the record's hash no longer matches its fields;
+- a deleted event in the middle: a gap in ``seq`` (or, renumbered, broken ``prev_hash`` links);
+- an inserted event: a duplicate ``seq`` or broken links after it;
+- a reordering: hashes cover ``seq`` and the previous hash, so links break;
+- deleted events at the tail: the log is shorter than a signed checkpoint says it was;
+- a rewritten and re-chained history: its Merkle root differs from a signed checkpoint's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from reviewsvc.audit import chain
+from reviewsvc.audit.checkpoint import Checkpoint, chain_problem, checkpoint_problem
+from reviewsvc.audit.merkle import TreeBuilder
+
+Record = tuple[int, bytes, str, str]  # seq, encoded body, prev_hash, hash
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    entries: int
+    first_bad: int | None
+    problem: str = ""
+
+
+class ExportFormatError(ValueError):
+    pass
+
+
+def verify_log(
+    records: Iterable[Record],
+    *,
+    checkpoints: Sequence[Checkpoint],
+    trusted_key: bytes,
+    verify_signature: Callable[[bytes, bytes, bytes], bool],
+    complete_series: bool,
+) -> VerifyResult:
+    """Verify records (in ``seq`` order) against checkpoints signed by ``trusted_key``.
+
+    ``complete_series``: the checkpoints are all there are (from the service), so their own
+    chain is checked too; an auditor's handful of checkpoint files need not be consecutive.
+    ``first_bad`` is the first event that is wrong or missing; for a bad checkpoint it is the
+    first event no valid checkpoint vouches for.
+    """
+    ordered = sorted(set(checkpoints), key=lambda c: (c.size, c.root, c.signature))
+    failure = _checkpoint_failure(ordered, trusted_key, verify_signature, complete_series)
+    usable = ordered if failure is None else [c for c in ordered if c.size < failure[0]]
+    outcome = _walk(records, usable)
+    if failure is not None and (outcome.first_bad is None or failure[0] < outcome.first_bad):
+        return VerifyResult(False, outcome.entries, failure[0], failure[1])
+    return outcome
+
+
+def _checkpoint_failure(
+    ordered: Sequence[Checkpoint],
+    trusted_key: bytes,
+    verify_signature: Callable[[bytes, bytes, bytes], bool],
+    complete_series: bool,
+) -> tuple[int, str] | None:
+    vouched = 0  # events covered by the checkpoints found good so far
+    broken = chain_problem(ordered) if complete_series else None
+    for index, checkpoint in enumerate(ordered):
+        if broken is not None and broken[0] == index:
+            return vouched + 1, broken[1]
+        problem = checkpoint_problem(checkpoint, trusted_key=trusted_key, verify=verify_signature)
+        if problem:
+            return vouched + 1, problem
+        vouched = checkpoint.size
+    return None
+
+
+def _walk(records: Iterable[Record], checkpoints: Sequence[Checkpoint]) -> VerifyResult:
+    tree = TreeBuilder()
+    outcome = walk_chain(records, tree=tree, prev_hash=chain.GENESIS, checkpoints=checkpoints)
+    if not outcome.ok:
+        return outcome
+    entries = outcome.entries
+    beyond = [c for c in checkpoints if c.size > entries]
+    if beyond:
+        last = beyond[-1].size
+        return VerifyResult(
+            False, entries, entries + 1, f"events {entries + 1}..{last} are missing: checkpoint {last} covered them"
+        )
+    return outcome
+
+
+def walk_chain(
+    records: Iterable[Record],
+    *,
+    tree: TreeBuilder,
+    prev_hash: str,
+    checkpoints: Sequence[Checkpoint] = (),
+    stop: int | None = None,
+) -> VerifyResult:
+    """Check records continuing ``tree`` (whose last event hash is ``prev_hash``), adding them to it.
+
+    Stops after event ``stop`` if given. Checkpoints within the walked range must match the
+    tree's root at their size; ``first_bad`` is as for ``verify_log``.
+    """
+    sha256 = hashlib.sha256
+    version = bytes([chain.VERSION])
+    separator, separators = chain.SEPARATOR.encode(), chain.SEPARATORS_PER_BODY
+    expected = tree.size + 1
+    prev_hex, prev_raw = prev_hash, bytes.fromhex(prev_hash)
+    pending = iter(c for c in checkpoints if c.size >= expected)
+    next_checkpoint = next(pending, None)
+    vouched = max((c.size for c in checkpoints if c.size < expected), default=0)
+    for seq, body, record_prev, digest in records:
+        if stop is not None and seq > stop:
+            break
+        if seq != expected:
+            if seq > expected:
+                return VerifyResult(False, expected - 1, expected, f"event {expected} is missing (next is {seq})")
+            return VerifyResult(False, expected - 1, expected, f"event {seq} appears again after event {expected - 1}")
+        if body.count(separator) != separators:
+            return VerifyResult(False, seq - 1, seq, f"event {seq} has a malformed field")
+        if record_prev != prev_hex:
+            return VerifyResult(False, seq - 1, seq, f"event {seq} does not chain to event {seq - 1}")
+        raw = sha256(version + seq.to_bytes(8, "big") + prev_raw + body).digest()
+        if raw.hex() != digest:
+            return VerifyResult(False, seq - 1, seq, f"event {seq} does not match its hash (edited)")
+        tree.push(raw)
+        while next_checkpoint is not None and next_checkpoint.size == seq:
+            if tree.root().hex() != next_checkpoint.root:
+                return VerifyResult(
+                    False,
+                    seq,
+                    vouched + 1,
+                    f"events {vouched + 1}..{seq} differ from what checkpoint {seq} signed (history rewritten)",
+                )
+            vouched = seq
+            next_checkpoint = next(pending, None)
+        prev_hex, prev_raw = digest, raw
+        expected = seq + 1
+    return VerifyResult(True, expected - 1, None)
+
+
+def export_row(fields: dict) -> str:
+    """One JSONL line carrying every hashed field, as the verifier reads it back."""
+    row = {name: fields[name] for name in chain.HASHED_FIELDS}
+    row["extra"] = json.loads(row["extra"]) if isinstance(row["extra"], str) else row["extra"]
+    return json.dumps(row, ensure_ascii=True, separators=(",", ":"))
+
+
+def records_from_jsonl(lines: Iterable[str]) -> Iterator[Record]:
+    """Records from an export; a malformed line is an error, not something to skip."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or set(row) != set(chain.HASHED_FIELDS):
+                raise ExportFormatError(f"line {number}: expected exactly the fields {', '.join(chain.HASHED_FIELDS)}")
+            seq = row["seq"]
+            if type(seq) is not int:
+                raise ExportFormatError(f"line {number}: seq must be an integer")
+            yield seq, chain.encode_body(row), str(row["prev_hash"]), str(row["hash"])
+        except (json.JSONDecodeError, TypeError, ValueError) as exc:
+            if isinstance(exc, ExportFormatError):
+                raise
+            raise ExportFormatError(f"line {number}: {exc}") from None
