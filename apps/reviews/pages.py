@@ -22,6 +22,9 @@ REVIEW_API = {
 }
 # How often the open page asks for its lease's state, so an opt-out shows within seconds.
 POLL_SECONDS = 5
+# Typing sends a heartbeat at most this often: the lease (10 min) and the session's idle limit
+# (15 min) never run out under a working reviewer, and keystrokes do not become requests.
+HEARTBEAT_SECONDS = 30
 
 
 @require_GET
@@ -41,5 +44,6 @@ def workbench(request: HttpRequest) -> HttpResponse:
             "login_url": settings.LOGIN_URL,
             "idle_seconds": settings.SESSION_IDLE_SECONDS,
             "poll_seconds": POLL_SECONDS,
+            "heartbeat_seconds": HEARTBEAT_SECONDS,
         },
     )

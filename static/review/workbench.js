@@ -21,6 +21,8 @@
     loginUrl: root.dataset.loginUrl,
     idleMs: Number(root.dataset.idleSeconds || 900) * 1000,
     pollMs: Number(root.dataset.pollSeconds || 5) * 1000,
+    // Typing extends the lease and the session through a heartbeat, at most once per this gap.
+    heartbeatMs: Number(root.dataset.heartbeatSeconds || 30) * 1000,
   };
 
   const byId = (id) => document.getElementById(id);
@@ -54,8 +56,6 @@
   };
 
   const RATES = [0.5, 0.6, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 1.75, 2];
-  // Typing extends the lease and the session, at most once per this many milliseconds.
-  const HEARTBEAT_GAP_MS = 30 * 1000;
   const LEASE_WARN_MS = 90 * 1000;
   const SESSION_WARN_MS = 2 * 60 * 1000;
   const BACK_SECONDS = 3;
@@ -214,7 +214,8 @@
     el.stateAction.textContent = state.action;
     stateAction = name === "session_ended" ? goToLogin : takeNext;
     el.state.hidden = false;
-    setStatus(state.title + ". " + (message || state.text));
+    // The panel's heading takes the focus and is read with its text; the status line names it.
+    setStatus(state.title + ".");
     el.stateTitle.focus();
     if (name === "session_ended") {
       sessionOver = true;
@@ -381,7 +382,7 @@
   }
 
   function working() {
-    if (current && Date.now() - lastHeartbeat >= HEARTBEAT_GAP_MS) {
+    if (current && Date.now() - lastHeartbeat >= cfg.heartbeatMs) {
       heartbeat();
     }
   }
