@@ -76,7 +76,7 @@ def report(result: VerifyResult, out: TextIO) -> int:
     return EXIT_BAD
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reviewsvc.audit", description=__doc__.split("\n")[0])
     parser.add_argument("--export", required=True, help="the JSONL export (GET /api/v1/audit/events.jsonl)")
     parser.add_argument("--checkpoint", required=True, action="append", help="a checkpoint file (repeatable)")
@@ -87,4 +87,4 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     except UsageError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
-    return report(result, out)
+    return report(result, out or sys.stdout)

@@ -1,0 +1,93 @@
+"""The canonical event encoding: versioned, injective, and the same for model values and export values."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reviewsvc.audit import chain
+
+FIELDS = {
+    "time": datetime(2026, 11, 21, 23, 40, 36, 123456, tzinfo=UTC),
+    "actor_kind": "reviewer",
+    "actor_id": "7",
+    "actor_label": "alice@example.com",
+    "action": "clip.audio",
+    "clip_id": uuid.UUID("3f1c2b1e-1b2a-4c1d-9e8f-123456789abc"),
+    "subject_pseudonym": "ab" * 32,
+    "facility_id": 3,
+    "facility_name": "Berlin Office",
+    "client_address": "10.1.2.3",
+    "outcome": "granted",
+    "reason": "",
+    "request_id": "req-1",
+    "extra": {"z": 1, "a": [True, None, "é"]},
+}
+
+
+def test_the_body_is_the_documented_separator_joined_text():
+    assert (
+        chain.encode_body(FIELDS)
+        == (
+            "2026-11-21T23:40:36.123456Z\x1freviewer\x1f7\x1falice@example.com\x1fclip.audio\x1f"
+            "3f1c2b1e-1b2a-4c1d-9e8f-123456789abc\x1f" + "ab" * 32 + "\x1f3\x1fBerlin Office\x1f10.1.2.3\x1f"
+            'granted\x1f\x1freq-1\x1f{"a":[true,null,"\\u00e9"],"z":1}'
+        ).encode()
+    )
+
+
+def test_the_hash_is_sha256_over_version_seq_prev_and_body():
+    prev = "cd" * 32
+    expected = hashlib.sha256(
+        b"\x01" + (5).to_bytes(8, "big") + bytes.fromhex(prev) + chain.encode_body(FIELDS)
+    ).hexdigest()
+    assert chain.event_hash({**FIELDS, "seq": 5, "prev_hash": prev}) == expected
+
+
+def test_an_export_row_encodes_like_the_stored_values():
+    exported = {
+        **FIELDS,
+        "time": "2026-11-21T23:40:36.123456Z",
+        "clip_id": "3f1c2b1e-1b2a-4c1d-9e8f-123456789abc",
+        "extra": {"a": [True, None, "é"], "z": 1},
+    }
+    assert chain.encode_body(exported) == chain.encode_body(FIELDS)
+
+
+def test_times_are_written_in_utc_with_microseconds():
+    local = datetime(2026, 11, 22, 1, 40, 36, tzinfo=timezone(timedelta(hours=2)))
+    assert chain.format_time(local) == "2026-11-21T23:40:36.000000Z"
+    with pytest.raises(ValueError, match="timezone-aware"):
+        chain.format_time(datetime(2026, 11, 21))  # noqa: DTZ001
+
+
+def test_missing_ids_are_empty_and_an_empty_extra_is_an_empty_object():
+    body = chain.encode_body({**FIELDS, "clip_id": None, "facility_id": None, "extra": {}})
+    parts = body.split(b"\x1f")
+    assert (parts[5], parts[7], parts[13]) == (b"", b"", b"{}")
+
+
+def test_it_refuses_a_field_holding_the_separator():
+    with pytest.raises(ValueError, match="separator"):
+        chain.encode_body({**FIELDS, "actor_label": "alice\x1fadmin"})
+
+
+def test_it_refuses_nan_in_extra():
+    with pytest.raises(ValueError, match="JSON"):
+        chain.encode_body({**FIELDS, "extra": {"x": float("nan")}})
+
+
+texts = st.text(alphabet=st.characters(blacklist_characters="\x1f", blacklist_categories=("Cs",)), max_size=12)
+
+
+@given(st.lists(texts, min_size=14, max_size=14), st.lists(texts, min_size=14, max_size=14))
+def test_different_fields_never_share_a_body(first, second):
+    names = [name for name in chain.BODY_FIELDS if name != "extra"]
+    one = dict(zip(names, first, strict=False)) | {"extra": first[13]}
+    two = dict(zip(names, second, strict=False)) | {"extra": second[13]}
+    assert (chain.encode_body(one) == chain.encode_body(two)) == (first == second)

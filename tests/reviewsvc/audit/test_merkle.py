@@ -1,0 +1,100 @@
+"""RFC 6962 tree hashes and audit paths, against a direct transcription of the RFC's definitions."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reviewsvc.audit.merkle import TreeBuilder, inclusion_proof, leaf_hash, node_hash, tree_root, verify_inclusion
+
+
+def rfc_mth(leaves: list[bytes]) -> bytes:
+    """RFC 6962 section 2.1, word for word."""
+    n = len(leaves)
+    if n == 0:
+        return hashlib.sha256(b"").digest()
+    if n == 1:
+        return hashlib.sha256(b"\x00" + leaves[0]).digest()
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return hashlib.sha256(b"\x01" + rfc_mth(leaves[:k]) + rfc_mth(leaves[k:])).digest()
+
+
+def rfc_path(m: int, leaves: list[bytes]) -> list[bytes]:
+    n = len(leaves)
+    if n == 1:
+        return []
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    if m < k:
+        return rfc_path(m, leaves[:k]) + [rfc_mth(leaves[k:])]
+    return rfc_path(m - k, leaves[k:]) + [rfc_mth(leaves[:k])]
+
+
+def hashes(n: int) -> list[bytes]:
+    return [hashlib.sha256(str(i).encode()).digest() for i in range(n)]
+
+
+def test_the_empty_tree_hashes_to_sha256_of_nothing():
+    assert tree_root([]) == bytes.fromhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+
+
+def test_leaf_and_node_hashes_are_domain_separated():
+    # Known answers: a leaf can never be mistaken for a node of the same bytes.
+    assert leaf_hash(b"") == hashlib.sha256(b"\x00").digest()
+    assert node_hash(b"a", b"b") == hashlib.sha256(b"\x01ab").digest()
+    assert leaf_hash(b"ab") != node_hash(b"a", b"b")
+
+
+@pytest.mark.parametrize("n", [*range(1, 34), 64, 65, 100, 127, 128, 129])
+def test_the_streaming_root_is_the_rfc_root(n):
+    assert tree_root(hashes(n)) == rfc_mth(hashes(n))
+
+
+@given(st.integers(min_value=1, max_value=300), st.integers(min_value=0, max_value=300))
+def test_a_tree_resumed_from_its_frontier_grows_like_one_built_in_one_go(first, more):
+    leaves = hashes(first + more)
+    head = TreeBuilder()
+    for leaf in leaves[:first]:
+        head.push(leaf)
+    resumed = TreeBuilder(head.size, head.frontier)
+    for leaf in leaves[first:]:
+        resumed.push(leaf)
+    assert resumed.root() == rfc_mth(leaves)
+
+
+def test_it_refuses_a_frontier_that_does_not_fit_the_size():
+    with pytest.raises(ValueError, match="frontier"):
+        TreeBuilder(3, [bytes(32)])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 7, 8, 9, 31, 33])
+def test_every_audit_path_is_the_rfc_path_and_verifies(n):
+    leaves = hashes(n)
+    root = tree_root(leaves)
+    for m in range(n):
+        path = inclusion_proof(m, leaves)
+        assert path == rfc_path(m, leaves)
+        assert verify_inclusion(m, n, leaves[m], path, root)
+
+
+def test_it_refuses_a_proof_for_another_leaf_a_wrong_index_or_a_changed_sibling():
+    leaves = hashes(11)
+    root = tree_root(leaves)
+    path = inclusion_proof(6, leaves)
+    assert not verify_inclusion(6, 11, leaves[5], path, root)
+    assert not verify_inclusion(5, 11, leaves[6], path, root)
+    assert not verify_inclusion(6, 11, leaves[6], [path[0][::-1], *path[1:]], root)
+    assert not verify_inclusion(6, 11, leaves[6], path[:-1], root)
+    assert not verify_inclusion(6, 11, leaves[6], [*path, bytes(32)], root)
+    assert not verify_inclusion(11, 11, leaves[6], path, root)
+
+
+def test_it_refuses_to_prove_a_leaf_outside_the_tree():
+    with pytest.raises(ValueError, match="outside"):
+        inclusion_proof(3, hashes(3))
