@@ -24,9 +24,9 @@ from apps.common.net import client_address
 from apps.common.permissions import IsVerifiedUser
 from reviewsvc.errors import ServiceError
 
-# Generous bounds: the real limits (password 12..128) are checked where passwords are set; these
-# only keep a hostile megabyte away from the hasher.
-MAX_USERNAME = 1024
+# The real limits (password 12..128) are checked where passwords are set; this only keeps a
+# hostile megabyte away from the hasher. Usernames are not capped here: an over-long one is an
+# unknown user, recorded once, escaped and truncated.
 MAX_PASSWORD = 1024
 MAX_OTP = 32
 MAX_TOKEN = 128
@@ -69,7 +69,7 @@ class LoginApi(APIView):
     authentication_classes: list = []
 
     class InputSerializer(serializers.Serializer):
-        username = StrictCharField(max_length=MAX_USERNAME, trim_whitespace=False)
+        username = StrictCharField(trim_whitespace=False)
         password = StrictCharField(max_length=MAX_PASSWORD, trim_whitespace=False)
         otp = StrictCharField(max_length=MAX_OTP, trim_whitespace=False)
 

@@ -76,6 +76,7 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
 
 # --- Reviewers, invites, enrolment, login, sessions ------------------------------------------
 INVITE_VALID = timedelta(hours=72)
+MAX_USERNAME = 150  # Django's username column; invited e-mail addresses are checked against it
 INVITE_PATH = "/invite/{token}/"
 DEVICE_NAME = "authenticator"
 
@@ -104,7 +105,7 @@ def _valid_email(email: str) -> str:
         validate_email(username)
     except DjangoValidationError:
         raise ServiceError("validation_error", f"{email!r} is not an e-mail address.") from None
-    if len(username) > User._meta.get_field("username").max_length:
+    if len(username) > MAX_USERNAME:
         raise ServiceError("validation_error", "The e-mail address is too long.")
     return username
 
@@ -369,7 +370,8 @@ def login_verify(
         _login_failure(digest=digest, reason=reason, context=context, now=now)
         return ServiceError("invalid_credentials")
 
-    user = User.objects.filter(username=normalise_username(username)).first()
+    name = normalise_username(username)
+    user = User.objects.filter(username=name).first() if len(name) <= MAX_USERNAME else None
     if user is None or not user.has_usable_password():
         # Hash anyway, so an unknown or not yet enrolled name takes as long as a wrong password.
         User().set_password(password)
