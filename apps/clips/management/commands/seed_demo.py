@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from apps.accounts.demo import seed_demo_reviewer
 from apps.clips.demo import seed_demo_clips
 
 
@@ -8,3 +9,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         seed_demo_clips(self.stdout)
+        # Last: while the demo reviewer has not enrolled, the last line is their invite link.
+        seed_demo_reviewer(self.stdout)
