@@ -35,7 +35,11 @@ def test_it_leases_the_oldest_eligible_clip_and_shows_nothing_about_the_subject(
     oldest.refresh_from_db()
     assert oldest.status == "assigned"
     lease = events("review.lease")[-1]
-    assert (lease.outcome, str(lease.clip_id), lease.extra["assignment"]) == ("granted", data["clip"], data["assignment"])
+    assert (lease.outcome, str(lease.clip_id), lease.extra["assignment"]) == (
+        "granted",
+        data["clip"],
+        data["assignment"],
+    )
 
 
 def test_asking_again_returns_the_same_lease(alice_client, make_clip):
@@ -71,7 +75,9 @@ def test_it_never_hands_out_a_clip_of_an_opted_out_subject(alice_client, make_cl
 def test_two_reviewers_get_two_different_clips(alice_client, facility_a, make_clip):
     from tests.personas import make_reviewer
 
-    other = make_reviewer(email="erin@facility-a.example", facility=facility_a, address="10.1.9.9", languages=("de-DE",))
+    other = make_reviewer(
+        email="erin@facility-a.example", facility=facility_a, address="10.1.9.9", languages=("de-DE",)
+    )
     first, second = make_clip(), make_clip()
     mine = alice_client.post(NEXT).json()["clip"]
     theirs = verified_client(other).post(NEXT).json()["clip"]
@@ -83,7 +89,9 @@ def test_an_expired_lease_returns_the_clip_to_the_queue_when_next_is_asked(alice
 
     clip = make_clip()
     first = alice_client.post(NEXT).json()
-    other = make_reviewer(email="erin@facility-a.example", facility=facility_a, address="10.1.9.9", languages=("de-DE",))
+    other = make_reviewer(
+        email="erin@facility-a.example", facility=facility_a, address="10.1.9.9", languages=("de-DE",)
+    )
     with time_machine.travel(timezone.now() + timedelta(minutes=11)):
         taken = verified_client(other).post(NEXT).json()
     assert taken["clip"] == str(clip.id)

@@ -1,0 +1,165 @@
+"""Alert rules: repeated plays, access outside working hours, bursts of denials."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from django.core import mail
+
+from apps.accounts.models import Reviewer
+from apps.reviews import alerts
+from tests.apps.reviews.support import NEXT, audio_url, body, events
+from tests.personas import verified_client
+
+pytestmark = pytest.mark.django_db
+
+# Facility A works Mon-Fri 08:00-18:00 Europe/Berlin.
+SATURDAY_NIGHT = datetime(2026, 11, 21, 23, 0, tzinfo=UTC)
+TUESDAY_MORNING = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def posted(monkeypatch):
+    """Requests the webhook would have received."""
+    sent = []
+
+    class Answer:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self, size):
+            return b""
+
+    def urlopen(request, timeout):
+        sent.append((request.full_url, json.loads(request.data), timeout))
+        return Answer()
+
+    monkeypatch.setattr(alerts.urllib.request, "urlopen", urlopen)
+    return sent
+
+
+@pytest.fixture
+def admins(settings):
+    settings.ADMINS = [("Security", "security@reviewsvc.example")]
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """The alert task is enqueued on commit: inside ``with committed():`` those callbacks run."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def test_playing_one_clip_too_often_raises_one_alert(alice_client, make_clip, settings, posted, admins, committed):
+    settings.REVIEWSVC_ALERT_REPEATED_PLAYS = 2
+    settings.REVIEWSVC_ALERT_WEBHOOK_URL = "https://alerts.example/hook"
+    make_clip()
+    lease = alice_client.post(NEXT).json()
+    for _ in range(2):
+        body(alice_client.get(lease["audio_url"]))
+    # Range requests inside one play are not new plays.
+    body(alice_client.get(lease["audio_url"], HTTP_RANGE="bytes=100-"))
+    assert not events("alert.repeated_plays")
+    with committed():
+        for _ in range(2):
+            body(alice_client.get(lease["audio_url"]))
+    alert = events("alert.repeated_plays")
+    assert len(alert) == 1
+    assert (str(alert[0].clip_id), alert[0].extra["plays"], alert[0].extra["reviewer"]) == (
+        lease["clip"],
+        3,
+        "alice@facility-a.example",
+    )
+    assert len(mail.outbox) == 1
+    assert "repeated_plays" in mail.outbox[0].subject
+    assert f"#{alert[0].seq}" in mail.outbox[0].body
+    assert posted == [
+        (
+            "https://alerts.example/hook",
+            {
+                "rule": "repeated_plays",
+                "event_seq": alert[0].seq,
+                "reviewer_id": alert[0].extra["reviewer_id"],
+                "clip_id": lease["clip"],
+                "facility_id": alert[0].facility_id,
+            },
+            alerts.WEBHOOK_TIMEOUT_SECONDS,
+        )
+    ]
+
+
+def test_access_outside_the_facilitys_hours_raises_an_alert(alice, make_clip, settings, admins, committed):
+    settings.REVIEWSVC_ALERT_OUTSIDE_HOURS = True
+    make_clip()
+    with time_machine.travel(SATURDAY_NIGHT), committed():
+        alice_client = verified_client(alice)
+        lease = alice_client.post(NEXT).json()
+        body(alice_client.get(lease["audio_url"]))
+    alert = events("alert.outside_hours")
+    assert len(alert) == 1  # once per reviewer and hour, not per request
+    assert alert[0].extra["hours"] == "Mon-Fri 08:00-18:00"
+    assert len(mail.outbox) == 1
+
+
+def test_access_within_hours_raises_nothing(alice, make_clip, settings, admins, committed):
+    settings.REVIEWSVC_ALERT_OUTSIDE_HOURS = True
+    make_clip()
+    with time_machine.travel(TUESDAY_MORNING), committed():
+        alice_client = verified_client(alice)
+        lease = alice_client.post(NEXT).json()
+        body(alice_client.get(lease["audio_url"]))
+    assert not events("alert.outside_hours")
+    assert not mail.outbox
+
+
+def test_a_burst_of_denials_raises_an_alert(alice_client, settings, admins, committed):
+    settings.REVIEWSVC_ALERT_DENIALS = 3
+    with committed():
+        for _ in range(5):
+            assert alice_client.get(audio_url(uuid.uuid4())).status_code == 404
+    assert len(events("clip.audio", outcome="denied")) == 5
+    alert = events("alert.denial_burst")
+    assert len(alert) == 1
+    assert alert[0].extra["denials"] == 3
+    assert len(mail.outbox) == 1
+
+
+def test_alerts_can_suspend_the_reviewer_at_once(alice_client, alice, settings):
+    settings.REVIEWSVC_ALERT_DENIALS = 2
+    settings.REVIEWSVC_ALERT_AUTO_SUSPEND = True
+    for _ in range(2):
+        alice_client.get(audio_url(uuid.uuid4()))
+    assert Reviewer.objects.get(pk=alice.reviewer.pk).status == "suspended"
+    assert events("reviewer.suspend")
+    assert alice_client.post(NEXT).status_code in {401, 403}
+
+
+def test_alerts_do_not_suspend_by_default(alice_client, alice, settings):
+    settings.REVIEWSVC_ALERT_DENIALS = 2
+    for _ in range(3):
+        alice_client.get(audio_url(uuid.uuid4()))
+    assert events("alert.denial_burst")
+    assert Reviewer.objects.get(pk=alice.reviewer.pk).status == "active"
+
+
+def test_a_webhook_that_is_not_http_is_never_opened(settings, posted, db):
+    settings.REVIEWSVC_ALERT_WEBHOOK_URL = "file:///etc/passwd"
+    alerts.alert_deliver(rule="denial_burst", event_seq=1, reviewer_id=1, clip_id=None, facility_id=None)
+    assert posted == []
+
+
+def test_a_failing_webhook_does_not_break_the_alert(settings, monkeypatch, db, admins):
+    settings.REVIEWSVC_ALERT_WEBHOOK_URL = "https://alerts.example/hook"
+
+    def down(request, timeout):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(alerts.urllib.request, "urlopen", down)
+    alerts.alert_deliver(rule="denial_burst", event_seq=1, reviewer_id=1, clip_id=None, facility_id=None)
+    assert len(mail.outbox) == 1
