@@ -1,0 +1,31 @@
+"""A writer process for the concurrency test; imports Django only after setting it up (spawn)."""
+
+from __future__ import annotations
+
+import os
+
+
+def concurrent_writer(database: str, var_dir: str, worker: int, count: int, barrier) -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    # The same var/ as the test process: the same key file, so the same pseudonym key.
+    os.environ["REVIEWSVC_VAR_DIR"] = var_dir
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connections, transaction
+
+    from apps.audit.services import event_record
+    from apps.common.context import RequestContext
+
+    # pytest-django's test database, not the configured one.
+    settings.DATABASES["default"]["NAME"] = database
+    connections["default"].settings_dict["NAME"] = database
+    context = RequestContext(
+        actor_kind="system", actor_id="", actor_label=f"writer-{worker}", client_address=None, request_id=""
+    )
+    barrier.wait()
+    for number in range(count):
+        with transaction.atomic():
+            event_record(action="clip.audio", context=context, subject_id=f"s-{worker}", extra={"n": number})
+    connections.close_all()
