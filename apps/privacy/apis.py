@@ -154,7 +154,16 @@ class SubjectExportCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         recipient_public_key = serializers.CharField(max_length=64, help_text="Base64 of a raw X25519 public key.")
 
-        def validate_recipient_public_key(self, value: str) -> bytes:
+        def validate(self, attrs: dict) -> dict:
+            # The subject is the path: a body naming one (or anything else) is refused, not ignored.
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name[:64]: ["Unknown field."] for name in unknown[:10]})
+            return attrs
+
+        def validate_recipient_public_key(self, value) -> bytes:
+            if not isinstance(self.initial_data.get("recipient_public_key"), str):
+                raise serializers.ValidationError("Must be a string.")
             try:
                 raw = base64.b64decode(value, validate=True)
             except (binascii.Error, ValueError):
