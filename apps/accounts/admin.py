@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 
 from apps.accounts.models import ApiKey, EncryptedTOTPDevice, Invite, LoginThrottle, Reviewer, VettingRecord
 from apps.accounts.services import reviewer_offboard, reviewer_reenrol, reviewer_suspend
+from apps.audit.services import event_record
 from apps.common.context import context_from_request
 from reviewsvc.errors import ServiceError
 
@@ -37,11 +38,32 @@ class ReviewerAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # offboard instead: the access log keeps referring to them
 
+    # The admin runs each change form in one transaction, so each event commits with its change.
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if form.changed_data:
+            event_record(
+                action="reviewer.change",
+                context=context_from_request(request),
+                facility_id=obj.facility_id,
+                extra={"username": obj.user.get_username(), "fields": sorted(form.changed_data)},
+            )
+
     def save_formset(self, request, form, formset, change) -> None:
         for record in formset.save(commit=False):
             if record.recorded_by_id is None:
                 record.recorded_by = request.user
             record.save()
+            event_record(
+                action="vetting.record",
+                context=context_from_request(request),
+                facility_id=record.reviewer.facility_id,
+                extra={
+                    "username": record.reviewer.user.get_username(),
+                    "kind": record.kind,
+                    "valid_until": record.valid_until.isoformat() if record.valid_until else None,
+                },
+            )
 
     def _each(self, request, queryset, service, verb: str) -> None:
         context = context_from_request(request)

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsReviewer
-from apps.accounts.selectors import reviewer_profile, user_role
+from apps.accounts.selectors import invite_password_problems, reviewer_profile, user_role
 from apps.accounts.services import invite_accept, invite_confirm, login_verify
 from apps.audit.services import event_record
 from apps.common.context import context_from_request
@@ -226,3 +226,25 @@ class InviteConfirmApi(APIView):
             context=context_from_request(request),
         )
         return no_store(Response(self.OutputSerializer({"username": user.get_username()}).data))
+
+
+class InvitePasswordCheckApi(APIView):
+    """Live feedback for the invite page: the validators ``accept`` applies, nothing stored or logged."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class InputSerializer(serializers.Serializer):
+        password = StrictCharField(max_length=MAX_PASSWORD, trim_whitespace=False, allow_blank=True)
+
+    class OutputSerializer(serializers.Serializer):
+        ok = serializers.BooleanField()
+        problems = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def post(self, request, token: str):
+        enforce_csrf(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        problems = invite_password_problems(token=token[:MAX_TOKEN], password=data.validated_data["password"])
+        return no_store(Response(self.OutputSerializer({"ok": not problems, "problems": problems}).data))

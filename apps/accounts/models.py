@@ -8,10 +8,13 @@ from base64 import b32encode
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 from django_otp.oath import TOTP
+
+from reviewsvc.validation import is_language_tag
 
 SCOPES = ("clips:ingest", "subjects:manage", "transcripts:read")
 
@@ -50,6 +53,11 @@ TOTP_DIGITS = 6
 OTP_FORMAT = re.compile(r"[0-9]{6}", re.ASCII)
 
 
+def validate_languages(value) -> None:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and is_language_tag(v) for v in value):
+        raise ValidationError('A non-empty list of BCP 47 language tags, e.g. ["de-DE", "en-US"].')
+
+
 class ReviewerStatus(models.TextChoices):
     INVITED = "invited"
     ACTIVE = "active"
@@ -61,7 +69,9 @@ class Reviewer(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviewer")
     facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, related_name="reviewers")
-    languages = models.JSONField(default=list, help_text='BCP 47 tags, e.g. ["de-DE", "en-US"].')
+    languages = models.JSONField(
+        default=list, validators=[validate_languages], help_text='BCP 47 tags, e.g. ["de-DE", "en-US"].'
+    )
     vetted_until = models.DateField()
     status = models.CharField(max_length=12, choices=ReviewerStatus.choices, default=ReviewerStatus.INVITED)
     # Bumped to end every session of this reviewer at once; sessions carry the epoch they began in.

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
-from apps.accounts.models import Reviewer
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+
+from apps.accounts.models import Invite, Reviewer
+from apps.accounts.services import hash_invite_token
 from apps.common.permissions import AUDITORS_GROUP
+from reviewsvc.errors import ServiceError
 from reviewsvc.net import IPAddress, address_in_networks
 from reviewsvc.policy import ReviewerFacts
 
@@ -80,3 +86,36 @@ def user_role(*, user) -> str:
     if user.is_staff and user.groups.filter(name=AUDITORS_GROUP).exists():
         return "auditor"
     return "admin" if user.is_staff else "staff"
+
+
+def _invite_state_of(invite: Invite | None, now: datetime) -> str:
+    if invite is None:
+        return "unknown"
+    if invite.used_at is not None:
+        return "used"
+    if invite.expires_at <= now:
+        return "expired"
+    return "open"
+
+
+def invite_state(*, token: str, now: datetime | None = None) -> str:
+    """What an invite link is now: ``open``, ``used``, ``expired`` or ``unknown``; the page says which."""
+    invite = Invite.objects.filter(token_hash=hash_invite_token(token)).only("used_at", "expires_at").first()
+    return _invite_state_of(invite, now or timezone.now())
+
+
+def invite_password_problems(*, token: str, password: str) -> list[str]:
+    """What the password validators say of ``password`` for the invited user; empty when it passes.
+
+    The same ``validate_password`` call that ``invite_accept`` makes, so the live feedback on the
+    invite page and the final check can never disagree. Nothing is stored or logged.
+    """
+    invite = Invite.objects.select_related("user").filter(token_hash=hash_invite_token(token)).first()
+    state = _invite_state_of(invite, timezone.now())
+    if state != "open":
+        raise ServiceError("not_found" if state == "unknown" else f"invite_{state}")
+    try:
+        validate_password(password, user=invite.user)
+    except DjangoValidationError as exc:
+        return list(exc.messages)
+    return []

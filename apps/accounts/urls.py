@@ -3,6 +3,7 @@ from django.urls import path
 from apps.accounts.apis import (
     InviteAcceptApi,
     InviteConfirmApi,
+    InvitePasswordCheckApi,
     LoginApi,
     LogoutApi,
     ReviewerDetailApi,
@@ -16,4 +17,5 @@ urlpatterns = [
     path("auth/reviewer", ReviewerDetailApi.as_view(), name="auth-reviewer"),
     path("invites/<str:token>/accept", InviteAcceptApi.as_view(), name="invite-accept"),
     path("invites/<str:token>/confirm", InviteConfirmApi.as_view(), name="invite-confirm"),
+    path("invites/<str:token>/password-check", InvitePasswordCheckApi.as_view(), name="invite-password-check"),
 ]

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from apps.audit.services import event_record
 from apps.common.context import context_from_request
 from apps.facilities.models import Facility
 from apps.facilities.services import facility_activate, facility_deactivate
@@ -18,6 +19,16 @@ class FacilityAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # reviewers and the access log refer to it
+
+    def save_model(self, request, obj, form, change) -> None:
+        # The admin's change form is one transaction: the event commits with the change.
+        super().save_model(request, obj, form, change)
+        event_record(
+            action="facility.change" if change else "facility.create",
+            context=context_from_request(request),
+            facility_id=obj.pk,
+            extra={"name": obj.name, "fields": sorted(form.changed_data)},
+        )
 
     @admin.action(description="Deactivate (ends every session of its reviewers now)", permissions=["change"])
     def deactivate(self, request, queryset) -> None:

@@ -147,7 +147,7 @@ def test_an_admin_enters_a_vetting_record_and_it_names_who_recorded_it(admin, al
         f"/admin/accounts/reviewer/{alice.reviewer.pk}/change/",
         {
             "languages": '["de-DE", "en-US"]',
-            "vetted_until": (today + timedelta(days=365)).isoformat(),
+            "vetted_until": (today + timedelta(days=400)).isoformat(),
             "vetting_records-TOTAL_FORMS": "1",
             "vetting_records-INITIAL_FORMS": "0",
             "vetting_records-MIN_NUM_FORMS": "0",
@@ -167,3 +167,5 @@ def test_an_admin_enters_a_vetting_record_and_it_names_who_recorded_it(admin, al
         admin.user.pk,
     )
     assert str(record).startswith("Background Check of alice@facility-a.example")
+    assert last_event("vetting.record").extra["kind"] == "background_check"
+    assert "vetted_until" in last_event("reviewer.change").extra["fields"]
