@@ -47,4 +47,3 @@ def as_superuser_without_triggers() -> Iterator[None]:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE audit_accessevent ENABLE TRIGGER USER")
             cursor.execute("ALTER TABLE audit_checkpoint ENABLE TRIGGER USER")
-

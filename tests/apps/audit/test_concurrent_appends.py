@@ -40,8 +40,6 @@ def test_eight_writer_processes_leave_one_gapless_unforked_chain():
     prevs = list(AccessEvent.objects.values_list("prev_hash", flat=True))
     assert len(set(prevs)) == len(prevs)  # no two events claim the same predecessor: no fork
     labels = AccessEvent.objects.values_list("actor_label", flat=True)
-    assert {label: list(labels).count(label) for label in set(labels)} == {
-        f"writer-{w}": EACH for w in range(WRITERS)
-    }
+    assert {label: list(labels).count(label) for label in set(labels)} == {f"writer-{w}": EACH for w in range(WRITERS)}
     result = audit_log_verify()
     assert (result.ok, result.entries) == (True, WRITERS * EACH)

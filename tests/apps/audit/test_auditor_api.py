@@ -1,0 +1,246 @@
+"""The auditors' API: only OTP-verified auditors and superusers; filters, newest first, streamed exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.test import APIClient
+
+from apps.audit.models import AccessEvent
+from apps.audit.selectors import subject_pseudonym
+from apps.audit.services import checkpoint_create, event_record
+from apps.common.context import RequestContext
+from apps.common.keys import key_provider
+from apps.common.permissions import AUDITORS_GROUP
+from apps.facilities.services import facility_create
+from reviewsvc.audit.verify import records_from_jsonl, verify_log
+from reviewsvc.crypto.keys import verify_signature
+from tests.apps.audit.factories import REVIEWER, record_events
+
+pytestmark = pytest.mark.django_db
+
+EVENTS = "/api/v1/audit/events"
+
+
+def verified_client(user: User) -> APIClient:
+    """A session that passed the OTP step, as the login flow would leave it."""
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    client = APIClient()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+def staff(username: str, *, auditor: bool = False, superuser: bool = False) -> User:
+    user = User.objects.create_user(username=username, password=None, is_staff=True, is_superuser=superuser)
+    if auditor:
+        user.groups.add(Group.objects.get_or_create(name=AUDITORS_GROUP)[0])
+    return user
+
+
+@pytest.fixture
+def auditor() -> APIClient:
+    return verified_client(staff("audrey@example.com", auditor=True))
+
+
+def context_for(kind: str, label: str) -> RequestContext:
+    return RequestContext(actor_kind=kind, actor_id="1", actor_label=label, client_address="10.0.0.9", request_id="r")
+
+
+def record(**fields) -> AccessEvent:
+    fields.setdefault("context", REVIEWER)
+    fields.setdefault("action", "clip.audio")
+    with transaction.atomic():
+        return event_record(**fields)
+
+
+def error_code(response) -> str:
+    return response.json()["error"]["code"]
+
+
+# --- who may call -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [EVENTS, f"{EVENTS}.csv", f"{EVENTS}.jsonl", "/api/v1/audit/verify"])
+def test_an_anonymous_caller_is_refused(path):
+    response = APIClient().get(path)
+    assert (response.status_code, error_code(response)) == (401, "authentication_required")
+    assert not AccessEvent.objects.filter(action="audit.export").exists()
+
+
+@pytest.mark.parametrize("path", [EVENTS, f"{EVENTS}.csv", f"{EVENTS}.jsonl", "/api/v1/audit/verify"])
+def test_an_auditor_with_a_password_only_session_is_refused(path):
+    client = APIClient()
+    client.force_login(staff("audrey@example.com", auditor=True))
+    response = client.get(path)
+    assert (response.status_code, error_code(response)) == (403, "otp_required")
+    assert not AccessEvent.objects.filter(action="audit.export").exists()
+
+
+@pytest.mark.parametrize("path", [EVENTS, f"{EVENTS}.csv", f"{EVENTS}.jsonl", "/api/v1/audit/verify"])
+def test_a_reviewer_and_staff_outside_auditors_are_refused(path):
+    reviewer = User.objects.create_user(username="rev@example.com", password=None)
+    for client in (verified_client(reviewer), verified_client(staff("ops@example.com"))):
+        response = client.get(path)
+        assert (response.status_code, error_code(response)) == (403, "permission_denied")
+    assert not AccessEvent.objects.filter(action="audit.export").exists()
+
+
+@pytest.mark.parametrize("path", [EVENTS, f"{EVENTS}.csv", f"{EVENTS}.jsonl", "/api/v1/audit/verify"])
+def test_an_api_key_is_refused(service_client, path):
+    response = service_client.get(path)
+    assert response.status_code in (401, 403)
+    assert not AccessEvent.objects.filter(action="audit.export").exists()
+
+
+def test_a_verified_auditor_and_a_verified_superuser_may_search():
+    record()
+    for client in (
+        verified_client(staff("audrey@example.com", auditor=True)),
+        verified_client(staff("root@example.com", superuser=True)),
+    ):
+        assert client.get(EVENTS).status_code == 200
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+
+def test_it_lists_newest_first_with_a_cursor(auditor):
+    record_events(5)
+    first = auditor.get(EVENTS, {"limit": 2}).json()
+    assert [e["seq"] for e in first["results"]] == [5, 4]
+    second = auditor.get(first["next"]).json()
+    assert [e["seq"] for e in second["results"]] == [3, 2]
+    assert set(first["results"][0]) >= {"seq", "time", "actor_kind", "actor_label", "action", "outcome", "hash"}
+
+
+def test_it_filters_by_clip_subject_reviewer_facility_action_and_outcome(auditor):
+    clip = uuid.uuid4()
+    hit = record(clip_id=clip, subject_id="subject-9")
+    record(clip_id=uuid.uuid4(), subject_id="subject-8")
+    denied = record(action="clip.next", outcome="denied", reason="lease_expired")
+    by_bob = record(context=context_for("reviewer", "bob@example.com"))
+    admin_named_bob = record(context=context_for("admin", "bob@example.com"))
+    facility = facility_create(name="Lisbon", country="PT", networks=["10.2.0.0/16"], regions=["EU"], context=REVIEWER)
+    in_lisbon = record(facility_id=facility.pk)
+
+    def seqs(**params) -> list[int]:
+        response = auditor.get(EVENTS, params)
+        assert response.status_code == 200, response.content
+        return [e["seq"] for e in response.json()["results"]]
+
+    assert seqs(clip=str(clip)) == [hit.seq]
+    assert seqs(subject="subject-9") == [hit.seq]
+    assert seqs(reviewer="bob@example.com") == [by_bob.seq]
+    assert admin_named_bob.seq not in seqs(reviewer="bob@example.com")
+    in_facility = seqs(facility="Lisbon")
+    assert in_lisbon.seq in in_facility  # with the facility's own creation event
+    assert set(AccessEvent.objects.filter(seq__in=in_facility).values_list("facility_name", flat=True)) == {"Lisbon"}
+    assert seqs(action="clip.next") == [denied.seq]
+    assert seqs(outcome="denied") == [denied.seq]
+
+
+def test_it_filters_by_time(auditor):
+    start = timezone.now()
+    with time_machine.travel(start - timedelta(days=2), tick=False):
+        old = record()
+    with time_machine.travel(start, tick=False):
+        new = record()
+    since = (start - timedelta(days=1)).isoformat()
+    assert [e["seq"] for e in auditor.get(EVENTS, {"since": since}).json()["results"]] == [new.seq]
+    assert [e["seq"] for e in auditor.get(EVENTS, {"until": since}).json()["results"]] == [old.seq]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"clip": "not-a-uuid"},
+        {"subject": "../etc/passwd"},
+        {"subject": "x" * 200},
+        {"outcome": "maybe"},
+        {"since": "yesterday"},
+        {"action": "clip audio; drop"},
+        {"reviewer": "r" * 1000},
+        {"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+    ],
+)
+def test_it_refuses_an_invalid_filter(auditor, params):
+    response = auditor.get(EVENTS, params)
+    assert (response.status_code, error_code(response)) == (400, "validation_error")
+
+
+# --- exports --------------------------------------------------------------------------------------
+
+
+def streamed(response) -> str:
+    return b"".join(response.streaming_content).decode()
+
+
+def test_the_csv_export_streams_every_hashed_field_and_is_itself_an_event(auditor):
+    record_events(3)
+    response = auditor.get(f"{EVENTS}.csv", {"subject": "subject-1", "action": "clip.audio"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(streamed(response))))
+    assert rows[0][:3] == ["seq", "time", "actor_kind"]
+    assert "hash" in rows[0]
+    assert "prev_hash" in rows[0]
+    export = AccessEvent.objects.get(action="audit.export")
+    assert (export.actor_kind, export.actor_label) == ("auditor", "audrey@example.com")
+    # The raw subject id of the filter is not written into the log, only its pseudonym.
+    assert export.extra == {
+        "format": "csv",
+        "action": "clip.audio",
+        "subject_pseudonym": subject_pseudonym("subject-1"),
+    }
+
+
+def test_the_csv_export_defuses_formulas_and_keeps_a_hostile_label_to_one_row(auditor):
+    record(context=context_for("anonymous", '=HYPERLINK("http://evil")\nLOGIN_OK admin\x1b[0m' + "x" * 1_000_000))
+    record(context=context_for("anonymous", "@SUM(A1)"))
+    record(context=context_for("anonymous", "+1"))
+    record(context=context_for("anonymous", "-2"))
+    rows = list(csv.reader(io.StringIO(streamed(auditor.get(f"{EVENTS}.csv")))))
+    labels = [row[rows[0].index("actor_label")] for row in rows[1:]]
+    assert len(rows) == 1 + 4 + 1  # header, four events, the export's own event
+    assert labels[0].startswith("'=HYPERLINK")
+    assert "\n" not in labels[0]
+    assert "\x1b" not in labels[0]
+    assert len(labels[0]) <= 151
+    assert labels[1:4] == ["'@SUM(A1)", "'+1", "'-2"]
+
+
+def test_the_jsonl_export_verifies_against_a_signed_checkpoint(auditor):
+    record_events(6, context=context_for("anonymous", "line\nbreak"))
+    checkpoint = checkpoint_create().as_signed()
+    response = auditor.get(f"{EVENTS}.jsonl")
+    assert response["Content-Type"] == "application/x-ndjson"
+    lines = streamed(response).splitlines()
+    assert len(lines) == 7  # six events and the export itself
+    assert all(json.loads(line)["actor_label"] != "line\nbreak" for line in lines)
+    result = verify_log(
+        records_from_jsonl(lines),
+        checkpoints=[checkpoint],
+        trusted_key=key_provider().signing_public_key(),
+        verify_signature=verify_signature,
+        complete_series=False,
+    )
+    assert (result.ok, result.entries) == (True, 7)
+
+
+def test_verify_reports_an_intact_log(auditor):
+    record_events(4)
+    assert auditor.get("/api/v1/audit/verify").json() == {"ok": True, "entries": 4, "first_bad": None}
