@@ -21,6 +21,7 @@ from apps.privacy.services import export_build
 from reviewsvc.crypto.errors import DecryptionError
 from reviewsvc.crypto.export import open_bundle
 from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip
+from tests.conftest import requires_postgres
 
 CLIPS_EACH = 4
 
@@ -32,6 +33,7 @@ def unpack(export: Export, recipient: X25519PrivateKey) -> dict[str, bytes]:
     return {name: archive.read(name) for name in archive.namelist()}
 
 
+@requires_postgres  # SQLite's shared-cache test database answers "table is locked" to threads
 @pytest.mark.django_db(transaction=True)
 def test_two_builds_at_once_each_hold_only_their_subjects_clips():
     clips = {subject: {str(add_clip(subject).pk) for _ in range(CLIPS_EACH)} for subject in (SUBJECT, OTHER)}
