@@ -57,31 +57,131 @@
   if (acceptForm) {
     const parts = window.location.pathname.split("/").filter(Boolean);
     const token = encodeURIComponent(parts[parts.length - 1] || "");
+    const invitePath = "/api/v1/invites/" + token;
+    const password = document.getElementById("password");
+    const password2 = document.getElementById("password2");
+    const feedback = document.getElementById("password-feedback");
+    const feedback2 = document.getElementById("password2-feedback");
+    // Links that can no longer work, and the one place they can be used from, say so plainly.
+    const LINK_PROBLEMS = {
+      invite_used: "This invite link has already been used. If you set up your account with it, sign in instead.",
+      invite_expired: "This invite link has expired (links are valid for 72 hours). Ask your facility's admin for a new one.",
+      not_found: "This invite link is not valid. Check that you opened the whole link.",
+      outside_facility_network: "Enrolment works only from your facility's network. Open the link from a computer there.",
+    };
+    let checkTimer = null;
+    let checkSeq = 0;
+    let passwordOk = false;
+
+    function linkProblem(result) {
+      const code = result.data && result.data.error && result.data.error.code;
+      return LINK_PROBLEMS[code] || null;
+    }
+
+    function showStep(name) {
+      ["password", "device", "done"].forEach(function (step) {
+        document.getElementById("step-" + step).hidden = step !== name;
+        const mark = document.getElementById("step-mark-" + step);
+        if (step === name) { mark.setAttribute("aria-current", "step"); } else { mark.removeAttribute("aria-current"); }
+      });
+      const title = document.querySelector("#step-" + name + " h2");
+      if (title) title.focus();
+    }
+
+    function renderProblems(problems) {
+      feedback.textContent = "";
+      problems.forEach(function (text) {
+        const item = document.createElement("li");
+        item.textContent = text;
+        feedback.appendChild(item);
+      });
+      if (!problems.length) {
+        const item = document.createElement("li");
+        item.className = "ok";
+        item.textContent = "This password meets the rules.";
+        feedback.appendChild(item);
+      }
+    }
+
+    // Live feedback from the very validators the accept step runs, asked of the server.
+    async function checkPassword() {
+      const mine = ++checkSeq;
+      if (!password.value) { feedback.textContent = ""; passwordOk = false; return; }
+      const result = await postJson(invitePath + "/password-check", { password: password.value });
+      if (mine !== checkSeq) return;
+      if (!result.ok) {
+        say("invite-status", linkProblem(result) || errorText(result));
+        return;
+      }
+      passwordOk = result.data.ok;
+      renderProblems(result.data.problems);
+      checkMatch();
+    }
+
+    function checkMatch() {
+      if (!password2.value) { feedback2.textContent = ""; return; }
+      const same = password.value === password2.value;
+      feedback2.textContent = same ? "The passwords match." : "The passwords differ.";
+      feedback2.className = "feedback " + (same ? "ok" : "bad");
+    }
+
+    password.addEventListener("input", function () {
+      window.clearTimeout(checkTimer);
+      checkTimer = window.setTimeout(checkPassword, 250);
+    });
+    password2.addEventListener("input", checkMatch);
+
+    function groupKey(key) {
+      return key.replace(/(.{4})/g, "$1 ").trim();
+    }
+
     acceptForm.addEventListener("submit", async function (event) {
       event.preventDefault();
-      const password = document.getElementById("password").value;
-      if (password !== document.getElementById("password2").value) {
+      if (password.value !== password2.value) {
+        checkMatch();
         say("invite-status", "The two passwords differ.");
+        password2.focus();
         return;
       }
       say("invite-status", "Saving…");
-      const result = await postJson("/api/v1/invites/" + token + "/accept", { password: password });
-      if (!result.ok) { say("invite-status", errorText(result)); return; }
+      const result = await postJson(invitePath + "/accept", { password: password.value });
+      if (!result.ok) {
+        const fields = result.data && result.data.error && result.data.error.fields;
+        if (fields && fields.password) {
+          renderProblems([].concat(fields.password));
+          say("invite-status", "The password does not meet the rules yet.");
+          password.focus();
+        } else {
+          say("invite-status", linkProblem(result) || errorText(result));
+        }
+        return;
+      }
+      password.value = "";
+      password2.value = "";
       document.getElementById("qr").src = result.data.qr_svg;
-      document.getElementById("manual-key").textContent = result.data.manual_key;
-      document.getElementById("step-password").hidden = true;
-      document.getElementById("step-device").hidden = false;
-      say("invite-status", "");
+      document.getElementById("manual-key").textContent = groupKey(result.data.manual_key);
+      say("invite-status", "Password saved. Now add the account to your authenticator app.");
+      showStep("device");
     });
+
     document.getElementById("confirm-form").addEventListener("submit", async function (event) {
       event.preventDefault();
-      const result = await postJson("/api/v1/invites/" + token + "/confirm", {
-        otp: document.getElementById("otp").value,
-      });
-      if (!result.ok) { say("invite-status", errorText(result)); return; }
-      document.getElementById("step-device").hidden = true;
-      document.getElementById("step-done").hidden = false;
+      const otp = document.getElementById("otp");
+      const code = otp.value.replace(/\s+/g, "");
+      if (!/^[0-9]{6}$/.test(code)) {
+        say("invite-status", "Type the 6 digits your app shows.");
+        otp.focus();
+        return;
+      }
+      const result = await postJson(invitePath + "/confirm", { otp: code });
+      otp.value = "";
+      if (!result.ok) {
+        say("invite-status", linkProblem(result) || errorText(result));
+        otp.focus();
+        return;
+      }
       say("invite-status", "Enrolled as " + result.data.username + ".");
+      showStep("done");
     });
   }
 })();

@@ -32,6 +32,7 @@ ALLOWED = {
     "invite",
     "invite-accept",
     "invite-confirm",
+    "invite-password-check",
 }
 REFUSALS = {401, 403, 405}
 SAMPLES = {"int": "1", "uuid": str(uuid.UUID(int=1)), "path": "x/y", "slug": "x", "str": "x"}
