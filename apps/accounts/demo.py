@@ -15,7 +15,7 @@ from apps.facilities.services import facility_create
 
 DEMO_FACILITY = "Demo facility (loopback)"
 DEMO_REVIEWER = "reviewer@demo.example"
-DEMO_LANGUAGES = ["en-US", "de-DE"]
+DEMO_LANGUAGES = ["en-US", "de-DE", "fr-FR"]
 
 
 def seed_demo_reviewer(stdout) -> None:

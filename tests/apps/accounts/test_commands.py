@@ -128,7 +128,7 @@ def test_seed_demo_reviewer_makes_the_loopback_facility_and_prints_an_invite_unt
     third = io.StringIO()
     seed_demo_reviewer(third)
     assert "/invite/" not in third.getvalue()
-    assert Reviewer.objects.get(user__username=DEMO_REVIEWER).languages == ["en-US", "de-DE"]
+    assert Reviewer.objects.get(user__username=DEMO_REVIEWER).languages == ["en-US", "de-DE", "fr-FR"]
 
 
 def test_argon2id_is_the_first_hasher_outside_tests():
