@@ -219,9 +219,7 @@ class ExportSubjectMismatch(Exception):
     """An item about to be packaged belongs to another subject. The export fails."""
 
 
-def export_request(
-    *, subject_id: str, recipient_public_key: bytes, api_key: ApiKey, context: RequestContext
-) -> Export:
+def export_request(*, subject_id: str, recipient_public_key: bytes, api_key: ApiKey, context: RequestContext) -> Export:
     """Record an export request bound to this subject and this API key; the build runs as a task."""
     from apps.privacy.tasks import export_build_task
 
@@ -254,9 +252,7 @@ def export_get(*, export_id: str, subject_id: str, api_key: ApiKey, action: str)
         key = uuid.UUID(str(export_id))
     except ValueError:
         key = None
-    export = (
-        Export.objects.filter(id=key, subject_id=subject_id, api_key=api_key).first() if key is not None else None
-    )
+    export = Export.objects.filter(id=key, subject_id=subject_id, api_key=api_key).first() if key is not None else None
     if export is None:
         raise AccessDenied(
             "not_found", audit={"action": action, "subject_id": subject_id, "extra": {"export": str(export_id)[:64]}}
@@ -420,9 +416,7 @@ def export_build(*, export_id: str) -> str:
         if export.expires_at <= now:
             raise ServiceError("export_gone")
         with tempfile.TemporaryFile() as sealed:
-            writer = BundleWriter(
-                sealed, recipient_public_key=bytes(export.recipient_public_key), export_id=export.id
-            )
+            writer = BundleWriter(sealed, recipient_public_key=bytes(export.recipient_public_key), export_id=export.id)
             with zipfile.ZipFile(writer, "w", compression=zipfile.ZIP_STORED) as archive:
                 counts, clip_ids = _write_bundle(export=export, archive=archive)
             writer.finish()

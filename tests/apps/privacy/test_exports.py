@@ -6,8 +6,11 @@ import base64
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -402,3 +405,37 @@ def test_an_opted_out_subject_can_still_export_what_is_left(
     assert [c["id"] for c in json.loads(files["clips.json"])] == [str(clip.pk)]
     assert not any(name.startswith("audio/") for name in files)
     assert Clip.objects.get().status == "withdrawn"
+
+
+def test_the_standalone_client_decrypts_without_django(
+    service_client, recipient, tmp_path, django_capture_on_commit_callbacks
+):
+    clip = add_clip()
+    bundle = tmp_path / "export.rvx"
+    status = export_ready(service_client, recipient, django_capture_on_commit_callbacks)
+    bundle.write_bytes(download(service_client, status))
+    key_file = tmp_path / "recipient.key"
+    key_file.write_bytes(base64.b64encode(recipient.private_bytes_raw()))
+    script = Path(__file__).resolve().parents[3] / "bin" / "decrypt-export"
+
+    result = subprocess.run(
+        [sys.executable, str(script), str(bundle), "--private-key", str(key_file), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "audio" / f"{clip.pk}.wav").read_bytes() == AUDIO
+    tampered = bytearray(bundle.read_bytes())
+    tampered[-1] ^= 1
+    bundle.write_bytes(bytes(tampered))
+    again = subprocess.run(
+        [sys.executable, str(script), str(bundle), "--private-key", str(key_file), "--out", str(tmp_path / "again")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert again.returncode == 1
