@@ -30,6 +30,7 @@ from reviewsvc.hours import within_hours
 logger = logging.getLogger(__name__)
 
 HOUR = 3600
+DAY = 24 * HOUR
 WEBHOOK_TIMEOUT_SECONDS = 5
 
 
@@ -102,11 +103,17 @@ def alert_raise(
 
 
 def alerts_after_access(
-    *, reviewer: ReviewerSnapshot, clip_id, context: RequestContext, plays: int | None = None, now=None
+    *, reviewer: ReviewerSnapshot, clip_id, context: RequestContext, played: bool = False, now=None
 ) -> None:
-    """The rules checked after a granted lease or audio request."""
+    """The rules checked after a granted lease or audio request.
+
+    ``played``: the request started at the first byte, so it is a new play of the clip. Plays
+    are counted per reviewer and clip for a day, across leases: releasing and leasing the clip
+    again does not reset the count.
+    """
     limit = settings.REVIEWSVC_ALERT_REPEATED_PLAYS
-    if plays is not None and limit and plays > limit:
+    plays = _count(f"reviews:plays:{reviewer.user_id}:{clip_id}", window=DAY) if played and limit else 0
+    if plays > limit:
         alert_raise(
             rule="repeated_plays",
             reviewer_id=reviewer.user_id,

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from apps.accounts.selectors import ReviewerSnapshot
@@ -400,7 +399,6 @@ def clip_deliver(
     """
     alerts.limit_take(kind="audio", reviewer=reviewer, action="clip.audio")
     requested = parse_range(range_header)
-    plays: list[int] = []
     ranges: list[ByteRange] = []
 
     def authorise(assignment: Assignment, clip: Clip, now: datetime) -> dict:
@@ -414,18 +412,13 @@ def clip_deliver(
             assignment.plays += 1
             fields.append("plays")
         assignment.save(update_fields=fields)
-        if byte_range.start == 0:
-            total = Assignment.objects.filter(reviewer_id=assignment.reviewer_id, clip_id=clip.pk).aggregate(
-                total=Sum("plays")
-            )["total"]
-            plays.append(total)
         ranges.append(byte_range)
         return {"range": [byte_range.start, byte_range.stop - 1], "bytes": byte_range.length, "size": byte_range.size}
 
     _, clip = _on_lease(
         reviewer=reviewer, assignment_id=assignment_id, context=context, action="clip.audio", act=authorise
     )
-    alerts.alerts_after_access(reviewer=reviewer, clip_id=clip.id, context=context, plays=plays[0] if plays else None)
+    alerts.alerts_after_access(reviewer=reviewer, clip_id=clip.id, context=context, played=ranges[0].start == 0)
     byte_range = ranges[0]
     if not clip.mime_type.startswith("audio/"):
         raise ServiceError("internal_error")

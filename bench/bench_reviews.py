@@ -1,0 +1,427 @@
+"""The review workflow under gunicorn (2 sync workers) on 127.0.0.1, PostgreSQL when available.
+
+1. Audio delivery of a 320 KiB clip with every check (session, OTP, facility network, lease,
+   policy, rate limit), its access event and the lease extension committed before the first
+   byte, and segmented decryption, against a bare Django view that serves the same bytes from a
+   plain file with no checks, in the same run. Target >= 0.5x.
+2. The reviewer loop (next -> the whole audio -> submit a transcript), each thread its own
+   reviewer with its own OTP-verified session, at concurrency 1 and 8, counting double leases.
+   Target >= 120 loops/s at c=8 (Label Studio 1.23: ~8 loops/s here, PERF-NOTES.md), zero double
+   leases.
+3. ``next`` latency (p50/p99, c=1, each next followed by a release) with 10 k and with 1 M
+   queued clips (rows bulk-inserted directly). Target: p99 grows < 2x.
+
+Every request goes to 127.0.0.1; every phase is bounded in requests and in time.
+Environment: BENCH_REVIEWS_AUDIO_REQUESTS (1000), BENCH_REVIEWS_LOOPS (1200 at c=8; c=1 runs a
+quarter), BENCH_REVIEWS_NEXT_SAMPLES (300), BENCH_REVIEWS_BIG_QUEUE (1000000).
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import math
+import os
+import secrets
+import shutil
+import struct
+import sys
+import threading
+import time
+import wave
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import bench_env, gunicorn, manage, percentile, run_load, table  # noqa: E402
+
+PORT = 8872
+CONCURRENCY = 8
+AUDIO_REQUESTS = int(os.environ.get("BENCH_REVIEWS_AUDIO_REQUESTS", "1000"))
+LOOPS = int(os.environ.get("BENCH_REVIEWS_LOOPS", "1200"))
+NEXT_SAMPLES = int(os.environ.get("BENCH_REVIEWS_NEXT_SAMPLES", "300"))
+BIG_QUEUE = int(os.environ.get("BENCH_REVIEWS_BIG_QUEUE", "1000000"))
+SMALL_QUEUE = 10_000
+PHASE_SECONDS = 120
+CLIP_BYTES = 320 * 1024
+ADDRESS = "127.0.0.1"
+# Languages of the bulk-inserted queue: the latency reviewer takes the first two, in region EU.
+BULK_LANGUAGES = ("nl-NL", "sv-SE", "pl-PL", "cs-CZ")
+BULK_REGIONS = ("EU", "US")
+
+
+def wav_of_size(size: int) -> bytes:
+    """A mono 16 kHz PCM WAV of exactly ``size`` bytes."""
+    frames = (size - 44) // 2
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(b"".join(struct.pack("<h", int(9000 * math.sin(i / 9))) for i in range(frames)))
+    data = buffer.getvalue()
+    assert len(data) == size, len(data)
+    return data
+
+
+# --- In-process setup through the services -----------------------------------------------------
+def django_setup(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def context():
+    from apps.common.context import RequestContext
+
+    return RequestContext.system("bench")
+
+
+def facility_make():
+    from apps.facilities.models import Facility
+
+    return Facility.objects.create(name="Bench", country="DE", networks=["127.0.0.0/8"], regions=["EU"])
+
+
+def reviewer_enrol(email: str, languages: list[str]):
+    """A reviewer made the way a person becomes one: invite, own password, own authenticator."""
+    from django.utils import timezone
+    from django_otp.oath import TOTP
+
+    from apps.accounts.models import TOTP_DIGITS, TOTP_STEP, EncryptedTOTPDevice, Invite
+    from apps.accounts.services import hash_invite_token, invite_accept, invite_confirm, reviewer_invite
+    from reviewsvc.net import parse_address
+
+    reviewer, url = reviewer_invite(
+        email=email,
+        facility_name="Bench",
+        languages=languages,
+        vetted_until=timezone.localdate() + timedelta(days=30),
+        context=context(),
+    )
+    token = url.rstrip("/").rsplit("/", 1)[-1]
+    address = parse_address(ADDRESS)
+    invite_accept(token=token, password=f"bench-{secrets.token_hex(8)}-pw", client_address=address, context=context())
+    user = Invite.objects.get(token_hash=hash_invite_token(token)).user
+    device = EncryptedTOTPDevice.objects.get(user=user, confirmed=False)
+    totp = TOTP(device.bin_key, TOTP_STEP, 0, TOTP_DIGITS, 0)
+    totp.time = timezone.now().timestamp()
+    invite_confirm(token=token, otp=f"{totp.token():0{TOTP_DIGITS}d}", client_address=address, context=context())
+    device.refresh_from_db()
+    user.refresh_from_db()
+    return user, device
+
+
+def session_headers(user, device) -> dict[str, str]:
+    """An OTP-verified session made directly, as a login leaves it, plus a CSRF pair."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.utils import timezone
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from apps.accounts.services import session_start
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session_start(session=session, user=user, now=timezone.now())
+    session.save()
+    csrf = secrets.token_hex(16)
+    return {"Cookie": f"sessionid={session.session_key}; csrftoken={csrf}", "X-CSRFToken": csrf}
+
+
+def queue_clips(count: int, audio: bytes, *, language: str = "de-DE") -> None:
+    from apps.clips.services import clip_ingest
+
+    for index in range(count):
+        clip_ingest(
+            audio=audio,
+            subject_id=f"bench-subject-{index % 50}",
+            language=language,
+            region="EU",
+            activation="deliberate",
+            captured_at=None,
+            api_key=None,
+            context=context(),
+        )
+
+
+def bulk_queue(count: int, *, older_than_existing: bool) -> None:
+    """``count`` queued clip rows inserted directly (no audio): only the queue is measured."""
+    from django.db import connection
+
+    from apps.clips.models import Clip, Subject
+
+    Subject.objects.get_or_create(subject_id="bench-bulk")
+    expressions = {
+        "id": "gen_random_uuid()",
+        "subject": "'bench-bulk'",
+        "language": f"(ARRAY{list(BULK_LANGUAGES)})[1 + mod(n, {len(BULK_LANGUAGES)})]",
+        "region": f"(ARRAY{list(BULK_REGIONS)})[1 + mod(n / {len(BULK_LANGUAGES)}, {len(BULK_REGIONS)})]",
+        "activation": "'deliberate'",
+        "captured_at": "NULL",
+        "duration_ms": "10000",
+        "audio_format": "'wav'",
+        "mime_type": "'audio/wav'",
+        "size_bytes": str(CLIP_BYTES),
+        "blob_name": "''",
+        "wrapped_key": "'\\x00'::bytea",
+        "key_version": "1",
+        "status": "'queued'",
+        "ingested_by": "NULL",
+        # Older rows go before the queue's current head, so the head moves into the new rows.
+        "created_at": "now() - interval '1 day' - n * interval '1 millisecond'"
+        if older_than_existing
+        else "now() - interval '1 hour' + n * interval '1 millisecond'",
+        "status_changed_at": "now()",
+    }
+    fields = [field for field in Clip._meta.concrete_fields]
+    missing = [field.name for field in fields if field.name not in expressions]
+    if missing:
+        raise SystemExit(f"bench_reviews.bulk_queue does not know the clip columns {missing}")
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    values = ", ".join(expressions[field.name] for field in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Clip._meta.db_table} ({columns}) SELECT {values} FROM generate_series(1, %s) AS n",
+            [count],
+        )
+        cursor.execute(f"ANALYZE {Clip._meta.db_table}")
+
+
+def lease_for(user):
+    """Lease a clip for ``user`` through the service; returns the audio path."""
+    from django.utils import timezone
+
+    from apps.accounts.selectors import reviewer_snapshot
+    from apps.reviews.apis import audio_url
+    from apps.reviews.services import assignment_lease_next
+    from reviewsvc.net import parse_address
+
+    snapshot = reviewer_snapshot(
+        user=user, client_address=parse_address(ADDRESS), otp_verified=True, today=timezone.localdate()
+    )
+    return audio_url(assignment_lease_next(reviewer=snapshot, context=context()).id)
+
+
+def double_leases() -> int:
+    from django.db.models import Count
+
+    from apps.reviews.models import Assignment
+
+    return (
+        Assignment.objects.filter(status__in=["active", "submitted"])
+        .values("clip_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
+    )
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+def request(conn, method: str, path: str, headers: dict[str, str], body: bytes | None = None):
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def per_connection(headers_list: list[dict[str, str]], paths: list[str]):
+    """``make_request`` for run_load: each keep-alive connection is one reviewer with their lease."""
+    assigned: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def send(conn) -> bool:
+        with lock:
+            index = assigned.setdefault(id(conn), len(assigned) % len(headers_list))
+        status, data = request(conn, "GET", paths[index], headers_list[index])
+        return status == 200 and len(data) == CLIP_BYTES
+
+    return send
+
+
+def baseline_request(conn) -> bool:
+    status, data = request(conn, "GET", "/bench/audio", {})
+    return status == 200 and len(data) == CLIP_BYTES
+
+
+def reviewer_loops(sessions: list[dict[str, str]], loops: int) -> tuple[float, int, int, list[str]]:
+    """Each thread one reviewer: next -> whole audio -> transcript. (loops/s, done, failed, clips)."""
+    counter = iter(range(loops))
+    lock = threading.Lock()
+    done, failed, clips = [0], [0], []
+    deadline = time.monotonic() + PHASE_SECONDS
+
+    def work(headers: dict[str, str]) -> None:
+        conn = http.client.HTTPConnection(ADDRESS, PORT, timeout=30)
+        post_headers = {**headers, "Content-Type": "application/json"}
+        for _ in counter:
+            if time.monotonic() > deadline:
+                break
+            status, data = request(conn, "POST", "/api/v1/review/next", post_headers)
+            if status != 200:
+                with lock:
+                    failed[0] += 1
+                continue
+            lease = json.loads(data)
+            audio_status, audio = request(conn, "GET", lease["audio_url"], headers)
+            path = f"/api/v1/review/assignments/{lease['assignment']}/transcript"
+            body = json.dumps({"text": "bench transcript", "flags": []}).encode()
+            submit_status, _ = request(conn, "POST", path, post_headers, body)
+            ok = audio_status == 200 and len(audio) == CLIP_BYTES and submit_status == 201
+            with lock:
+                clips.append(lease["clip"])
+                done[0] += ok
+                failed[0] += not ok
+
+    threads = [threading.Thread(target=work, args=(headers,)) for headers in sessions]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return done[0] / elapsed, done[0], failed[0], clips
+
+
+def next_latencies(headers: dict[str, str], samples: int) -> tuple[list[float], int]:
+    conn = http.client.HTTPConnection(ADDRESS, PORT, timeout=30)
+    post_headers = {**headers, "Content-Type": "application/json"}
+    latencies, failed = [], 0
+    deadline = time.monotonic() + PHASE_SECONDS
+    for _ in range(samples):
+        if time.monotonic() > deadline:
+            break
+        started = time.perf_counter()
+        status, data = request(conn, "POST", "/api/v1/review/next", post_headers)
+        latencies.append(time.perf_counter() - started)
+        if status != 200:
+            failed += 1
+            continue
+        assignment = json.loads(data)["assignment"]
+        release_status, _ = request(conn, "POST", f"/api/v1/review/assignments/{assignment}/release", post_headers)
+        failed += release_status != 200
+    return latencies, failed
+
+
+def ms(values: list[float], q: float) -> str:
+    return f"{percentile(values, q) * 1000:.1f}"
+
+
+def main() -> None:
+    env = bench_env(settings_module="bench.reviews_settings", database="bench_reviews")
+    env.update(
+        {
+            # The per-reviewer caps protect real work; a benchmark is not real work.
+            "REVIEWSVC_LEASES_PER_HOUR": "100000000",
+            "REVIEWSVC_AUDIO_REQUESTS_PER_HOUR": "100000000",
+            "REVIEWSVC_ALERT_REPEATED_PLAYS": "0",
+            "REVIEWSVC_ALERT_DENIALS": "0",
+        }
+    )
+    postgres = env["DATABASE_URL"].startswith("postgres")
+    audio = wav_of_size(CLIP_BYTES)
+    baseline_file = Path(env["REVIEWSVC_VAR_DIR"]) / "baseline.wav"
+    baseline_file.write_bytes(audio)
+    env["BENCH_BASELINE_AUDIO"] = str(baseline_file)
+    manage(env, "migrate", "--noinput")
+    django_setup(env)
+
+    facility_make()
+    streamers = [reviewer_enrol(f"stream{i}@bench.example", ["de-DE"]) for i in range(CONCURRENCY)]
+    loopers = [reviewer_enrol(f"loop{i}@bench.example", ["de-DE"]) for i in range(CONCURRENCY)]
+    timer = reviewer_enrol("next@bench.example", list(BULK_LANGUAGES[:2]))
+    queue_clips(CONCURRENCY, audio)
+    audio_paths = [lease_for(user) for user, _ in streamers]
+    stream_sessions = [session_headers(user, device) for user, device in streamers]
+    loop_sessions = [session_headers(user, device) for user, device in loopers]
+    timer_session = session_headers(*timer)
+    loops_c1 = max(LOOPS // 4, 1)
+    queue_clips(loops_c1 + LOOPS + 2 * CONCURRENCY, audio)
+
+    with gunicorn(env, port=PORT):
+        send = per_connection(stream_sessions, audio_paths)
+        run_load(port=PORT, requests=40, concurrency=CONCURRENCY, make_request=baseline_request)
+        run_load(port=PORT, requests=40, concurrency=CONCURRENCY, make_request=send)
+        base_rate, base_lat, base_fail = run_load(
+            port=PORT, requests=AUDIO_REQUESTS, concurrency=CONCURRENCY, make_request=baseline_request
+        )
+        rate, lat, fail = run_load(port=PORT, requests=AUDIO_REQUESTS, concurrency=CONCURRENCY, make_request=send)
+
+        c1_rate, c1_done, c1_fail, c1_clips = reviewer_loops(loop_sessions[:1], loops_c1)
+        c8_rate, c8_done, c8_fail, c8_clips = reviewer_loops(loop_sessions, LOOPS)
+        leased = c1_clips + c8_clips
+        twice_http = sum(1 for count in Counter(leased).values() if count > 1)
+        twice_db = double_leases()
+
+        latency_rows = []
+        if postgres:
+            bulk_queue(SMALL_QUEUE, older_than_existing=False)
+            small, small_fail = next_latencies(timer_session, NEXT_SAMPLES)
+            bulk_queue(BIG_QUEUE - SMALL_QUEUE, older_than_existing=True)
+            big, big_fail = next_latencies(timer_session, NEXT_SAMPLES)
+            growth = percentile(big, 99) / percentile(small, 99)
+            latency_rows = [
+                (f"next, {SMALL_QUEUE:,} queued", ms(small, 50), ms(small, 99), str(small_fail), "1.00x"),
+                (
+                    f"next, {BIG_QUEUE:,} queued",
+                    ms(big, 50),
+                    ms(big, 99),
+                    str(big_fail),
+                    f"p99 {growth:.2f}x (target < 2x)",
+                ),
+            ]
+
+    database = "PostgreSQL" if postgres else "SQLite"
+    print(f"review workflow, 2 gunicorn sync workers on 127.0.0.1, {database}, clip {CLIP_BYTES // 1024} KiB WAV")
+    print()
+    print(
+        table(
+            [
+                ("baseline: bare view, plain file", f"{base_rate:.0f}", ms(base_lat, 50), str(base_fail), "1.00x"),
+                (
+                    "audio: checks+event+lease+decrypt",
+                    f"{rate:.0f}",
+                    ms(lat, 50),
+                    str(fail),
+                    f"{rate / base_rate:.2f}x (target >= 0.5x)",
+                ),
+            ],
+            ("audio delivery, c=8", "req/s", "p50 ms", "failed", "ratio"),
+        )
+    )
+    print()
+    print(
+        table(
+            [
+                ("c=1 (1 reviewer)", f"{c1_rate:.1f}", str(c1_done), str(c1_fail), "-"),
+                (
+                    "c=8 (8 reviewers)",
+                    f"{c8_rate:.1f}",
+                    str(c8_done),
+                    str(c8_fail),
+                    f"{c8_rate / 8.2:.1f}x Label Studio's 8.2 (target >= 120 loops/s)",
+                ),
+                ("double leases (HTTP / DB)", f"{twice_http} / {twice_db}", "", "", "target 0"),
+            ],
+            ("reviewer loop: next, audio, submit", "loops/s", "loops", "failed", "vs peer"),
+        )
+    )
+    if latency_rows:
+        print()
+        print(table(latency_rows, ("next latency, c=1", "p50 ms", "p99 ms", "failed", "growth")))
+    else:
+        print("\n(next latency with 1 M queued clips needs PostgreSQL; skipped on SQLite)")
+    # The encrypted clips of this run are hundreds of MB: they go with it.
+    shutil.rmtree(env["REVIEWSVC_VAR_DIR"], ignore_errors=True)
+    if twice_http or twice_db:
+        raise SystemExit("double leases seen")
+
+
+if __name__ == "__main__":
+    main()
