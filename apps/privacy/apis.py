@@ -27,6 +27,7 @@ from apps.privacy.services import (
     export_download,
     export_get,
     export_request,
+    subject_access_report_record,
     subject_clips_delete,
     subject_opt_in,
     subject_opt_out,
@@ -137,6 +138,7 @@ class SubjectAccessLogApi(APIView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(reviewer_accesses(subject_id=subject_id), request, view=self)
         entries = access_log_entries(page, subject_id=subject_id)
+        subject_access_report_record(subject_id=subject_id, context=context_from_request(request), entries=len(entries))
         return paginator.get_paginated_response(self.OutputSerializer(entries, many=True).data)
 
 

@@ -10,7 +10,8 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from apps.audit.models import AccessEvent, Outcome
+from apps.audit.models import Outcome
+from apps.audit.selectors import event_list
 from apps.audit.services import subject_pseudonym
 from apps.clips.models import Subject
 from apps.clips.selectors import subject_clip_counts
@@ -68,13 +69,11 @@ class AccessLogEntry:
 
 def reviewer_accesses(*, subject_id: str) -> QuerySet:
     """Granted reviewer accesses to the subject's clips, newest first (the list the API pages)."""
-    # Read-only over the log's subject index; the log stores only the pseudonym, never the id.
-    return AccessEvent.objects.filter(
-        subject_pseudonym=subject_pseudonym(subject_id),
-        actor_kind="reviewer",
-        outcome=Outcome.GRANTED,
-        action__in=REVIEWER_ACCESS_ACTIONS,
-    ).order_by("-seq")
+    return (
+        event_list(subject_id=subject_id, outcome=Outcome.GRANTED)
+        .filter(actor_kind="reviewer", action__in=REVIEWER_ACCESS_ACTIONS)
+        .order_by("-seq")
+    )
 
 
 def access_log_entries(events: Iterable, *, subject_id: str) -> list[AccessLogEntry]:

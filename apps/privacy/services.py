@@ -68,8 +68,8 @@ def subject_opt_out(*, subject_id: str, context: RequestContext) -> int:
 
     Under the subject's row lock no ingest can queue a clip for them meanwhile, and the clip rows
     are locked before they change, so a lease, release or submit racing this call waits and then
-    finds the clip withdrawn. Tasks already queued for these clips re-check the clip's state when
-    they run (``clip_is_reviewable``) and do nothing.
+    finds the clip withdrawn. Tasks already queued read the state when they run: lease expiry
+    requeues only ``assigned`` clips, and an export build packages what is left.
     """
     with transaction.atomic():
         subject = subject_lock(subject_id=subject_id)
@@ -107,6 +107,12 @@ def subject_opt_in(*, subject_id: str, context: RequestContext) -> None:
         subject.opted_out_at = None
         subject.save(update_fields=["opted_out", "opted_out_at"])
         event_record(action="subject.opt_in", context=context, subject_id=subject_id)
+
+
+def subject_access_report_record(*, subject_id: str, context: RequestContext, entries: int) -> None:
+    """A read of the subject's access report is itself logged: it tells who looked at the log."""
+    with transaction.atomic():
+        event_record(action="subject.access_log", context=context, subject_id=subject_id, extra={"entries": entries})
 
 
 # --- Deletion ---------------------------------------------------------------------------------

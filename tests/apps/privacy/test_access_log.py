@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, lease, submit
+from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, lease, subject_events, submit
 
 pytestmark = pytest.mark.django_db
 
@@ -36,6 +36,9 @@ def test_it_lists_every_granted_reviewer_access_to_the_subjects_clips(service_cl
     assert {e["clip"] for e in entries} == {str(clip.pk)}
     assert {(e["facility"], e["country"]) for e in entries} == {("Facility A", "DE")}
     assert len({e["reviewer"] for e in entries}) == 1
+    [read] = subject_events(SUBJECT, "subject.access_log")
+    assert read.actor_kind == "api_key"
+    assert read.extra == {"entries": 3}
 
 
 def test_the_reviewer_pseudonym_differs_across_subjects_and_reviewers(service_client, alice_client, bob_client):
