@@ -38,7 +38,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PORT = int(os.environ.get("BENCH_BROWSER_PORT", "8873"))
+PORT = int(os.environ.get("BENCH_BROWSER_PORT", "8879"))
 RUNS = int(os.environ.get("BENCH_BROWSER_RUNS", "7"))
 ROOT = Path(__file__).resolve().parent.parent
 EMAIL = "bench-reviewer@example.org"
