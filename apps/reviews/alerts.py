@@ -71,8 +71,13 @@ def alert_raise(
     extra: dict | None = None,
     once_key: str | None = None,
     once_seconds: int = HOUR,
+    may_suspend: bool = True,
 ) -> bool:
-    """Record and send one alert; with ``once_key``, at most once per ``once_seconds``."""
+    """Record and send one alert; with ``once_key``, at most once per ``once_seconds``.
+
+    ``may_suspend``: the rule is about the reviewer's own behaviour, so REVIEWSVC_ALERT_AUTO_SUSPEND
+    applies; a damaged clip is not the listener's doing.
+    """
     if once_key and not cache.add(f"reviews:alert:{rule}:{once_key}", 1, timeout=once_seconds):
         return False
     from apps.reviews.tasks import alert_notify
@@ -95,7 +100,7 @@ def alert_raise(
                 facility_id=facility_id,
             )
         )
-    if settings.REVIEWSVC_ALERT_AUTO_SUSPEND:
+    if may_suspend and settings.REVIEWSVC_ALERT_AUTO_SUSPEND:
         from apps.accounts.services import reviewer_suspend
 
         reviewer_suspend(email=username, context=RequestContext.system(f"alert.{rule}"))
@@ -140,6 +145,19 @@ def alerts_after_access(
             extra={"hours": reviewer.facility_hours, "timezone": reviewer.facility_timezone},
             once_key=str(reviewer.user_id),
         )
+
+
+def alert_decryption_failed(*, reviewer: ReviewerSnapshot, clip_id, context: RequestContext) -> None:
+    """A clip's audio failed authentication: its blob or key row was changed or moved."""
+    alert_raise(
+        rule="decryption_failed",
+        reviewer_id=reviewer.user_id,
+        username=reviewer.username,
+        facility_id=reviewer.facility_id,
+        context=context,
+        clip_id=clip_id,
+        may_suspend=False,
+    )
 
 
 def denial_note(*, user_id: int, username: str, facility_id: int | None, context: RequestContext) -> None:

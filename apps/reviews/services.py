@@ -8,6 +8,7 @@ on; the state change and its access event then commit in one transaction. A refu
 
 from __future__ import annotations
 
+import itertools
 import logging
 import unicodedata
 import uuid
@@ -29,6 +30,7 @@ from apps.reviews import alerts
 from apps.reviews.models import Assignment, AssignmentStatus, Transcript
 from apps.reviews.ranges import ByteRange, Unsatisfiable, parse_range, resolve_range
 from reviewsvc.crypto import envelope
+from reviewsvc.crypto.errors import DecryptionError
 from reviewsvc.crypto.keys import KeyProvider
 from reviewsvc.errors import AccessDenied, ServiceError
 from reviewsvc.policy import ClipFacts, Decision, QueueFacts, can_deliver, can_lease, reviewer_may_act
@@ -422,11 +424,27 @@ def clip_deliver(
     byte_range = ranges[0]
     if not clip.mime_type.startswith("audio/"):
         raise ServiceError("internal_error")
-    return Delivery(
-        mime_type=clip.mime_type,
-        byte_range=byte_range,
-        chunks=clip_audio_chunks(clip=clip, start=byte_range.start, stop=byte_range.stop),
+    chunks = _authenticated_chunks(
+        clip_audio_chunks(clip=clip, start=byte_range.start, stop=byte_range.stop),
+        on_failure=lambda: alerts.alert_decryption_failed(reviewer=reviewer, clip_id=clip.id, context=context),
     )
+    try:
+        # The first segment is opened before the response starts: a wrong key, a blob moved
+        # from another clip or a damaged header becomes a clean error instead of a cut stream.
+        first = next(chunks)
+    except StopIteration:
+        first = b""
+    return Delivery(mime_type=clip.mime_type, byte_range=byte_range, chunks=itertools.chain([first], chunks))
+
+
+def _authenticated_chunks(chunks: Iterator[bytes], *, on_failure: Callable[[], None]) -> Iterator[bytes]:
+    """``chunks``, raising an alert if a segment fails authentication (a tampered blob or row)."""
+    try:
+        yield from chunks
+    except DecryptionError:
+        logger.error("audio failed authentication; delivery stopped")
+        on_failure()
+        raise ServiceError("internal_error") from None
 
 
 # --- Transcripts ------------------------------------------------------------------------------

@@ -327,3 +327,35 @@ def test_it_caps_audio_requests_per_hour(alice_client, leased, settings):
     response = alice_client.get(lease["audio_url"], HTTP_RANGE="bytes=4-5")
     assert (response.status_code, error_code(response)) == (429, "rate_limited")
     assert denied("clip.audio", "rate_limited")[-1].extra == {"limit": 2, "kind": "audio"}
+
+
+def test_a_blob_and_key_moved_from_another_clip_fail_and_raise_an_alert(alice_client, make_clip, settings):
+    settings.REVIEWSVC_ALERT_AUTO_SUSPEND = True
+    victim = make_clip(subject_id="victim", seconds=5.0)
+    lease = alice_client.post(NEXT).json()
+    assert lease["clip"] == str(victim.id)
+    other = make_clip(subject_id="other", seconds=5.0)
+    Clip.objects.filter(pk=victim.pk).update(blob_name=other.blob_name, wrapped_key=other.wrapped_key)
+    response = alice_client.get(lease["audio_url"])
+    assert (response.status_code, error_code(response)) == (500, "internal_error")
+    alert = events("alert.decryption_failed")
+    assert [str(a.clip_id) for a in alert] == [lease["clip"]]
+    # The listener did nothing wrong: no automatic suspension for a damaged clip.
+    assert not events("reviewer.suspend")
+
+
+def test_a_segment_damaged_on_disk_stops_the_stream_and_raises_an_alert(alice_client, leased):
+    from apps.clips.services import clip_storage
+
+    clip, lease = leased
+    path = clip_storage().path(clip.blob_name)
+    with open(path, "r+b") as blob:
+        blob.seek(streaming.HEADER_SIZE + 2 * (streaming.SEGMENT_SIZE + streaming.TAG_SIZE) + 5)
+        byte = blob.read(1)
+        blob.seek(-1, 1)
+        blob.write(bytes([byte[0] ^ 1]))
+    response = alice_client.get(lease["audio_url"])
+    assert response.status_code == 200
+    with pytest.raises(Exception, match="internal_error"):
+        body(response)
+    assert events("alert.decryption_failed")
