@@ -6,7 +6,7 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
@@ -108,6 +108,7 @@ class ReviewNextApi(ReviewerApi):
 
 
 class AssignmentDetailApi(ReviewerApi):
+    @extend_schema_serializer(component_name="AssignmentState")
     class OutputSerializer(serializers.Serializer):
         assignment = serializers.UUIDField(source="id")
         clip = serializers.UUIDField(source="clip_id")
@@ -123,6 +124,7 @@ class AssignmentDetailApi(ReviewerApi):
 
 
 class AssignmentHeartbeatApi(ReviewerApi):
+    @extend_schema_serializer(component_name="LeaseExtended")
     class OutputSerializer(serializers.Serializer):
         lease_expires_at = serializers.DateTimeField(source="expires_at")
 
@@ -135,6 +137,7 @@ class AssignmentHeartbeatApi(ReviewerApi):
 
 
 class AssignmentReleaseApi(ReviewerApi):
+    @extend_schema_serializer(component_name="LeaseReleased")
     class OutputSerializer(serializers.Serializer):
         assignment = serializers.UUIDField(source="id")
         status = serializers.CharField()
@@ -195,6 +198,7 @@ class AssignmentAudioApi(ReviewerApi):
 
 
 class TranscriptSubmitApi(ReviewerApi):
+    @extend_schema_serializer(component_name="TranscriptSubmit")
     class InputSerializer(ClosedSerializer):
         text = StrictCharField(
             allow_blank=True, trim_whitespace=False, max_length=settings.REVIEWSVC_TRANSCRIPT_MAX_CHARS
@@ -203,6 +207,7 @@ class TranscriptSubmitApi(ReviewerApi):
             child=StrictChoiceField(choices=FLAGS), required=False, default=list, max_length=len(FLAGS)
         )
 
+    @extend_schema_serializer(component_name="TranscriptSubmitted")
     class OutputSerializer(serializers.Serializer):
         transcript = serializers.UUIDField(source="id")
         clip = serializers.UUIDField(source="clip_id")
@@ -228,6 +233,7 @@ class ClipTranscriptApi(APIView):
 
     permission_classes = [scope_required("transcripts:read")]
 
+    @extend_schema_serializer(component_name="ClipTranscript")
     class OutputSerializer(serializers.Serializer):
         text = serializers.CharField()
         flags = serializers.ListField(child=serializers.CharField())
