@@ -37,8 +37,10 @@ def make_wav(*, seconds: float = 1.0, rate: int = 16000, frequency: float = 440.
 
 
 @pytest.fixture(autouse=True)
-def clip_storage_per_test(settings, tmp_path):
-    """Each test gets its own blob folder, so "nothing was stored" means this test stored nothing."""
+def var_per_test(settings, tmp_path):
+    """Each test gets its own blob folder and master keys: "nothing was stored" means this test
+    stored nothing, and a rotation in one test cannot shift another's key versions."""
+    settings.REVIEWSVC_KEY_FILE = str(tmp_path / "keys" / "master-keys.json")
     settings.STORAGES = {
         **settings.STORAGES,
         "clips": {
