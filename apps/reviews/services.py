@@ -113,23 +113,29 @@ def _queue_facts(*, reviewer: ReviewerSnapshot, clip: Clip) -> QueueFacts:
     )
 
 
-def _lease_for_update(*, reviewer: ReviewerSnapshot, assignment_id) -> tuple[Assignment | None, Clip | None]:
+def _lease_for_update(
+    *, reviewer: ReviewerSnapshot, assignment_id, changes_clip: bool
+) -> tuple[Assignment | None, Clip | None]:
     """The reviewer's own lease ``assignment_id`` and its clip and subject, read fresh and locked.
 
-    Locks go clip first, then lease: the order opt-out and deletion take them (subject, clips,
-    leases), so the two never deadlock. The lease is read by a statement that starts once the
-    clip's lock is ours, so it sees whatever an opt-out committed while we waited.
+    Opt-out and deletion lock subject, clips, then leases. A call that will change the clip
+    (release, submit) takes the same order, clip first, and reads the lease by a statement that
+    starts once the clip's lock is ours, so it sees whatever an opt-out committed meanwhile. A
+    call that changes only the lease (audio, heartbeat) locks the lease alone, in one statement:
+    an opt-out waiting on that lock commits after this access, and one that got there first has
+    revoked the lease, which the read then shows.
     """
     key = _as_uuid(assignment_id)
     if key is None:
         return None, None
-    locked = (
-        Clip.objects.select_for_update(of=("self",))
-        .filter(assignments__pk=key, assignments__reviewer_id=reviewer.user_id)
-        .values_list("pk", flat=True)
-    )
-    if not list(locked):
-        return None, None
+    if changes_clip:
+        locked = (
+            Clip.objects.select_for_update(of=("self",))
+            .filter(assignments__pk=key, assignments__reviewer_id=reviewer.user_id)
+            .values_list("pk", flat=True)
+        )
+        if not list(locked):
+            return None, None
     assignment = (
         Assignment.objects.select_for_update(of=("self",))
         .select_related("clip__subject")
@@ -160,6 +166,7 @@ def _on_lease(
     context: RequestContext,
     action: str,
     act: Callable[[Assignment, Clip, datetime], dict],
+    changes_clip: bool,
 ) -> tuple[Assignment, Clip]:
     """Decide on the reviewer's lease now; if allowed, ``act`` and record ``action`` in one transaction.
 
@@ -168,7 +175,7 @@ def _on_lease(
     """
     now = timezone.now()
     with transaction.atomic():
-        assignment, clip = _lease_for_update(reviewer=reviewer, assignment_id=assignment_id)
+        assignment, clip = _lease_for_update(reviewer=reviewer, assignment_id=assignment_id, changes_clip=changes_clip)
         decision = can_deliver(
             reviewer.facts, _clip_facts(reviewer=reviewer, assignment=assignment, clip=clip, now=now)
         )
@@ -190,17 +197,20 @@ def _on_lease(
 
 
 # --- Expiry -----------------------------------------------------------------------------------
-def _expire_locked(assignments: list[Assignment], *, now: datetime) -> None:
+def _expire_rows(assignments: list[Assignment], *, now: datetime) -> None:
     """End leases whose time is up and put their clips back in the queue. Caller holds the locks."""
     if not assignments:
         return
-    ids = [a.pk for a in assignments]
-    Assignment.objects.filter(pk__in=ids, status=AssignmentStatus.ACTIVE).update(
+    Assignment.objects.filter(pk__in=[a.pk for a in assignments], status=AssignmentStatus.ACTIVE).update(
         status=AssignmentStatus.EXPIRED, ended_at=now
     )
     Clip.objects.filter(pk__in=[a.clip_id for a in assignments], status=ClipStatus.ASSIGNED).update(
         status=ClipStatus.QUEUED, status_changed_at=now
     )
+
+
+def _expire_events(assignments: list[Assignment]) -> None:
+    """One event per ended lease; called last in the transaction (it takes the log's append lock)."""
     context = RequestContext.system("lease_expiry")
     for assignment in assignments:
         event_record(
@@ -210,6 +220,11 @@ def _expire_locked(assignments: list[Assignment], *, now: datetime) -> None:
             facility_id=assignment.facility_id,
             extra={"assignment": str(assignment.pk), "reviewer_id": assignment.reviewer_id},
         )
+
+
+def _expire_locked(assignments: list[Assignment], *, now: datetime) -> None:
+    _expire_rows(assignments, now=now)
+    _expire_events(assignments)
 
 
 def _lock_due(*, now: datetime, ids=None, limit: int = EXPIRY_BATCH) -> list[Assignment]:
@@ -293,13 +308,17 @@ def _lease_next_once(*, reviewer: ReviewerSnapshot, context: RequestContext) -> 
         if current is not None and current.expires_at > now:
             return current, False
         # Lapsed leases (this reviewer's and anyone's) go back to the queue before it is read.
-        _expire_locked(_lock_due(now=now), now=now)
+        # Their events come last, with the lease's own: the log's append lock must not be held
+        # while the insert below may wait on another transaction's row.
+        lapsed = _lock_due(now=now)
+        _expire_rows(lapsed, now=now)
         candidates = [
             clip
             for clip in _queue_heads(reviewer=reviewer)
             if can_lease(reviewer.facts, _queue_facts(reviewer=reviewer, clip=clip))
         ]
         if not candidates:
+            _expire_events(lapsed)
             return None, False
         alerts.limit_take(kind="lease", reviewer=reviewer, action="review.lease")
         clip = candidates[0]
@@ -311,6 +330,7 @@ def _lease_next_once(*, reviewer: ReviewerSnapshot, context: RequestContext) -> 
             expires_at=now + lease_duration(),
         )
         Clip.objects.filter(pk=clip.pk).update(status=ClipStatus.ASSIGNED, status_changed_at=now)
+        _expire_events(lapsed)
         event_record(
             action="review.lease",
             context=context,
@@ -367,7 +387,12 @@ def assignment_heartbeat(*, reviewer: ReviewerSnapshot, assignment_id, context: 
         return {}
 
     assignment, _ = _on_lease(
-        reviewer=reviewer, assignment_id=assignment_id, context=context, action="review.heartbeat", act=extend
+        reviewer=reviewer,
+        assignment_id=assignment_id,
+        context=context,
+        action="review.heartbeat",
+        act=extend,
+        changes_clip=False,
     )
     return assignment
 
@@ -385,7 +410,12 @@ def assignment_release(*, reviewer: ReviewerSnapshot, assignment_id, context: Re
         return {}
 
     assignment, _ = _on_lease(
-        reviewer=reviewer, assignment_id=assignment_id, context=context, action="review.release", act=release
+        reviewer=reviewer,
+        assignment_id=assignment_id,
+        context=context,
+        action="review.release",
+        act=release,
+        changes_clip=True,
     )
     return assignment
 
@@ -418,7 +448,12 @@ def clip_deliver(
         return {"range": [byte_range.start, byte_range.stop - 1], "bytes": byte_range.length, "size": byte_range.size}
 
     _, clip = _on_lease(
-        reviewer=reviewer, assignment_id=assignment_id, context=context, action="clip.audio", act=authorise
+        reviewer=reviewer,
+        assignment_id=assignment_id,
+        context=context,
+        action="clip.audio",
+        act=authorise,
+        changes_clip=False,
     )
     alerts.alerts_after_access(reviewer=reviewer, clip_id=clip.id, context=context, played=ranges[0].start == 0)
     byte_range = ranges[0]
@@ -514,7 +549,14 @@ def transcript_submit(
         # The length, never the text: the log holds no content.
         return {"transcript": str(transcript.id), "flags": flags, "chars": 0 if accidental else len(text)}
 
-    _on_lease(reviewer=reviewer, assignment_id=assignment_id, context=context, action="transcript.submit", act=submit)
+    _on_lease(
+        reviewer=reviewer,
+        assignment_id=assignment_id,
+        context=context,
+        action="transcript.submit",
+        act=submit,
+        changes_clip=True,
+    )
     return made[0]
 
 
