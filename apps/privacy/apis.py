@@ -87,6 +87,9 @@ class SubjectDetailApi(APIView):
     permission_classes = [scope_required(SCOPE)]
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SubjectStatus"
+
         subject_id = serializers.CharField()
         opted_out = serializers.BooleanField()
         opted_out_at = serializers.DateTimeField(allow_null=True)
@@ -125,6 +128,9 @@ class SubjectAccessLogApi(APIView):
     pagination_class = AccessLogPagination
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "AccessLogEntry"
+
         time = serializers.DateTimeField()
         action = serializers.CharField()
         clip = serializers.CharField(allow_null=True)
@@ -154,6 +160,9 @@ class SubjectExportCreateApi(APIView):
     permission_classes = [scope_required(SCOPE)]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ExportRequest"
+
         recipient_public_key = serializers.CharField(max_length=64, help_text="Base64 of a raw X25519 public key.")
 
         def validate(self, attrs: dict) -> dict:
@@ -175,6 +184,9 @@ class SubjectExportCreateApi(APIView):
             return raw
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ExportCreated"
+
         id = serializers.UUIDField()
         status_url = serializers.CharField()
 
@@ -197,6 +209,9 @@ class SubjectExportDetailApi(APIView):
     permission_classes = [scope_required(SCOPE)]
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ExportStatus"
+
         id = serializers.UUIDField()
         status = serializers.CharField()
         download_url = serializers.CharField(allow_null=True)
