@@ -243,3 +243,11 @@ def test_the_database_allows_one_active_lease_per_clip_and_per_reviewer(alice, b
     # Ended leases do not count: a clip can be leased again after one expired.
     Assignment.objects.filter(clip=clip).update(status="expired")
     Assignment.objects.create(clip=clip, reviewer=bob.user, expires_at=end)
+
+
+def test_the_lease_sweep_runs_every_minute_on_beat(settings):
+    from config.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["reviews.expire_leases"]
+    assert entry["schedule"] == 60.0
+    assert entry["task"] in app.tasks
