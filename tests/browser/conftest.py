@@ -22,10 +22,6 @@ import pytest
 from django_otp.oath import totp
 from pytest_django import live_server_helper
 
-# Playwright's sync API runs an event loop in this thread; Django would then refuse the test's
-# own database calls as "async". The calls are plain synchronous test set-up.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -50,15 +46,28 @@ def live_server():
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         pytest.skip(f"needs Chromium at {CHROMIUM} (Debian package 'chromium'; .ci/run installs it)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs the 'playwright' Python package")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    # Playwright's sync API keeps an event loop running in this thread while it lives; Django
+    # would then refuse the tests' own (plain, synchronous) database calls as "async". Allowed
+    # only for as long as the browser lives, so the rest of the suite keeps Django's check.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_api.sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            )
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @dataclass
