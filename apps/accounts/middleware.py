@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import logout
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils import timezone
 
 from apps.accounts.selectors import reviewer_profile
@@ -17,6 +18,7 @@ from reviewsvc.errors import ServiceError
 from reviewsvc.net import address_in_networks
 
 ADMIN_PREFIX = "/admin/"
+ADMIN_LOGIN = "/admin/login/"
 
 
 class SessionPolicyMiddleware:
@@ -52,15 +54,19 @@ class SessionPolicyMiddleware:
 
 
 class AdminNetworkMiddleware:
-    """``/admin/`` answers only to clients inside REVIEWSVC_ADMIN_NETWORKS."""
+    """``/admin/`` answers only to clients inside REVIEWSVC_ADMIN_NETWORKS.
+
+    The admin's own login form is replaced by ``/login/``: one login path, so the per-username
+    lockout and the one-step password + OTP check hold for staff too.
+    """
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path_info.startswith(ADMIN_PREFIX) and not address_in_networks(
-            client_address(request), admin_networks()
-        ):
+        if not request.path_info.startswith(ADMIN_PREFIX):
+            return self.get_response(request)
+        if not address_in_networks(client_address(request), admin_networks()):
             event_record_denied(
                 action="admin.denied",
                 context=context_from_request(request),
@@ -69,4 +75,6 @@ class AdminNetworkMiddleware:
             )
             error = ServiceError("outside_facility_network")
             return JsonResponse(error_body(error.code, error.message), status=error.status)
+        if request.path_info == ADMIN_LOGIN:
+            return HttpResponseRedirect(settings.LOGIN_URL)
         return self.get_response(request)

@@ -261,6 +261,12 @@ def invite_accept(*, token: str, password: str, client_address: IPAddress | None
         invite.accepted_at = timezone.now()
         invite.save(update_fields=["accepted_at"])
         event_record(
+            action="password.change",
+            context=context,
+            facility_id=_facility_id_of(user),
+            extra={"username": user.get_username(), "change": "set at enrolment"},
+        )
+        event_record(
             action="invite.accept",
             context=context,
             facility_id=_facility_id_of(user),

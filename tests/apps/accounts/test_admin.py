@@ -27,18 +27,20 @@ def test_the_admin_refuses_clients_outside_the_admin_networks_and_logs_it(admin)
     assert (event.outcome, event.reason, event.client_address) == ("denied", "outside_facility_network", ADDRESS_A)
 
 
-def test_a_password_only_staff_session_is_sent_to_the_otp_login(admin):
-    response = password_only(admin).get("/admin/")
+def test_a_password_only_staff_session_is_sent_to_the_one_login_page(admin):
+    client = password_only(admin)
+    response = client.get("/admin/")
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+    login_page = client.get(response["Location"])
+    assert login_page.status_code == 302
+    assert login_page["Location"] == "/login/"
 
 
-def test_the_admin_login_form_takes_the_encrypted_device(admin):
+def test_the_admin_login_form_cannot_be_used_to_bypass_the_lockout(admin):
     client = APIClient(REMOTE_ADDR="127.0.0.1")
-    without = client.post("/admin/login/", {"username": admin.username, "password": admin.password})
-    assert without.status_code == 200  # the form asks for the code
     response = client.post(
-        "/admin/login/?next=/admin/",
+        "/admin/login/",
         {
             "username": admin.username,
             "password": admin.password,
@@ -47,6 +49,18 @@ def test_the_admin_login_form_takes_the_encrypted_device(admin):
         },
     )
     assert response.status_code == 302
+    assert response["Location"] == "/login/"
+    assert client.get("/admin/").status_code == 302
+
+
+def test_staff_sign_in_through_the_login_api_and_then_use_the_admin(admin):
+    client = APIClient(REMOTE_ADDR="127.0.0.1")
+    response = client.post(
+        "/api/v1/auth/login",
+        {"username": admin.username, "password": admin.password, "otp": totp_code(admin.device, 1)},
+        format="json",
+    )
+    assert response.status_code == 200
     assert client.get("/admin/").status_code == 200
 
 

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.contrib.auth.hashers import MD5PasswordHasher
+from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -215,11 +216,13 @@ def test_a_locked_name_is_refused_without_hashing_any_password(alice):
     with (
         mock.patch.object(MD5PasswordHasher, "encode", side_effect=AssertionError("hashed")) as encode,
         mock.patch.object(MD5PasswordHasher, "verify", side_effect=AssertionError("hashed")) as verify,
+        mock.patch.object(User, "check_password", side_effect=AssertionError("checked")) as check,
     ):
         response = _guess(ADDRESS_A, alice.username, "198.51.100.99")
     assert response.status_code == 429
     assert not encode.called
     assert not verify.called
+    assert not check.called
 
 
 def test_the_lockout_ends_after_its_time(alice):
