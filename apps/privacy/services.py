@@ -273,23 +273,20 @@ def _assert_subject(item_subject_id: str, expected: str) -> None:
         raise ExportSubjectMismatch("an item of another subject reached the export")
 
 
-class _HashingEntry:
-    """Writes chunks into one ZIP entry while hashing them for the manifest."""
+def _add_entry(archive: zipfile.ZipFile, name: str, chunks: Iterable[bytes]) -> dict:
+    """Stream ``chunks`` into one ZIP entry, hashing them for the manifest.
 
-    def __init__(self, archive: zipfile.ZipFile, name: str) -> None:
-        self.name = name
-        self._sha = hashlib.sha256()
-        self._size = 0
-        self._entry = archive.open(name, "w", force_zip64=True)
-
-    def write(self, chunk: bytes) -> None:
-        self._sha.update(chunk)
-        self._size += len(chunk)
-        self._entry.write(chunk)
-
-    def close(self) -> dict:
-        self._entry.close()
-        return {"sha256": self._sha.hexdigest(), "bytes": self._size}
+    The entry is closed even when ``chunks`` raises, so the archive can close and the original
+    error (e.g. a subject mismatch) is the one that fails the export.
+    """
+    sha = hashlib.sha256()
+    size = 0
+    with archive.open(name, "w", force_zip64=True) as entry:
+        for chunk in chunks:
+            sha.update(chunk)
+            size += len(chunk)
+            entry.write(chunk)
+    return {"sha256": sha.hexdigest(), "bytes": size}
 
 
 def _json_array(items: Iterable[dict]) -> Iterator[bytes]:
@@ -329,35 +326,50 @@ def _subject_clips(*, subject_id: str) -> Iterator[Clip]:
     return Clip.objects.filter(subject_id=subject_id).order_by("created_at", "id").iterator(chunk_size=500)
 
 
+def _clips_in_order(*, clip_ids: list) -> Iterator[Clip]:
+    """Fresh rows of ``clip_ids``, in that order, a chunk at a time; a vanished row is an error."""
+    for start in range(0, len(clip_ids), 500):
+        chunk = clip_ids[start : start + 500]
+        rows = {clip.id: clip for clip in Clip.objects.filter(id__in=chunk)}
+        for clip_id in chunk:
+            yield rows[clip_id]
+
+
 def _write_bundle(*, export: Export, archive: zipfile.ZipFile) -> tuple[_BuildCounts, list[str]]:
-    """Every item of the subject into ``archive``, each one's subject asserted first."""
+    """Every item of the subject into ``archive``, each one's subject asserted first.
+
+    Two passes over the clips: their records first (streamed, noting which have audio), then
+    the audio, so neither list of a subject with many clips is ever held whole.
+    """
     subject_id = export.subject_id
     files: dict[str, dict] = {}
     counts = _BuildCounts()
     clip_ids: list[str] = []
-    clip_records: list[dict] = []
+    with_audio: list = []
 
-    for clip in _subject_clips(subject_id=subject_id):
+    def clip_records() -> Iterator[dict]:
+        for clip in _subject_clips(subject_id=subject_id):
+            _assert_subject(clip.subject_id, subject_id)
+            counts.clips += 1
+            clip_ids.append(str(clip.id))
+            audio_file = None
+            if not clip.is_shredded and clip.blob_name:
+                extension = clip.audio_format if _SAFE_EXTENSION.fullmatch(clip.audio_format) else "bin"
+                audio_file = f"audio/{clip.id}.{extension}"
+                with_audio.append(clip.id)
+            yield _clip_record(clip, audio_file=audio_file)
+
+    files["clips.json"] = _add_entry(archive, "clips.json", _json_array(clip_records()))
+
+    for clip in _clips_in_order(clip_ids=with_audio):
         _assert_subject(clip.subject_id, subject_id)
-        counts.clips += 1
-        clip_ids.append(str(clip.id))
-        audio_file = None
-        if not clip.is_shredded and clip.blob_name:
-            extension = clip.audio_format if _SAFE_EXTENSION.fullmatch(clip.audio_format) else "bin"
-            audio_file = f"audio/{clip.id}.{extension}"
-            entry = _HashingEntry(archive, audio_file)
-            # Decrypted under the export's subject, not the row's: the blob's associated data
-            # names its subject, so a foreign clip fails here even without the assertion above.
-            for chunk in clip_audio_chunks(clip=clip, subject_id=subject_id):
-                entry.write(chunk)
-            files[audio_file] = entry.close()
-            counts.audio_files += 1
-        clip_records.append(_clip_record(clip, audio_file=audio_file))
-
-    entry = _HashingEntry(archive, "clips.json")
-    for chunk in _json_array(clip_records):
-        entry.write(chunk)
-    files["clips.json"] = entry.close()
+        extension = clip.audio_format if _SAFE_EXTENSION.fullmatch(clip.audio_format) else "bin"
+        audio_file = f"audio/{clip.id}.{extension}"
+        # Decrypted under the export's subject, not the row's: the blob's associated data names
+        # its subject, so a foreign clip fails here even without the assertion above. A clip
+        # shredded since the first pass has no key and fails the export (ask again).
+        files[audio_file] = _add_entry(archive, audio_file, clip_audio_chunks(clip=clip, subject_id=subject_id))
+        counts.audio_files += 1
 
     def transcripts() -> Iterator[dict]:
         for item in transcripts_for_subject(subject_id=subject_id):
@@ -370,10 +382,7 @@ def _write_bundle(*, export: Export, archive: zipfile.ZipFile) -> tuple[_BuildCo
                 "submitted_at": item.submitted_at.isoformat(),
             }
 
-    entry = _HashingEntry(archive, "transcripts.json")
-    for chunk in _json_array(transcripts()):
-        entry.write(chunk)
-    files["transcripts.json"] = entry.close()
+    files["transcripts.json"] = _add_entry(archive, "transcripts.json", _json_array(transcripts()))
 
     pseudonym = subject_pseudonym(subject_id)
 
@@ -383,10 +392,7 @@ def _write_bundle(*, export: Export, archive: zipfile.ZipFile) -> tuple[_BuildCo
             counts.access_events += 1
             yield item.as_dict()
 
-    entry = _HashingEntry(archive, "access-log.json")
-    for chunk in _json_array(access_log()):
-        entry.write(chunk)
-    files["access-log.json"] = entry.close()
+    files["access-log.json"] = _add_entry(archive, "access-log.json", _json_array(access_log()))
 
     manifest = {
         "format": EXPORT_FORMAT,

@@ -314,6 +314,22 @@ def test_a_foreign_item_fails_the_whole_export(
     assert service_client.get(f"{URL}/{export_id}/download").status_code == 410
 
 
+def test_without_the_assertion_a_foreign_clip_still_fails_to_decrypt(
+    service_client, recipient, monkeypatch, django_capture_on_commit_callbacks
+):
+    foreign = add_clip(OTHER)
+    monkeypatch.setattr(services, "_subject_clips", lambda subject_id: iter([foreign]))
+    monkeypatch.setattr(services, "_assert_subject", lambda actual, expected: None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        export_id = request_export(service_client, recipient).json()["id"]
+
+    export = Export.objects.get(pk=export_id)
+    assert export.status == ExportStatus.FAILED
+    assert export.failure == "build_failed"
+    assert export.blob_name == ""
+
+
 def test_a_foreign_clip_does_not_decrypt_under_the_exported_subject():
     foreign = add_clip(OTHER)
 
