@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import queue
+import secrets
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from apps.audit.models import AccessEvent
@@ -30,11 +33,12 @@ CHECKPOINT_GLOB = "checkpoint-*.txt"
 # so the verifier receives four columns per event; Python still hashes every byte itself.
 _PG_RECORDS_SQL = """
 SELECT seq, convert_to(concat_ws(E'\\x1f',
-    to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), actor_kind, actor_id, actor_label,
+    (extract(epoch FROM time) * 1000000)::int8::text, actor_kind, actor_id, actor_label,
     action, coalesce(clip_id::text, ''), subject_pseudonym, coalesce(facility_id::text, ''), facility_name,
     client_address, outcome, reason, request_id, extra), 'UTF8'), prev_hash, hash
 FROM audit_accessevent WHERE seq >= %s ORDER BY seq
 """
+PREFETCH_BATCHES = 4
 
 
 def subject_pseudonym(subject_id: str) -> str:
@@ -101,15 +105,51 @@ def export_fields(event: AccessEvent) -> dict:
 def event_records(*, start: int = 1) -> Iterator[Record]:
     """Every event from ``start`` on, in ``seq`` order, as the verifier reads them."""
     if connection.vendor == "postgresql":
-        with connection.chunked_cursor() as cursor:
-            cursor.execute(_PG_RECORDS_SQL, [start])
-            while rows := cursor.fetchmany(CHUNK):
-                for seq, body, prev_hash, digest in rows:
-                    yield seq, bytes(body), prev_hash, digest
+        yield from _postgresql_records(start)
         return
     for event in AccessEvent.objects.filter(seq__gte=start).order_by("seq").iterator(chunk_size=CHUNK):
         fields = export_fields(event)
         yield event.seq, chain.encode_body(fields), event.prev_hash, event.hash
+
+
+def _postgresql_records(start: int) -> Iterator[Record]:
+    """A server-side cursor read by a helper thread, so PostgreSQL builds the next batch while
+    this thread hashes the current one (the two run on different cores)."""
+    connection.ensure_connection()
+    with transaction.atomic():
+        # Binary results: the body arrives as raw bytes rather than hex text.
+        cursor = connection.connection.cursor(name=f"audit_records_{secrets.token_hex(4)}", binary=True)
+        cursor.execute(_PG_RECORDS_SQL, [start])
+        batches: queue.Queue = queue.Queue(maxsize=PREFETCH_BATCHES)
+        stop = threading.Event()
+
+        def hand_over(item) -> None:
+            while not stop.is_set():
+                try:
+                    batches.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
+        def fetch() -> None:
+            try:
+                while not stop.is_set() and (rows := cursor.fetchmany(CHUNK)):
+                    hand_over(rows)
+            except Exception as exc:  # noqa: BLE001 - re-raised in the reading thread
+                hand_over(exc)
+            hand_over(None)
+
+        reader = threading.Thread(target=fetch, name="audit-records", daemon=True)
+        reader.start()
+        try:
+            while (rows := batches.get()) is not None:
+                if isinstance(rows, Exception):
+                    raise rows
+                yield from rows
+        finally:
+            stop.set()
+            reader.join()
+            cursor.close()
 
 
 def checkpoint_latest() -> Checkpoint | None:

@@ -4,7 +4,7 @@
 commit together or not at all; outside a transaction it raises (fail closed). Appends are
 serialised so the chain never forks and ``seq`` has no gaps:
 
-- PostgreSQL: one call to the ``audit_append`` function (installed by migration 0002). It takes
+- PostgreSQL: one call to the ``audit_append`` function (installed by migration 0003). It takes
   a transaction-scoped advisory lock, reads the head row, hashes with PostgreSQL's ``sha256``
   and inserts — one round trip. The lock is held until the caller's transaction ends, so
   callers make ``event_record`` the last statement of their atomic block: the lock is then held

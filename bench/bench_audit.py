@@ -1,0 +1,241 @@
+"""Access log: chained appends from 8 writer processes, and full verification of 1,000,000 events.
+
+Needs PostgreSQL (BENCH_PG_ADMIN, default the local server); creates `reviewsvc_bench_audit`.
+
+1. Appends, 8 processes at once, one event per transaction: ``event_record`` (advisory lock,
+   chain, one round trip) against plain single-row INSERTs of the same rows into a copy of the
+   table with the same indexes but no chain, no lock and a sequence for ``seq``. Same run,
+   alternating rounds. Target: chained >= 0.8x plain.
+2. Verification: 1,000,000 events are generated (chained in Python, loaded with COPY), a
+   checkpoint is signed, then ``audit_log_verify`` reads and checks the whole log (sequence,
+   chain, Merkle root against every checkpoint). Baseline, same run: SHA-256 alone over the
+   same encoded records, in memory. Target: verification >= 1/8 of that rate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import bench_env, manage, table  # noqa: E402
+
+WRITERS = 8
+PER_WRITER = int(os.environ.get("BENCH_AUDIT_PER_WRITER", "1000"))
+ROUNDS = int(os.environ.get("BENCH_AUDIT_ROUNDS", "2"))
+VERIFY_EVENTS = int(os.environ.get("BENCH_AUDIT_VERIFY_EVENTS", "1000000"))
+DATABASE = "reviewsvc_bench_audit"
+
+COLUMNS = (
+    "time, actor_kind, actor_id, actor_label, action, clip_id, subject_pseudonym, facility_id, facility_name, "
+    "client_address, outcome, reason, request_id, extra, prev_hash, hash"
+)
+PLAIN_INSERT = f"INSERT INTO bench_plain_event ({COLUMNS}) VALUES ({', '.join(['%s'] * 16)})"
+
+
+def _django(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def _writer(env: dict[str, str], chained: bool, worker: int, count: int, barrier, results) -> None:
+    _django(env)
+    from django.db import connection, transaction
+
+    from apps.audit.services import _event_fields, event_record
+    from apps.common.context import RequestContext
+    from reviewsvc.audit import chain
+
+    context = RequestContext(
+        actor_kind="reviewer",
+        actor_id=str(worker),
+        actor_label=f"reviewer{worker}@facility-a.example",
+        client_address="10.1.2.3",
+        request_id="bench",
+    )
+    clip = uuid.uuid4()
+    connection.ensure_connection()
+    barrier.wait()
+    started = time.monotonic()
+    for number in range(count):
+        with transaction.atomic():
+            if chained:
+                event_record(
+                    action="clip.audio", context=context, clip_id=clip, subject_id="bench-subject", extra={"n": number}
+                )
+            else:
+                # The same rows, the same Python work to build them; no chain, no lock.
+                fields = _event_fields(
+                    action="clip.audio",
+                    context=context,
+                    outcome="granted",
+                    reason="",
+                    clip_id=clip,
+                    subject_id="bench-subject",
+                    facility_id=None,
+                    extra={"n": number},
+                )
+                body = chain.encode_body(fields)
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        PLAIN_INSERT,
+                        [
+                            *(fields[name] for name in chain.BODY_FIELDS[:-1]),
+                            chain.canonical_json(fields["extra"]),
+                            chain.GENESIS,
+                            hashlib.sha256(body).hexdigest(),
+                        ],
+                    )
+    results.put((started, time.monotonic()))
+    connection.close()
+
+
+def appends(env: dict[str, str], *, chained: bool) -> float:
+    spawn = multiprocessing.get_context("spawn")
+    barrier, results = spawn.Barrier(WRITERS), spawn.Queue()
+    processes = [
+        spawn.Process(target=_writer, args=(env, chained, worker, PER_WRITER, barrier, results))
+        for worker in range(WRITERS)
+    ]
+    for process in processes:
+        process.start()
+    spans = [results.get(timeout=600) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+        if process.exitcode:
+            raise SystemExit(f"a writer failed (exit {process.exitcode})")
+    elapsed = max(end for _, end in spans) - min(start for start, _ in spans)
+    return WRITERS * PER_WRITER / elapsed
+
+
+def generate(count: int) -> list[bytes]:
+    """Append ``count`` varied events after the current head with COPY; returns the hashed records."""
+    from django.db import connection
+
+    from reviewsvc.audit import chain
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seq, hash FROM audit_accessevent ORDER BY seq DESC LIMIT 1")
+        head = cursor.fetchone() or (0, chain.GENESIS)
+    seq, prev = head
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    base_micros = chain.time_micros(base)
+    actions = ("clip.next", "clip.audio", "transcript.submit", "auth.login", "clip.release")
+    facilities = ("", "Berlin Office", "Lisbon Hub", "Austin Lab")
+    records = []
+    sha256, version, separator = hashlib.sha256, bytes([chain.VERSION]), chain.SEPARATOR
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY audit_accessevent (seq, {COLUMNS}) FROM STDIN") as copy,
+    ):
+        for number in range(count):
+            seq += 1
+            facility = number % 4
+            fields = [
+                str(base_micros + number * 1000),
+                "reviewer",
+                str(number % 50),
+                f"reviewer{number % 50}@facility.example",
+                actions[number % 5],
+                str(uuid.UUID(int=number * 7919 + 1)),
+                sha256(b"s%d" % (number % 1000)).hexdigest(),
+                str(facility) if facility else "",
+                facilities[facility],
+                f"10.1.{number % 250}.{number % 200}",
+                "granted" if number % 17 else "denied",
+                "" if number % 17 else "lease_expired",
+                uuid.UUID(int=number).hex[:20],
+                f'{{"n":{number}}}',
+            ]
+            record = version + seq.to_bytes(8, "big") + bytes.fromhex(prev) + separator.join(fields).encode()
+            digest = sha256(record).hexdigest()
+            records.append(record)
+            when = base + timedelta(milliseconds=number)
+            copy.write_row([seq, when, *fields[1:7], fields[7] or None, *fields[8:], prev, digest])
+            prev = digest
+    return records
+
+
+def raw_sha256_rate(records: list[bytes]) -> float:
+    sha256 = hashlib.sha256
+    started = time.perf_counter()
+    for record in records:
+        sha256(record).digest()
+    return len(records) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    env = bench_env(settings_module="config.settings.local", database=DATABASE)
+    if not env["DATABASE_URL"].startswith("postgres"):
+        raise SystemExit("bench_audit needs PostgreSQL")
+    manage(env, "migrate", "--noinput")
+    _django(env)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE bench_plain_event (LIKE audit_accessevent INCLUDING DEFAULTS INCLUDING INDEXES); "
+            "CREATE SEQUENCE bench_plain_seq; "
+            "ALTER TABLE bench_plain_event ALTER COLUMN seq SET DEFAULT nextval('bench_plain_seq')"
+        )
+    connection.close()
+
+    plain, chained = [], []
+    for _ in range(ROUNDS):
+        plain.append(appends(env, chained=False))
+        chained.append(appends(env, chained=True))
+    plain_rate, chained_rate = sum(plain) / ROUNDS, sum(chained) / ROUNDS
+
+    from apps.audit.selectors import audit_log_verify
+    from apps.audit.services import checkpoint_create
+
+    appended = WRITERS * PER_WRITER * ROUNDS
+    started = time.perf_counter()
+    records = generate(VERIFY_EVENTS)
+    generated = time.perf_counter() - started
+    started = time.perf_counter()
+    checkpoint = checkpoint_create()
+    signing = time.perf_counter() - started
+    baseline = raw_sha256_rate(records)
+    started = time.perf_counter()
+    result = audit_log_verify()
+    verifying = time.perf_counter() - started
+    if not result.ok or result.entries != appended + VERIFY_EVENTS or checkpoint.size != result.entries:
+        raise SystemExit(f"verification failed: {result}")
+    verify_rate = result.entries / verifying
+    connection.close()
+
+    rows = [
+        (
+            f"appends, {WRITERS} processes (events/s)",
+            f"{chained_rate:,.0f}",
+            f"plain INSERT {plain_rate:,.0f}",
+            f"{chained_rate / plain_rate:.2f}x",
+            ">= 0.80x",
+        ),
+        (
+            f"verify {result.entries:,} events (events/s)",
+            f"{verify_rate:,.0f}",
+            f"raw SHA-256 {baseline:,.0f}",
+            f"1/{baseline / verify_rate:.1f}",
+            ">= 1/8",
+        ),
+    ]
+    print(table(rows, ("figure", "measured", "baseline, same run", "ratio", "target")))
+    print(
+        f"rounds: chained {', '.join(f'{r:,.0f}' for r in chained)}; plain {', '.join(f'{r:,.0f}' for r in plain)}; "
+        f"{VERIFY_EVENTS:,} events generated in {generated:.1f} s; first checkpoint over them signed in {signing:.1f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
