@@ -60,6 +60,19 @@ def ids_digest(ids) -> str:
     return digest.hexdigest()
 
 
+def _lock_then_revoke(*, subject_id: str, clips) -> tuple[int, list]:
+    """Lock ``clips``, then revoke the subject's leases; returns (revoked, locked ids).
+
+    The lock order is the one every writer of clips and leases follows: subject, clips, leases.
+    A reviewer's submit or release locks its clip before its lease, so it either finished before
+    these locks (its transcript is then seen and kept or shredded here) or waits and then finds
+    its lease revoked. Leasing skips locked clips, so no new lease appears meanwhile.
+    """
+    clip_ids = list(clips.select_for_update().values_list("id", flat=True))
+    revoked = assignments_revoke_for_subject(subject_id=subject_id)
+    return revoked, clip_ids
+
+
 # --- Opt-out ----------------------------------------------------------------------------------
 
 
@@ -78,8 +91,7 @@ def subject_opt_out(*, subject_id: str, context: RequestContext) -> int:
             subject.opted_out_at = timezone.now()
             subject.save(update_fields=["opted_out", "opted_out_at"])
         withdrawable = Clip.objects.filter(subject=subject, status__in=WITHDRAWABLE)
-        clip_ids = list(withdrawable.select_for_update().values_list("id", flat=True))
-        revoked = assignments_revoke_for_subject(subject_id=subject_id)
+        revoked, clip_ids = _lock_then_revoke(subject_id=subject_id, clips=withdrawable)
         keep_audio = settings.REVIEWSVC_OPTOUT_KEEP_AUDIO
         if keep_audio:
             withdrawn = withdrawable.update(status=ClipStatus.WITHDRAWN, status_changed_at=timezone.now())
@@ -132,8 +144,7 @@ def subject_clips_delete(*, subject_id: str, context: RequestContext) -> int:
         deleted, transcripts, revoked, clip_ids = 0, 0, 0, []
         if subject is not None:
             remaining = Clip.objects.filter(subject=subject).exclude(status=ClipStatus.DELETED)
-            clip_ids = list(remaining.select_for_update().values_list("id", flat=True))
-            revoked = assignments_revoke_for_subject(subject_id=subject_id)
+            revoked, clip_ids = _lock_then_revoke(subject_id=subject_id, clips=remaining)
             transcripts = transcripts_shred_for_subject(subject_id=subject_id)
             deleted = clips_shred(clips=remaining, status=ClipStatus.DELETED)
         event_record(
