@@ -21,10 +21,11 @@ from rest_framework.views import APIView
 from apps.common.context import context_from_request
 from apps.common.pagination import CursorPagination
 from apps.common.permissions import scope_required
-from apps.privacy.models import Export, ExportStatus
+from apps.privacy.models import Export
 from apps.privacy.selectors import access_log_entries, reviewer_accesses, subject_status
 from apps.privacy.services import (
     export_download,
+    export_downloadable,
     export_get,
     export_request,
     subject_access_report_record,
@@ -227,7 +228,7 @@ class SubjectExportDetailApi(APIView):
             {
                 "id": str(export.id),
                 "status": export.status,
-                "download_url": download_url if export.status == ExportStatus.READY else None,
+                "download_url": download_url if export_downloadable(export) else None,
                 "expires_at": export.expires_at,
             }
         )

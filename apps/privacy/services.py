@@ -481,6 +481,10 @@ def export_build(*, export_id: str) -> str:
     return ExportStatus.READY
 
 
+def export_downloadable(export: Export) -> bool:
+    return export.status == ExportStatus.READY and export.expires_at > timezone.now() and bool(export.blob_name)
+
+
 def export_download(*, export: Export, context: RequestContext) -> Iterator[bytes]:
     """Hand out the bundle once: the export is marked downloaded before the first byte leaves.
 
@@ -491,7 +495,7 @@ def export_download(*, export: Export, context: RequestContext) -> Iterator[byte
         current = Export.objects.select_for_update().get(id=export.id)
         if current.status == ExportStatus.PENDING:
             refused = "conflict"
-        elif current.status != ExportStatus.READY or current.expires_at <= timezone.now() or not current.blob_name:
+        elif not export_downloadable(current):
             refused = "export_gone"
         else:
             refused = ""

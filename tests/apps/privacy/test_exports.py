@@ -173,9 +173,12 @@ def test_it_refuses_a_download_after_24_hours(service_client, recipient, django_
     with time_machine.travel(timezone.now() + timedelta(hours=24, seconds=1)):
         response = service_client.get(path_of(status["download_url"]))
 
+        status_now = service_client.get(path_of(status["download_url"]).removesuffix("/download")).json()
+
     assert response.status_code == 410
     assert response.json()["error"]["code"] == "export_gone"
     assert subject_events(SUBJECT, "export.download", outcome="granted") == []
+    assert status_now["download_url"] is None
 
 
 def test_the_retention_sweep_removes_expired_bundles(service_client, recipient, django_capture_on_commit_callbacks):

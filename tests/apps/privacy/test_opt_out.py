@@ -7,7 +7,7 @@ import pytest
 from apps.clips.models import Clip, ClipStatus, Subject
 from apps.clips.services import clip_storage
 from apps.reviews.models import Assignment, AssignmentStatus
-from apps.reviews.services import assignments_expire_due
+from apps.reviews.tasks import expire_leases
 from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, events, lease, subject_events
 
 pytestmark = pytest.mark.django_db
@@ -180,7 +180,7 @@ def test_a_lease_expiry_that_runs_after_the_opt_out_does_not_requeue_the_clip(se
     Assignment.objects.update(expires_at="2000-01-01T00:00:00Z")
 
     service_client.put(URL)
-    assignments_expire_due()
+    expire_leases.delay()  # the beat task, running after the opt-out
 
     clip.refresh_from_db()
     assert clip.status == ClipStatus.WITHDRAWN
