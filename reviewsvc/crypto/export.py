@@ -185,12 +185,6 @@ class _Window(io.RawIOBase):
         self._source = source
         self._offset = offset
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
     def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
         if whence == io.SEEK_SET:
             position += self._offset

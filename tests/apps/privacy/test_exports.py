@@ -458,3 +458,20 @@ def test_the_standalone_client_decrypts_without_django(
         env={"PATH": "/usr/bin:/bin"},
     )
     assert again.returncode == 1
+
+
+def test_the_decrypt_export_command_answers_2_on_usage_errors(tmp_path):
+    bundle = tmp_path / "export.rvx"
+    bundle.write_bytes(b"anything")
+    key_file = tmp_path / "key"
+    key_file.write_bytes(base64.b64encode(X25519PrivateKey.generate().private_bytes_raw()))
+
+    with pytest.raises(CommandError) as no_key:
+        call_command("decrypt_export", str(bundle), "--private-key", str(tmp_path / "missing"), "--out", str(tmp_path))
+    with pytest.raises(CommandError) as no_bundle:
+        call_command(
+            "decrypt_export", str(tmp_path / "missing"), "--private-key", str(key_file), "--out", str(tmp_path)
+        )
+
+    assert no_key.value.returncode == 2
+    assert no_bundle.value.returncode == 2

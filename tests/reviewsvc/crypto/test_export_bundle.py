@@ -12,6 +12,7 @@ import zipfile
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from reviewsvc.crypto import streaming
@@ -212,3 +213,67 @@ def test_private_keys_load_from_pem_base64_and_raw():
     assert load_private_key(raw) == raw
     with pytest.raises(ValueError, match="32 bytes"):
         load_private_key(base64.b64encode(b"short"))
+
+
+def test_the_writer_is_a_write_only_stream_that_finishes_once():
+    private, public = keypair()
+    sink = io.BytesIO()
+    writer = BundleWriter(sink, recipient_public_key=public, export_id=uuid.uuid4(), segment_size=1024)
+    assert writer.writable()
+    writer.write(b"abc")
+    writer.finish()
+    writer.finish()
+    with pytest.raises(ValueError, match="finished"):
+        writer.write(b"more")
+    assert opened(sink.getvalue(), private)[1] == b"abc"
+
+
+@pytest.mark.parametrize("segment_size", [0, streaming.MAX_SEGMENT_SIZE + 1])
+def test_it_refuses_an_invalid_segment_size(segment_size):
+    _, public = keypair()
+    with pytest.raises(ValueError, match="segment size"):
+        BundleWriter(io.BytesIO(), recipient_public_key=public, export_id=uuid.uuid4(), segment_size=segment_size)
+
+
+def test_it_never_wraps_the_segment_counter(monkeypatch):
+    _, public = keypair()
+    monkeypatch.setattr(streaming, "MAX_SEGMENTS", 2)
+    writer = BundleWriter(io.BytesIO(), recipient_public_key=public, export_id=uuid.uuid4(), segment_size=16)
+    with pytest.raises(ValueError, match="too many segments"):
+        writer.write(b"x" * 49)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda b: b"NOTXPRT" + b[7:], "not a reviewsvc export"),
+        (lambda b: b[:7] + b"\x02" + b[8:], "unsupported"),
+        (lambda b: b[:8] + LOW_ORDER_POINT + b[40:], "ephemeral key"),
+        (lambda b: b[:30], "not a reviewsvc export"),
+    ],
+    ids=["magic", "version", "low-order-ephemeral", "short"],
+)
+def test_it_refuses_a_malformed_preamble(change, message):
+    private, public = keypair()
+    bundle = bundle_of(b"data", public=public, export_id=uuid.uuid4())
+    with pytest.raises(DecryptionError, match=message):
+        opened(change(bundle), private)
+
+
+def test_extraction_refuses_an_archive_with_a_file_the_manifest_does_not_list(tmp_path):
+    private, public = keypair()
+    export_id = uuid.uuid4()
+    manifest = {"export_id": str(export_id), "files": {}}
+    bundle = zip_bundle({"smuggled.json": b"{}"}, manifest, public=public, export_id=export_id)
+    with pytest.raises(ValueError, match="differ from the manifest"):
+        extract_bundle(bundle, private_key=private, out_dir=tmp_path)
+
+
+def test_private_keys_of_another_kind_or_garbage_are_refused():
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(ValueError, match="X25519"):
+        load_private_key(pem)
+    with pytest.raises(ValueError, match="not a PEM"):
+        load_private_key(b"not base64 at all!")
