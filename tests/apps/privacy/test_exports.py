@@ -22,7 +22,7 @@ from django.utils import timezone
 from apps.audit.models import AccessEvent
 from apps.clips.models import Clip
 from apps.clips.services import clip_audio_chunks, clip_storage
-from apps.privacy import services
+from apps.privacy import services, tasks
 from apps.privacy.models import Export, ExportStatus
 from reviewsvc.crypto.errors import DecryptionError
 from reviewsvc.crypto.export import open_bundle
@@ -280,6 +280,21 @@ def test_every_step_is_an_event(service_client, recipient, django_capture_on_com
     assert {asked.extra["export"], built.extra["export"], fetched.extra["export"]} == {status["id"]}
     assert built.extra["clips"] == built.extra["audio_files"] == 1
     assert built.extra["clips_digest"] == services.ids_digest([clip.pk])
+    # No key material in the log: not even the public key the bundle was made for.
+    every_event = json.dumps(list(AccessEvent.objects.values("extra", "reason", "actor_label")))
+    assert public_b64(recipient) not in every_event
+    assert public_b64(recipient)[:16] not in every_event
+
+
+def test_the_build_task_carries_the_export_id_only(
+    service_client, recipient, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(tasks.export_build_task, "delay", lambda *args, **kwargs: sent.append((args, kwargs)))
+    with django_capture_on_commit_callbacks(execute=True):
+        export_id = request_export(service_client, recipient).json()["id"]
+
+    assert sent == [((export_id,), {})]
 
 
 def test_a_download_before_the_bundle_is_built_is_refused(
