@@ -26,13 +26,16 @@ if REDIS_URL:
 
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-REVIEWSVC_KEY_FILE = str(VAR_DIR / "keys" / "master-keys.json")
+REVIEWSVC_KEY_FILE = os.environ.get("REVIEWSVC_KEY_FILE") or str(VAR_DIR / "keys" / "master-keys.json")
 REVIEWSVC_CHECKPOINT_DIR = str(VAR_DIR / "checkpoints")
 STORAGES = {
     **STORAGES,
     "clips": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(VAR_DIR / "blobs"), "file_permissions_mode": 0o600},
+        "OPTIONS": {
+            "location": os.environ.get("REVIEWSVC_STORAGE") or str(VAR_DIR / "blobs"),
+            "file_permissions_mode": 0o600,
+        },
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }

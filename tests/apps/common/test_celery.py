@@ -56,11 +56,13 @@ def publish_raw(queue: str, body: bytes, content_type: str, task: str) -> None:
 @requires_redis
 @requires_postgres
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")
 def test_a_real_worker_runs_json_tasks_and_refuses_pickle(ingest, service_client, tmp_path, settings):
     settings.REVIEWSVC_OPTOUT_KEEP_AUDIO = True
     clip_id = ingest(subject_id="worker-subject").json()["id"]
     clip = Clip.objects.get(pk=clip_id)
-    blob = Path(settings.STORAGES["clips"]["OPTIONS"]["location"]) / clip.blob_name
+    blob_root = Path(settings.STORAGES["clips"]["OPTIONS"]["location"])
+    blob = blob_root / clip.blob_name
     assert blob.exists()
     # Shred the key without running the eager sweep, so the worker has a blob to remove.
     Clip.objects.filter(pk=clip_id).update(wrapped_key=None, key_version=None, status="deleted")
@@ -73,6 +75,8 @@ def test_a_real_worker_runs_json_tasks_and_refuses_pickle(ingest, service_client
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "REVIEWSVC_VAR_DIR": str(settings.VAR_DIR),
+        "REVIEWSVC_STORAGE": str(blob_root),
+        "REVIEWSVC_KEY_FILE": settings.REVIEWSVC_KEY_FILE,
         "DATABASE_URL": f"postgres://{db_settings['USER']}@{db_settings['HOST']}:{db_settings['PORT']}/{db_settings['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
     }
