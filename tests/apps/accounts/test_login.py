@@ -279,3 +279,17 @@ def test_logout_kills_the_old_cookie(alice):
 def test_logout_needs_a_session():
     response = APIClient().post(LOGOUT)
     assert response.status_code == 401
+
+
+def test_django_otp_throttling_holds_back_a_right_code_right_after_a_wrong_one(alice):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        wrong = "000000" if totp_code(alice.device, 1) != "000000" else "111111"
+        _, first = login(alice, otp=wrong)
+        assert first.status_code == 401
+        _, throttled = login(alice)
+        assert throttled.status_code == 401
+        assert last_event("auth.login_failed").reason == "bad_otp"
+        clock.shift(timedelta(seconds=3))
+        _, later = login(alice)
+        assert later.status_code == 200

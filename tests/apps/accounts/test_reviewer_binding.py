@@ -116,3 +116,17 @@ def test_staff_are_not_reviewers(admin_client):
     assert response.status_code == 403
     assert error_code(response) == "permission_denied"
     assert last_event("request.denied").reason == "permission_denied"
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "status"),
+    [("203.0.113.9, 10.1.2.3", 200), ("10.1.2.3, 203.0.113.9", 403), ("10.1.2.3, 192.0.2.10", 200)],
+    ids=["client-inside", "spoofed-left-entry", "two-proxies"],
+)
+def test_behind_a_trusted_proxy_the_rightmost_untrusted_hop_decides(alice, settings, forwarded, status):
+    settings.REVIEWSVC_TRUSTED_PROXIES = ["192.0.2.0/24"]
+    client = verified_client(alice, address="192.0.2.1")
+    response = client.get(REVIEWER_ME, HTTP_X_FORWARDED_FOR=forwarded)
+    assert response.status_code == status
+    if status == 403:
+        assert last_event("request.denied").client_address == "203.0.113.9"
