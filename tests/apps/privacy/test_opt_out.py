@@ -6,6 +6,10 @@ import pytest
 
 from apps.clips.models import Clip, ClipStatus, Subject
 from apps.clips.services import clip_storage
+from apps.common.context import RequestContext
+from apps.common.keys import key_provider
+from apps.common.services import master_key_rotate
+from apps.common.tasks import wrapped_keys_rewrap_task
 from apps.reviews.models import Assignment, AssignmentStatus
 from apps.reviews.tasks import expire_leases
 from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, events, lease, subject_events
@@ -185,3 +189,18 @@ def test_a_lease_expiry_that_runs_after_the_opt_out_does_not_requeue_the_clip(se
     clip.refresh_from_db()
     assert clip.status == ClipStatus.WITHDRAWN
     assert Assignment.objects.get().status == AssignmentStatus.REVOKED
+
+
+def test_a_key_rotation_queued_before_the_opt_out_restores_no_key(service_client, settings, tmp_path):
+    settings.REVIEWSVC_KEY_FILE = str(tmp_path / "keys" / "master-keys.json")
+    withdrawn, other = add_clip(), add_clip(OTHER)
+    master_key_rotate(context=RequestContext.system("tests"))  # the re-wrap task is now queued
+
+    service_client.put(URL)
+    wrapped_keys_rewrap_task.delay()  # ... and runs after the opt-out
+
+    withdrawn.refresh_from_db()
+    other.refresh_from_db()
+    assert withdrawn.wrapped_key is None
+    assert withdrawn.status == ClipStatus.WITHDRAWN
+    assert other.key_version == key_provider().current_version()
