@@ -291,6 +291,13 @@ def invite_confirm(*, token: str, otp: str, client_address: IPAddress | None, co
     # Outside the block above: a wrong code must still count against the device's throttle.
     verified = otp_format_ok(otp) and django_otp.verify_token(user, device.persistent_id, otp) is not None
     if not verified:
+        event_record_denied(
+            action="invite.confirm",
+            context=context,
+            reason="bad_otp",
+            facility_id=_facility_id_of(user),
+            extra={"username": user.get_username()},
+        )
         raise ServiceError("validation_error", "The code is not valid; check your authenticator's clock.")
     with transaction.atomic():
         invite = _invite_open(token=token, client_address=client_address, action="invite.confirm", context=context)

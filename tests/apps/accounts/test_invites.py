@@ -207,6 +207,7 @@ def test_a_wrong_code_does_not_confirm(facility_a, system_context):
     for otp in (wrong, f" {totp_code(device)} "):
         response = confirm(url, otp)
         assert response.status_code == 400
+        assert last_event("invite.confirm").reason == "bad_otp"
     assert Reviewer.objects.get().status == "invited"
 
 
