@@ -5,11 +5,13 @@ Needs PostgreSQL (BENCH_PG_ADMIN, default the local server); creates `reviewsvc_
 1. Appends, 8 processes at once, one event per transaction: ``event_record`` (advisory lock,
    chain, one round trip) against plain single-row INSERTs of the same rows into a copy of the
    table with the same indexes but no chain, no lock and a sequence for ``seq``. Same run,
-   alternating rounds. Target: chained >= 0.8x plain.
+   alternating rounds; the best round of each is compared (the machine is shared: the best
+   round is the least disturbed one). Target: chained >= 0.8x plain.
 2. Verification: 1,000,000 events are generated (chained in Python, loaded with COPY), a
    checkpoint is signed, then ``audit_log_verify`` reads and checks the whole log (sequence,
    chain, Merkle root against every checkpoint). Baseline, same run: SHA-256 alone over the
-   same encoded records, in memory. Target: verification >= 1/8 of that rate.
+   same encoded records, in memory. Alternating runs, best of each. Target: verification >= 1/8
+   of that rate.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from bench.common import bench_env, manage, table  # noqa: E402
 
 WRITERS = 8
 PER_WRITER = int(os.environ.get("BENCH_AUDIT_PER_WRITER", "1000"))
-ROUNDS = int(os.environ.get("BENCH_AUDIT_ROUNDS", "2"))
+ROUNDS = int(os.environ.get("BENCH_AUDIT_ROUNDS", "3"))
 VERIFY_EVENTS = int(os.environ.get("BENCH_AUDIT_VERIFY_EVENTS", "1000000"))
 DATABASE = "reviewsvc_bench_audit"
 
@@ -132,7 +134,7 @@ def generate(count: int) -> list[bytes]:
     actions = ("clip.next", "clip.audio", "transcript.submit", "auth.login", "clip.release")
     facilities = ("", "Berlin Office", "Lisbon Hub", "Austin Lab")
     records = []
-    sha256, version, separator = hashlib.sha256, bytes([chain.VERSION]), chain.SEPARATOR
+    sha256, version, separator = hashlib.sha256, bytes([0, chain.VERSION]), chain.SEPARATOR
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY audit_accessevent (seq, {COLUMNS}) FROM STDIN") as copy,
@@ -193,7 +195,7 @@ def main() -> None:
     for _ in range(ROUNDS):
         plain.append(appends(env, chained=False))
         chained.append(appends(env, chained=True))
-    plain_rate, chained_rate = sum(plain) / ROUNDS, sum(chained) / ROUNDS
+    plain_rate, chained_rate = max(plain), max(chained)
 
     from apps.audit.selectors import audit_log_verify
     from apps.audit.services import checkpoint_create
@@ -205,13 +207,16 @@ def main() -> None:
     started = time.perf_counter()
     checkpoint = checkpoint_create()
     signing = time.perf_counter() - started
-    baseline = raw_sha256_rate(records)
-    started = time.perf_counter()
-    result = audit_log_verify()
-    verifying = time.perf_counter() - started
-    if not result.ok or result.entries != appended + VERIFY_EVENTS or checkpoint.size != result.entries:
-        raise SystemExit(f"verification failed: {result}")
-    verify_rate = result.entries / verifying
+    baselines, verify_rates = [], []
+    for _ in range(ROUNDS):
+        baselines.append(raw_sha256_rate(records))
+        started = time.perf_counter()
+        result = audit_log_verify()
+        verifying = time.perf_counter() - started
+        if not result.ok or result.entries != appended + VERIFY_EVENTS or checkpoint.size != result.entries:
+            raise SystemExit(f"verification failed: {result}")
+        verify_rates.append(result.entries / verifying)
+    baseline, verify_rate = max(baselines), max(verify_rates)
     connection.close()
 
     rows = [
@@ -231,10 +236,13 @@ def main() -> None:
         ),
     ]
     print(table(rows, ("figure", "measured", "baseline, same run", "ratio", "target")))
-    print(
-        f"rounds: chained {', '.join(f'{r:,.0f}' for r in chained)}; plain {', '.join(f'{r:,.0f}' for r in plain)}; "
-        f"{VERIFY_EVENTS:,} events generated in {generated:.1f} s; first checkpoint over them signed in {signing:.1f} s"
-    )
+
+    def listed(rates: list[float]) -> str:
+        return ", ".join(f"{rate:,.0f}" for rate in rates)
+
+    print(f"appends: chained {listed(chained)}; plain {listed(plain)}")
+    print(f"verify: {listed(verify_rates)}; raw SHA-256 {listed(baselines)}")
+    print(f"{VERIFY_EVENTS:,} events generated in {generated:.1f} s; a checkpoint over them signed in {signing:.1f} s")
 
 
 if __name__ == "__main__":

@@ -117,6 +117,8 @@ def _event_fields(
 
 
 def _append_postgresql(fields: dict[str, Any], body: bytes) -> AccessEvent:
+    # Built before the append: nothing but the commit should follow it while the lock is held.
+    event = AccessEvent(seq=0, prev_hash="", hash="", **fields)
     with connection.cursor() as cursor:
         cursor.execute(
             _APPEND_SQL,
@@ -138,11 +140,23 @@ def _append_postgresql(fields: dict[str, Any], body: bytes) -> AccessEvent:
                 chain.canonical_json(fields["extra"]),
             ],
         )
-        seq, prev_hash, digest = cursor.fetchone()
-    event = AccessEvent(seq=seq, prev_hash=prev_hash, hash=digest, **fields)
+        event.seq, event.prev_hash, event.hash = cursor.fetchone()
     event._state.adding = False
     event._state.db = connection.alias
+    transaction.on_commit(_wait_until_durable)
     return event
+
+
+def _wait_until_durable() -> None:
+    """The flush barrier after an append's asynchronous commit (migration 0005).
+
+    A transaction holding an xid commits synchronously (the default) and so waits until the WAL
+    up to its commit record — which follows ours — is on disk; concurrent barriers share one
+    flush. Until it returns, the caller has not gone on, so no answer reports an action that a
+    crash could still undo.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT txid_current()")
 
 
 def _append_serialised_by_transaction(fields: dict[str, Any], body: bytes) -> AccessEvent:

@@ -2,7 +2,7 @@
 
 Record hash (version 1)::
 
-    hash = SHA-256( 0x01 ‖ u64be(seq) ‖ prev_hash (32 raw bytes) ‖ body )
+    hash = SHA-256( 0x00 ‖ 0x01 ‖ u64be(seq) ‖ prev_hash (32 raw bytes) ‖ body )
     body = utf8(field_1) ‖ 0x1F ‖ utf8(field_2) ‖ 0x1F ‖ … ‖ utf8(field_14)
 
 in the order of ``BODY_FIELDS``. Every field is text: ``time`` is the decimal number of
@@ -20,10 +20,14 @@ verifier refuses a body without exactly 13. A separator was chosen over length p
 it costs a single ``join`` and lets the database hand the verifier the body in one column: the
 verifier must reach a useful fraction of raw SHA-256 speed over a million events.
 
-The version byte lets a later format coexist with old records; the first event's
-``prev_hash`` is 32 zero bytes. The PostgreSQL append function (apps/audit/migrations) hashes
-the body this module encodes; selectors.event_records has PostgreSQL build the same body for
-verification, and the tests verify every database they run on.
+0x01 is the format version, so a later format can coexist with old records; the first event's
+``prev_hash`` is 32 zero bytes. The leading 0x00 is RFC 6962's leaf prefix: an event's hash is
+its record's Merkle leaf hash (reviewsvc/audit/merkle.py), so checkpoints need no second hash
+per event, and no record can pass for an inner node (those start with 0x01).
+
+The PostgreSQL append function (apps/audit/migrations) hashes the body this module encodes;
+selectors.event_records has PostgreSQL build the same body for verification, and the tests
+verify every database they run on.
 """
 
 from __future__ import annotations
@@ -112,7 +116,8 @@ def body_is_well_formed(body: bytes) -> bool:
 
 
 def chain_prefix(seq: int, prev_hash: str) -> bytes:
-    return bytes([VERSION]) + _U64.pack(seq) + bytes.fromhex(prev_hash)
+    """What precedes the body in the hashed bytes: leaf prefix, version, seq, previous hash."""
+    return bytes([0, VERSION]) + _U64.pack(seq) + bytes.fromhex(prev_hash)
 
 
 def record_hash(seq: int, prev_hash: str, body: bytes) -> str:

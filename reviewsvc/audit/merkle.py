@@ -1,7 +1,11 @@
-"""RFC 6962 / RFC 9162 Merkle tree hashes over the events' hashes.
+"""RFC 6962 / RFC 9162 Merkle tree hashes over the log's events.
 
-leaf = SHA-256(0x00 ‖ event hash), node = SHA-256(0x01 ‖ left ‖ right); a tree of n leaves
-splits at k, the largest power of two below n. The empty tree's hash is SHA-256 of nothing.
+leaf = SHA-256(0x00 ‖ entry), node = SHA-256(0x01 ‖ left ‖ right); a tree of n leaves splits at
+k, the largest power of two below n. The empty tree's hash is SHA-256 of nothing.
+
+An entry is an event's encoded record (reviewsvc/audit/chain.py), and an event's chain hash is
+defined as exactly this leaf hash — so the stored event hashes are the tree's leaves, and
+verification hashes each record once instead of twice. The functions here take leaf hashes.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from collections.abc import Iterable, Sequence
 _sha256 = hashlib.sha256
 
 
-def leaf_hash(event_hash: bytes) -> bytes:
-    return _sha256(b"\x00" + event_hash).digest()
+def leaf_hash(entry: bytes) -> bytes:
+    return _sha256(b"\x00" + entry).digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
@@ -38,8 +42,8 @@ class TreeBuilder:
     def frontier(self) -> list[bytes]:
         return list(self._stack)
 
-    def push(self, event_hash: bytes) -> None:
-        node = _sha256(b"\x00" + event_hash).digest()
+    def push(self, leaf: bytes) -> None:
+        node = leaf
         self.size += 1
         stack = self._stack
         size = self.size
@@ -58,10 +62,10 @@ class TreeBuilder:
         return node
 
 
-def tree_root(event_hashes: Iterable[bytes]) -> bytes:
+def tree_root(leaves: Iterable[bytes]) -> bytes:
     builder = TreeBuilder()
-    for event_hash in event_hashes:
-        builder.push(event_hash)
+    for leaf in leaves:
+        builder.push(leaf)
     return builder.root()
 
 
@@ -72,31 +76,31 @@ def _split(n: int) -> int:
     return k
 
 
-def inclusion_proof(index: int, event_hashes: Sequence[bytes]) -> list[bytes]:
-    """RFC 6962 audit path of leaf ``index`` (0-based) in the tree over ``event_hashes``."""
-    if not 0 <= index < len(event_hashes):
+def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """RFC 6962 audit path of leaf ``index`` (0-based) in the tree over ``leaves``."""
+    if not 0 <= index < len(leaves):
         raise ValueError("leaf index outside the tree")
     path: list[bytes] = []
-    lo, hi = 0, len(event_hashes)
+    lo, hi = 0, len(leaves)
     # Walk down from the root; siblings are collected top-down, the proof lists them bottom-up.
     while hi - lo > 1:
         k = _split(hi - lo)
         if index < lo + k:
-            path.append(tree_root(event_hashes[lo + k : hi]))
+            path.append(tree_root(leaves[lo + k : hi]))
             hi = lo + k
         else:
-            path.append(tree_root(event_hashes[lo : lo + k]))
+            path.append(tree_root(leaves[lo : lo + k]))
             lo = lo + k
     path.reverse()
     return path
 
 
-def verify_inclusion(index: int, size: int, event_hash: bytes, path: Sequence[bytes], root: bytes) -> bool:
+def verify_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes], root: bytes) -> bool:
     """RFC 9162 section 2.1.3.2: does ``path`` prove leaf ``index`` of a ``size``-leaf tree?"""
     if not 0 <= index < size:
         return False
     fn, sn = index, size - 1
-    node = leaf_hash(event_hash)
+    node = leaf
     for sibling in path:
         if sn == 0:
             return False

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -111,7 +112,8 @@ def walk_chain(
     tree's root at their size; ``first_bad`` is as for ``verify_log``.
     """
     sha256 = hashlib.sha256
-    version = bytes([chain.VERSION])
+    prefix = chain.chain_prefix(0, chain.GENESIS)[:2]  # leaf prefix and format version
+    pack = struct.Struct(">2sQ32s").pack
     separator, separators = chain.SEPARATOR.encode(), chain.SEPARATORS_PER_BODY
     expected = tree.size + 1
     prev_hex, prev_raw = prev_hash, bytes.fromhex(prev_hash)
@@ -135,12 +137,14 @@ def walk_chain(
         if record_prev != prev_hex:
             tree.size = seq - 1
             return VerifyResult(False, seq - 1, seq, f"event {seq} does not chain to event {seq - 1}")
-        raw = sha256(version + seq.to_bytes(8, "big") + prev_raw + body).digest()
+        hasher = sha256(pack(prefix, seq, prev_raw))
+        hasher.update(body)
+        raw = hasher.digest()
         prev_hex = raw.hex()
         if prev_hex != digest:
             tree.size = seq - 1
             return VerifyResult(False, seq - 1, seq, f"event {seq} does not match its hash (edited)")
-        node = sha256(b"\x00" + raw).digest()
+        node = raw  # the event hash is its Merkle leaf hash
         size = seq
         while not size & 1:
             node = sha256(b"\x01" + stack.pop() + node).digest()

@@ -6,10 +6,12 @@ import multiprocessing
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from apps.audit.models import AccessEvent
 from apps.audit.selectors import audit_log_verify
+from apps.audit.services import _wait_until_durable, event_record
+from apps.common.context import RequestContext
 from tests.apps.audit.writer import concurrent_writer
 from tests.conftest import requires_postgres
 
@@ -43,3 +45,22 @@ def test_eight_writer_processes_leave_one_gapless_unforked_chain():
     assert {label: list(labels).count(label) for label in set(labels)} == {f"writer-{w}": EACH for w in range(WRITERS)}
     result = audit_log_verify()
     assert (result.ok, result.entries) == (True, WRITERS * EACH)
+
+
+def synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('synchronous_commit')")
+        return cursor.fetchone()[0]
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_append_releases_the_lock_before_the_flush_and_waits_for_the_flush_after_commit():
+    with transaction.atomic():
+        event_record(action="clip.audio", context=RequestContext.system("tests"))
+        # This transaction commits without waiting for the disk, so the append lock is free at once…
+        assert synchronous_commit() == "off"
+        assert [func for _, func, _ in connection.run_on_commit] == [_wait_until_durable]
+    # …and the caller goes on only after the flush barrier; later transactions commit normally.
+    assert synchronous_commit() == "on"
+    assert AccessEvent.objects.count() == 1

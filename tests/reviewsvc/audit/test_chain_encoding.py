@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reviewsvc.audit import chain
+from reviewsvc.audit.merkle import leaf_hash
 
 FIELDS = {
     "time": datetime(2026, 11, 21, 23, 40, 36, 123456, tzinfo=UTC),
@@ -41,12 +42,12 @@ def test_the_body_is_the_documented_separator_joined_text():
     )
 
 
-def test_the_hash_is_sha256_over_version_seq_prev_and_body():
+def test_the_hash_is_the_rfc6962_leaf_hash_of_version_seq_prev_and_body():
     prev = "cd" * 32
-    expected = hashlib.sha256(
-        b"\x01" + (5).to_bytes(8, "big") + bytes.fromhex(prev) + chain.encode_body(FIELDS)
-    ).hexdigest()
+    record = b"\x01" + (5).to_bytes(8, "big") + bytes.fromhex(prev) + chain.encode_body(FIELDS)
+    expected = hashlib.sha256(b"\x00" + record).hexdigest()
     assert chain.event_hash({**FIELDS, "seq": 5, "prev_hash": prev}) == expected
+    assert expected == leaf_hash(record).hex()
 
 
 def test_an_export_row_encodes_like_the_stored_values():
