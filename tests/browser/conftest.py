@@ -109,6 +109,10 @@ def page(browser, live_server, request):
     page.watch = watch
     yield page
     shoot(page, request.node.name, "end")
+    # Stop the page's polling and let the live server finish what it is serving before the
+    # database is flushed: on SQLite the server thread shares the test's connection.
+    page.goto("about:blank")
+    page.wait_for_timeout(300)
     context.close()
 
 
