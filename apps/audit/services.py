@@ -8,7 +8,9 @@ serialised so the chain never forks and ``seq`` has no gaps:
   a transaction-scoped advisory lock, reads the head row, hashes with PostgreSQL's ``sha256``
   and inserts — one round trip. The lock is held until the caller's transaction ends, so
   callers make ``event_record`` the last statement of their atomic block: the lock is then held
-  for the append and the commit only, not for the request's other work.
+  for the append and the commit only, not for the request's other work. The transaction commits
+  asynchronously (migration 0005), so the lock is not held through the WAL flush either; an
+  ``on_commit`` flush barrier makes the caller wait for durability after the lock is released.
 - SQLite: transactions start with ``BEGIN IMMEDIATE`` (config/settings/base.py), which holds the
   database's write lock for the whole transaction, so reading the head and inserting in Python
   is already serialised.
