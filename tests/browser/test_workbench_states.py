@@ -147,3 +147,31 @@ def test_it_warns_before_the_idle_timeout_and_keeps_the_session_on_request(page,
     check(page.locator("#warning")).to_be_hidden()
     check(page.locator("#workbench")).to_have_attribute("data-state", "empty")
     page.watch.assert_clean()
+
+
+def test_a_flag_alone_is_sent_from_the_keyboard_and_an_empty_transcript_without_one_is_held_back(
+    page, reviewer, demo_clip, ingest_key, live_server
+):
+    from tests.browser.conftest import service_call
+
+    check = expect()
+    clip = demo_clip("fr-FR-1", subject_id="subject-f")
+    open_workbench(page, reviewer())
+    check(page.locator("#workbench")).to_have_attribute("data-audio", "ready")
+    check(page.locator("#transcript")).to_be_focused()
+
+    page.keyboard.press("Control+Enter")
+    check(page.locator("#form-error")).to_contain_text("set a flag")
+
+    # Transcript → first flag → "No speech", by Tab and Space only.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    check(page.locator('input[value="no_speech"]')).to_be_focused()
+    page.keyboard.press("Space")
+    page.keyboard.press("Control+Enter")
+
+    check(page.locator("#workbench")).to_have_attribute("data-state", "empty")
+    status, body = service_call(live_server, ingest_key[1], "GET", f"/api/v1/clips/{clip.id}/transcript")
+    assert status == 200
+    assert (body["text"], body["flags"]) == ("", ["no_speech"])
+    page.watch.assert_clean()
