@@ -60,6 +60,9 @@
   const SESSION_WARN_MS = 2 * 60 * 1000;
   const BACK_SECONDS = 3;
   const PEAK_BUCKETS = 2000;
+  // Playback starts only on a lease the server confirmed this recently: the audio sits in this
+  // page's memory, and an opt-out must stop it being played again, not just downloaded again.
+  const CONFIRMED_FRESH_MS = 2000;
 
   let current = null; // the open lease
   let generation = 0; // bumped whenever a clip is opened or left: late answers for an old clip are ignored
@@ -73,7 +76,8 @@
   let busy = false;
   let sessionOver = false;
   let pollTimer = null;
-  let pollInFlight = false;
+  let pollPromise = null;
+  let confirmedAt = 0; // when the server last said this lease is active
   let stateAction = null;
   let warningShown = "";
 
@@ -313,6 +317,7 @@
     if (mine !== generation) {
       return;
     }
+    confirmedAt = Date.now();
     const type = (response.headers.get("Content-Type") || "audio/wav").split(";")[0];
     blobUrl = URL.createObjectURL(new Blob([bytes], { type: type }));
     el.audio.src = blobUrl;
@@ -375,6 +380,7 @@
       showError(result);
       return;
     }
+    confirmedAt = Date.now();
     current.leaseEndsAt = serverTimeToLocal(result.data.lease_expires_at);
     if (warningShown) {
       hideWarning();
@@ -387,14 +393,21 @@
     }
   }
 
-  async function poll() {
-    if (!current || pollInFlight) {
-      return;
+  function poll() {
+    if (!current) {
+      return Promise.resolve();
     }
+    if (!pollPromise) {
+      pollPromise = pollOnce().finally(() => {
+        pollPromise = null;
+      });
+    }
+    return pollPromise;
+  }
+
+  async function pollOnce() {
     const mine = generation;
-    pollInFlight = true;
     const result = await api("GET", assignmentUrl(""));
-    pollInFlight = false;
     if (mine !== generation) {
       return;
     }
@@ -404,6 +417,7 @@
     }
     const status = result.data.status;
     if (status === "active") {
+      confirmedAt = Date.now();
       current.leaseEndsAt = serverTimeToLocal(result.data.lease_expires_at);
     } else if (status === "expired") {
       showState("lease_expired");
@@ -557,15 +571,28 @@
 
   // ---------------------------------------------------------------- playback
 
+  function startPlayback() {
+    el.audio.play().catch(() => setStatus("The browser did not start playback; press Play."));
+  }
+
   function togglePlay() {
     if (!current || !blobUrl) {
       return;
     }
-    if (el.audio.paused) {
-      el.audio.play().catch(() => setStatus("The browser did not start playback; press Play."));
-    } else {
+    if (!el.audio.paused) {
       el.audio.pause();
+      return;
     }
+    if (Date.now() - confirmedAt < CONFIRMED_FRESH_MS) {
+      startPlayback();
+      return;
+    }
+    const mine = generation;
+    poll().then(() => {
+      if (mine === generation && current && Date.now() - confirmedAt < CONFIRMED_FRESH_MS) {
+        startPlayback();
+      }
+    });
   }
 
   function seekTo(seconds) {

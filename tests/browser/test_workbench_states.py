@@ -175,3 +175,30 @@ def test_a_flag_alone_is_sent_from_the_keyboard_and_an_empty_transcript_without_
     assert status == 200
     assert (body["text"], body["flags"]) == ("", ["no_speech"])
     page.watch.assert_clean()
+
+
+def test_after_an_opt_out_the_audio_already_in_the_page_does_not_play_again(
+    page, reviewer, demo_clip, ingest_key, live_server, monkeypatch
+):
+    from tests.browser.conftest import service_call
+
+    check = expect()
+    # No background poll in this test: only the check that playback itself makes can notice.
+    monkeypatch.setattr("apps.reviews.pages.POLL_SECONDS", 600)
+    demo_clip("en-US-2", subject_id="subject-a")
+    open_workbench(page, reviewer())
+    check(page.locator("#workbench")).to_have_attribute("data-audio", "ready")
+    page.evaluate(
+        "() => { window.playedAfterOptOut = false; document.getElementById('audio')"
+        ".addEventListener('playing', () => { window.playedAfterOptOut = true; }); }"
+    )
+    # Past the two seconds for which the audio fetch counts as the server's word on the lease.
+    page.wait_for_timeout(2500)
+
+    status, _ = service_call(live_server, ingest_key[1], "PUT", "/api/v1/subjects/subject-a/opt-out")
+    assert status == 200
+    page.keyboard.press("Escape")
+
+    check(page.locator("#workbench")).to_have_attribute("data-state", "withdrawn")
+    assert page.evaluate("() => window.playedAfterOptOut") is False
+    page.watch.assert_clean()
