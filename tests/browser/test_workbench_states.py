@@ -202,3 +202,18 @@ def test_after_an_opt_out_the_audio_already_in_the_page_does_not_play_again(
     check(page.locator("#workbench")).to_have_attribute("data-state", "withdrawn")
     assert page.evaluate("() => window.playedAfterOptOut") is False
     page.watch.assert_clean()
+
+
+def test_logging_out_ends_the_session_and_the_workbench_sends_back_to_login(page, reviewer, demo_clip):
+    check = expect()
+    demo_clip("de-DE-1", subject_id="subject-d")
+    open_workbench(page, reviewer())
+    check(page.locator("#workbench")).to_have_attribute("data-audio", "ready")
+
+    page.locator("#logout").click()
+    page.wait_for_url("**/login/")
+
+    page.goto("/review/")
+    page.wait_for_url("**/login/?next=/review/")
+    response = page.request.post("/api/v1/review/next")
+    assert (response.status, response.json()["error"]["code"]) == (401, "authentication_required")
