@@ -68,6 +68,7 @@
   let generation = 0; // bumped whenever a clip is opened or left: late answers for an old clip are ignored
   let blobUrl = null;
   let peaks = null;
+  let peakScale = 1; // quiet recordings are drawn as tall as loud ones
   let rateIndex = RATES.indexOf(1);
   let clockSkewMs = 0; // server clock minus this computer's clock, from the Date header
   let lastContact = Date.now(); // the server counts idle time from our last request
@@ -92,7 +93,9 @@
     lastContact = Date.now();
     const date = Date.parse(response.headers.get("Date") || "");
     if (!Number.isNaN(date)) {
-      clockSkewMs = date - Date.now();
+      // The header has whole seconds: only a real difference of clocks is corrected for.
+      const skew = date - Date.now();
+      clockSkewMs = Math.abs(skew) > 2000 ? skew : 0;
     }
   }
 
@@ -668,7 +671,12 @@
       result[b * 2] = low;
       result[b * 2 + 1] = high;
     }
+    let loudest = 0;
+    for (let i = 0; i < result.length; i++) {
+      loudest = Math.max(loudest, Math.abs(result[i]));
+    }
     peaks = result;
+    peakScale = loudest > 0 ? 0.95 / loudest : 1;
     root.dataset.waveform = "drawn";
     drawWaveform();
   }
@@ -702,8 +710,8 @@
         if (peaks[b * 2] < low) low = peaks[b * 2];
         if (peaks[b * 2 + 1] > high) high = peaks[b * 2 + 1];
       }
-      const top = middle - high * middle * 0.95;
-      const bottom = middle - low * middle * 0.95;
+      const top = middle - high * middle * peakScale;
+      const bottom = middle - low * middle * peakScale;
       ctx.fillStyle = x < played ? "#1f5fbf" : "#8c96a8";
       ctx.fillRect(x, top, 1, Math.max(1, bottom - top));
     }
