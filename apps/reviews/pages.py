@@ -45,5 +45,6 @@ def workbench(request: HttpRequest) -> HttpResponse:
             "idle_seconds": settings.SESSION_IDLE_SECONDS,
             "poll_seconds": POLL_SECONDS,
             "heartbeat_seconds": HEARTBEAT_SECONDS,
+            "transcript_max_chars": settings.REVIEWSVC_TRANSCRIPT_MAX_CHARS,
         },
     )
