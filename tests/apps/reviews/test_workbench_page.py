@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -76,6 +77,7 @@ def test_it_serves_the_workbench_to_a_verified_session(reviewer_user):
     assert "rita@example.org" in html
     assert "csrftoken" in response.cookies
     assert "no-store" in response["Cache-Control"]
+    assert f'maxlength="{settings.REVIEWSVC_TRANSCRIPT_MAX_CHARS}"' in html
 
 
 def test_its_page_holds_no_inline_script_style_or_handler_and_the_policy_forbids_them(reviewer_user):
