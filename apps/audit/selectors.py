@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import queue
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -22,7 +24,7 @@ from reviewsvc.audit import chain
 from reviewsvc.audit.checkpoint import Checkpoint, CheckpointFormatError, parse_checkpoint
 from reviewsvc.audit.merkle import inclusion_proof, tree_root
 from reviewsvc.audit.proof import InclusionProof, proof_make, proof_problem
-from reviewsvc.audit.verify import Record, VerifyResult, verify_log
+from reviewsvc.audit.verify import Record, VerifyResult, raw_hash, verify_log
 from reviewsvc.crypto.keys import verify_signature
 
 CHUNK = 5000
@@ -35,7 +37,8 @@ _PG_RECORDS_SQL = """
 SELECT seq, convert_to(concat_ws(E'\\x1f',
     (extract(epoch FROM time) * 1000000)::int8::text, actor_kind, actor_id, actor_label,
     action, coalesce(clip_id::text, ''), subject_pseudonym, coalesce(facility_id::text, ''), facility_name,
-    client_address, outcome, reason, request_id, extra), 'UTF8'), prev_hash, hash
+    client_address, outcome, reason, request_id, extra), 'UTF8'),
+    decode(prev_hash, 'hex'), decode(hash, 'hex')
 FROM audit_accessevent WHERE seq >= %s ORDER BY seq
 """
 PREFETCH_BATCHES = 4
@@ -105,11 +108,23 @@ def export_fields(event: AccessEvent) -> dict:
 def event_records(*, start: int = 1) -> Iterator[Record]:
     """Every event from ``start`` on, in ``seq`` order, as the verifier reads them."""
     if connection.vendor == "postgresql":
-        yield from _postgresql_records(start)
-        return
+        last = start - 1
+        try:
+            for record in _postgresql_records(start):
+                last = record[0]
+                yield record
+            return
+        except _NotHex:
+            # A stored hash that is not hex stops PostgreSQL's decode(); the rest is read the
+            # slow, exact way, where it is simply a mismatch at that event.
+            start = last + 1
     for event in AccessEvent.objects.filter(seq__gte=start).order_by("seq").iterator(chunk_size=CHUNK):
         fields = export_fields(event)
-        yield event.seq, chain.encode_body(fields), event.prev_hash, event.hash
+        yield event.seq, chain.encode_body(fields), raw_hash(event.prev_hash), raw_hash(event.hash)
+
+
+class _NotHex(Exception):
+    pass
 
 
 def _postgresql_records(start: int) -> Iterator[Record]:
@@ -135,6 +150,8 @@ def _postgresql_records(start: int) -> Iterator[Record]:
             try:
                 while not stop.is_set() and (rows := cursor.fetchmany(CHUNK)):
                     hand_over(rows)
+            except psycopg.DataError as exc:
+                hand_over(_NotHex(str(exc)))
             except Exception as exc:  # noqa: BLE001 - re-raised in the reading thread
                 hand_over(exc)
             hand_over(None)
@@ -149,7 +166,10 @@ def _postgresql_records(start: int) -> Iterator[Record]:
         finally:
             stop.set()
             reader.join()
-            cursor.close()
+            # After an error the transaction is aborted and rolled back on leaving the block;
+            # closing the cursor there can only fail the same way.
+            with contextlib.suppress(psycopg.Error):
+                cursor.close()
 
 
 def checkpoint_latest() -> Checkpoint | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,14 @@ from reviewsvc.audit import chain
 from reviewsvc.audit.checkpoint import Checkpoint, chain_problem, checkpoint_problem
 from reviewsvc.audit.merkle import TreeBuilder
 
-Record = tuple[int, bytes, str, str]  # seq, encoded body, prev_hash, hash
+# seq, encoded body, prev_hash and hash as 32 raw bytes (b"" when the stored text is not hex)
+Record = tuple[int, bytes, bytes, bytes]
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def raw_hash(text: str) -> bytes:
+    """A stored hash as bytes; anything but 64 lower-case hex digits becomes b"" and fails."""
+    return bytes.fromhex(text) if isinstance(text, str) and _HEX64.fullmatch(text) else b""
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,7 @@ def walk_chain(
     pack = struct.Struct(">2sQ32s").pack
     separator, separators = chain.SEPARATOR.encode(), chain.SEPARATORS_PER_BODY
     expected = tree.size + 1
-    prev_hex, prev_raw = prev_hash, bytes.fromhex(prev_hash)
+    prev_raw = bytes.fromhex(prev_hash)
     pending = iter(c for c in checkpoints if c.size >= expected)
     next_checkpoint = next(pending, None)
     next_size = next_checkpoint.size if next_checkpoint else 0
@@ -134,14 +142,13 @@ def walk_chain(
         if body.count(separator) != separators:
             tree.size = seq - 1
             return VerifyResult(False, seq - 1, seq, f"event {seq} has a malformed field")
-        if record_prev != prev_hex:
+        if record_prev != prev_raw:
             tree.size = seq - 1
             return VerifyResult(False, seq - 1, seq, f"event {seq} does not chain to event {seq - 1}")
         hasher = sha256(pack(prefix, seq, prev_raw))
         hasher.update(body)
         raw = hasher.digest()
-        prev_hex = raw.hex()
-        if prev_hex != digest:
+        if raw != digest:
             tree.size = seq - 1
             return VerifyResult(False, seq - 1, seq, f"event {seq} does not match its hash (edited)")
         node = raw  # the event hash is its Merkle leaf hash
@@ -187,7 +194,7 @@ def records_from_jsonl(lines: Iterable[str]) -> Iterator[Record]:
             seq = row["seq"]
             if type(seq) is not int:
                 raise ExportFormatError(f"line {number}: seq must be an integer")
-            yield seq, chain.encode_body(row), str(row["prev_hash"]), str(row["hash"])
+            yield seq, chain.encode_body(row), raw_hash(row["prev_hash"]), raw_hash(row["hash"])
         except (json.JSONDecodeError, TypeError, ValueError) as exc:
             if isinstance(exc, ExportFormatError):
                 raise

@@ -183,3 +183,11 @@ def test_events_appended_after_the_last_checkpoint_verify_by_their_chain(log):
     with transaction.atomic():
         event_record(action="clip.audio", context=REVIEWER)
     assert verify_command()[0] == 0
+
+
+def test_a_stored_hash_that_is_not_hex_is_a_finding_not_a_crash(log):
+    with as_superuser_without_triggers():
+        AccessEvent.objects.filter(seq=4).update(hash="zz" * 32)
+        AccessEvent.objects.filter(seq=7).update(prev_hash="AB" * 32)
+    code, out = verify_command()
+    assert (code, "first bad event 4" in out) == (1, True)
