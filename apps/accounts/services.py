@@ -32,7 +32,7 @@ from apps.audit.services import event_record, event_record_denied
 from apps.common.context import RequestContext
 from apps.common.net import admin_networks
 from apps.common.permissions import AUDITORS_GROUP
-from apps.facilities.models import Facility
+from apps.facilities.selectors import facility_by_name
 from reviewsvc.errors import AccessDenied, ServiceError
 from reviewsvc.net import IPAddress, IPNetwork, address_in_networks
 from reviewsvc.policy import ReviewerFacts, reviewer_may_act
@@ -153,7 +153,7 @@ def reviewer_invite(
     username = _valid_email(email)
     langs = _languages(languages)
     with transaction.atomic():
-        facility = Facility.objects.filter(name=facility_name).first()
+        facility = facility_by_name(name=facility_name)
         if facility is None:
             raise ServiceError("not_found", f"No facility named {facility_name!r}.")
         if User.objects.filter(username=username).exists():

@@ -293,3 +293,14 @@ def test_django_otp_throttling_holds_back_a_right_code_right_after_a_wrong_one(a
         clock.shift(timedelta(seconds=3))
         _, later = login(alice)
         assert later.status_code == 200
+
+
+def test_the_login_page_renders_with_its_script_and_no_inline_code():
+    response = APIClient(REMOTE_ADDR=ADDRESS_A).get("/login/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'src="/static/accounts/accounts.js"' in html
+    assert "<script>" not in html
+    assert "onclick" not in html
+    assert "csrftoken" in response.cookies
+    assert response["Cache-Control"].startswith("max-age=0")
