@@ -98,16 +98,18 @@ def main() -> None:
             return totp(secrets_by_user[user], step)
 
         for i, token in enumerate(tokens):
-            status, body, _ = request(conn, "POST", f"/api/v1/invites/{token}/accept", {"password": PASSWORD},
-                                      json_headers)
+            status, body, _ = request(
+                conn, "POST", f"/api/v1/invites/{token}/accept", {"password": PASSWORD}, json_headers
+            )
             if status != 200:
                 raise SystemExit(f"accept failed: {status} {body[:200]!r}")
             key = json.loads(body)["manual_key"]
             user = f"bench{i}@bench.example"
             secrets_by_user[user] = b32decode(key + "=" * (-len(key) % 8))
             last_step[user] = now_step() - 2
-            status, body, _ = request(conn, "POST", f"/api/v1/invites/{token}/confirm",
-                                      {"otp": next_code(user)}, json_headers)
+            status, body, _ = request(
+                conn, "POST", f"/api/v1/invites/{token}/confirm", {"otp": next_code(user)}, json_headers
+            )
             if status != 200:
                 raise SystemExit(f"confirm {i} failed: {status} {body[:200]!r}")
 
@@ -121,14 +123,23 @@ def main() -> None:
 
         def login(c: http.client.HTTPConnection) -> bool:
             user = next(queue)
-            status, _, _ = request(c, "POST", "/api/v1/auth/login",
-                                   {"username": user, "password": PASSWORD, "otp": next_code(user)}, json_headers)
+            status, _, _ = request(
+                c,
+                "POST",
+                "/api/v1/auth/login",
+                {"username": user, "password": PASSWORD, "otp": next_code(user)},
+                json_headers,
+            )
             return status == 200
 
         def password_check(c: http.client.HTTPConnection) -> bool:
-            status, _, _ = request(c, "POST", "/bench/password",
-                                   {"username": "bench0@bench.example", "password": PASSWORD},
-                                   {"Content-Type": "application/json"})
+            status, _, _ = request(
+                c,
+                "POST",
+                "/bench/password",
+                {"username": "bench0@bench.example", "password": PASSWORD},
+                {"Content-Type": "application/json"},
+            )
             return status == 200
 
         login_rate, login_lat, login_fail = run_load(
@@ -139,13 +150,20 @@ def main() -> None:
         )
 
         # One verified reviewer session for the probes.
-        status, _, response = request(conn, "POST", "/api/v1/auth/login",
-                                      {"username": "bench0@bench.example", "password": PASSWORD,
-                                       "otp": next_code("bench0@bench.example")}, json_headers)
+        status, _, response = request(
+            conn,
+            "POST",
+            "/api/v1/auth/login",
+            {"username": "bench0@bench.example", "password": PASSWORD, "otp": next_code("bench0@bench.example")},
+            json_headers,
+        )
         if status != 200:
             raise SystemExit(f"probe login failed: {status}")
-        session = next(v.split(";", 1)[0] for h, v in response.getheaders()
-                       if h.lower() == "set-cookie" and v.startswith("sessionid="))
+        session = next(
+            v.split(";", 1)[0]
+            for h, v in response.getheaders()
+            if h.lower() == "set-cookie" and v.startswith("sessionid=")
+        )
         cookie = {"Cookie": session}
 
         def probe(path: str):
@@ -162,38 +180,66 @@ def main() -> None:
         plain_fail = checked_fail = 0
         # Interleaved batches, so drift on a shared machine hits both sides alike.
         for _ in range(10):
-            _, lat, fail = run_load(port=PORT, requests=PROBES // 10, concurrency=1,
-                                    make_request=probe("/bench/verified"))
+            _, lat, fail = run_load(
+                port=PORT, requests=PROBES // 10, concurrency=1, make_request=probe("/bench/verified")
+            )
             plain_lat += lat
             plain_fail += fail
-            _, lat, fail = run_load(port=PORT, requests=PROBES // 10, concurrency=1,
-                                    make_request=probe("/bench/reviewer"))
+            _, lat, fail = run_load(
+                port=PORT, requests=PROBES // 10, concurrency=1, make_request=probe("/bench/reviewer")
+            )
             checked_lat += lat
             checked_fail += fail
 
     database = "PostgreSQL" if env["DATABASE_URL"].startswith("postgres") else "SQLite"
-    print(f"identity, 2 gunicorn workers, {database}, Argon2id (Django defaults), {attempts} logins "
-          f"of {USERS} reviewers at c={CONCURRENCY}; probes: {PROBES} requests each at c=1, interleaved")
+    print(
+        f"identity, 2 gunicorn workers, {database}, Argon2id (Django defaults), {attempts} logins "
+        f"of {USERS} reviewers at c={CONCURRENCY}; probes: {PROBES} requests each at c=1, interleaved"
+    )
     ms = 1000.0
-    print(table(
-        [
-            ("baseline: user lookup + password check", f"{base_rate:.1f}/s",
-             f"{percentile(base_lat, 50) * ms:.0f}", str(base_fail), "1.00x"),
-            ("login: password + TOTP + session + events", f"{login_rate:.1f}/s",
-             f"{percentile(login_lat, 50) * ms:.0f}", str(login_fail), f"{login_rate / base_rate:.2f}x"),
-        ],
-        ("login path", "rate", "p50 ms", "failed", "ratio"),
-    ))
+    print(
+        table(
+            [
+                (
+                    "baseline: user lookup + password check",
+                    f"{base_rate:.1f}/s",
+                    f"{percentile(base_lat, 50) * ms:.0f}",
+                    str(base_fail),
+                    "1.00x",
+                ),
+                (
+                    "login: password + TOTP + session + events",
+                    f"{login_rate:.1f}/s",
+                    f"{percentile(login_lat, 50) * ms:.0f}",
+                    str(login_fail),
+                    f"{login_rate / base_rate:.2f}x",
+                ),
+            ],
+            ("login path", "rate", "p50 ms", "failed", "ratio"),
+        )
+    )
     plain50, checked50 = percentile(plain_lat, 50) * ms, percentile(checked_lat, 50) * ms
-    print(table(
-        [
-            ("baseline: session + OTP check only", f"{plain50:.2f}", f"{percentile(plain_lat, 90) * ms:.2f}",
-             str(plain_fail), "-"),
-            ("with facility check (IsReviewer)", f"{checked50:.2f}", f"{percentile(checked_lat, 90) * ms:.2f}",
-             str(checked_fail), f"+{checked50 - plain50:.2f} ms (target < 1 ms)"),
-        ],
-        ("trivial authenticated GET", "p50 ms", "p90 ms", "failed", "added at p50"),
-    ))
+    print(
+        table(
+            [
+                (
+                    "baseline: session + OTP check only",
+                    f"{plain50:.2f}",
+                    f"{percentile(plain_lat, 90) * ms:.2f}",
+                    str(plain_fail),
+                    "-",
+                ),
+                (
+                    "with facility check (IsReviewer)",
+                    f"{checked50:.2f}",
+                    f"{percentile(checked_lat, 90) * ms:.2f}",
+                    str(checked_fail),
+                    f"{checked50 - plain50:+.2f} ms (target < 1 ms)",
+                ),
+            ],
+            ("trivial authenticated GET", "p50 ms", "p90 ms", "failed", "added at p50"),
+        )
+    )
 
 
 if __name__ == "__main__":
