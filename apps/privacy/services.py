@@ -205,7 +205,14 @@ def transcripts_expire_batch(*, now: datetime, batch_size: int = RETENTION_BATCH
 
 
 def exports_purge(*, now: datetime) -> int:
-    """Remove the bundles of exports that were downloaded, failed or outlived their 24 hours."""
+    """Remove the bundles of exports that were downloaded, failed or outlived their 24 hours.
+
+    An export still pending after its 24 hours (its build never ran, or its worker died) is
+    marked failed, so its status stops promising a bundle.
+    """
+    Export.objects.filter(status=ExportStatus.PENDING, expires_at__lte=now).update(
+        status=ExportStatus.FAILED, failure="expired"
+    )
     storage = clip_storage()
     purged = 0
     stale = Export.objects.exclude(blob_name="").filter(
@@ -493,7 +500,7 @@ def export_download(*, export: Export, context: RequestContext) -> Iterator[byte
     """
     with transaction.atomic():
         current = Export.objects.select_for_update().get(id=export.id)
-        if current.status == ExportStatus.PENDING:
+        if current.status == ExportStatus.PENDING and current.expires_at > timezone.now():
             refused = "conflict"
         elif not export_downloadable(current):
             refused = "export_gone"

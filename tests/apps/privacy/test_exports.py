@@ -374,6 +374,22 @@ def test_an_export_queued_before_a_deletion_holds_nothing_deleted(
     assert [t["text"] for t in json.loads(files["transcripts.json"])] == [""]
 
 
+def test_an_export_never_built_fails_after_24_hours(service_client, recipient, django_capture_on_commit_callbacks):
+    add_clip()
+    with django_capture_on_commit_callbacks(execute=False):
+        export_id = request_export(service_client, recipient).json()["id"]
+    later = timezone.now() + timedelta(hours=24, minutes=1)
+
+    with time_machine.travel(later):
+        gone = service_client.get(f"{URL}/{export_id}/download")
+        services.retention_sweep(now=later)
+        status = service_client.get(f"{URL}/{export_id}").json()
+
+    assert gone.status_code == 410
+    assert status["status"] == "failed"
+    assert status["download_url"] is None
+
+
 def test_a_build_that_starts_after_the_24_hours_fails(service_client, recipient, django_capture_on_commit_callbacks):
     add_clip()
     with django_capture_on_commit_callbacks(execute=False) as queued:
