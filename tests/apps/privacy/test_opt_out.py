@@ -12,7 +12,7 @@ from apps.common.services import master_key_rotate
 from apps.common.tasks import wrapped_keys_rewrap_task
 from apps.reviews.models import Assignment, AssignmentStatus
 from apps.reviews.tasks import expire_leases
-from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, events, lease, subject_events
+from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, events, lease, subject_events, submit
 
 pytestmark = pytest.mark.django_db
 
@@ -204,3 +204,15 @@ def test_a_key_rotation_queued_before_the_opt_out_restores_no_key(service_client
     assert withdrawn.wrapped_key is None
     assert withdrawn.status == ClipStatus.WITHDRAWN
     assert other.key_version == key_provider().current_version()
+
+
+def test_transcripts_made_before_the_opt_out_stay_with_the_client(service_client, alice_client):
+    clip = add_clip()
+    submit(alice_client, lease(alice_client)["assignment"], text="schon transkribiert")
+
+    service_client.put(URL)
+
+    response = service_client.get(f"/api/v1/clips/{clip.pk}/transcript")
+    assert response.status_code == 200
+    assert response.json()["text"] == "schon transkribiert"
+    assert Clip.objects.get(pk=clip.pk).status == ClipStatus.TRANSCRIBED
