@@ -15,6 +15,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -224,18 +225,28 @@ class SubjectExportDetailApi(APIView):
             export_id=export_id, subject_id=valid_subject_id(subject_id), api_key=request.auth, action="export.status"
         )
         _, download_url = export_urls(export)
-        return Response(
-            {
-                "id": str(export.id),
-                "status": export.status,
-                "download_url": download_url if export_downloadable(export) else None,
-                "expires_at": export.expires_at,
-            }
-        )
+        body = {
+            "id": export.id,
+            "status": export.status,
+            "download_url": download_url if export_downloadable(export) else None,
+            "expires_at": export.expires_at,
+        }
+        return Response(self.OutputSerializer(body).data)
+
+
+class AnyAcceptNegotiation(BaseContentNegotiation):
+    """The bundle is bytes whatever the client puts in ``Accept``; errors still answer in JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class SubjectExportDownloadApi(APIView):
     permission_classes = [scope_required(SCOPE)]
+    content_negotiation_class = AnyAcceptNegotiation
 
     @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="The encrypted bundle.")})
     def get(self, request, subject_id: str, export_id: str) -> StreamingHttpResponse:

@@ -148,7 +148,7 @@ def test_it_answers_202_with_a_status_url_built_from_the_site_url(
 def test_it_downloads_once(service_client, recipient, django_capture_on_commit_callbacks):
     add_clip()
     status = export_ready(service_client, recipient, django_capture_on_commit_callbacks)
-    response = service_client.get(path_of(status["download_url"]))
+    response = service_client.get(path_of(status["download_url"]), HTTP_ACCEPT="application/octet-stream")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/octet-stream"
     assert response["Cache-Control"] == "no-store"
