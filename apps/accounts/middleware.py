@@ -18,6 +18,10 @@ from reviewsvc.errors import ServiceError
 from reviewsvc.net import address_in_networks
 
 ADMIN_PREFIX = "/admin/"
+# A page's own status polls carry this header: they must not count as the person being there,
+# or a workbench left open would never reach the idle limit. Sending it can only shorten a
+# session, never lengthen one.
+BACKGROUND_HEADER = "X-Background-Poll"
 ADMIN_LOGIN = "/admin/login/"
 
 
@@ -36,7 +40,10 @@ class SessionPolicyMiddleware:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             reason = session_end_reason(
-                session=request.session, reviewer=reviewer_profile(user=user), now=timezone.now()
+                session=request.session,
+                reviewer=reviewer_profile(user=user),
+                now=timezone.now(),
+                touch=request.headers.get(BACKGROUND_HEADER) != "1",
             )
             if reason is not None:
                 self._end(request, reason)

@@ -330,9 +330,9 @@ def otp_format_ok(otp: object) -> bool:
 # --- Login ------------------------------------------------------------------------------------
 def _login_limits() -> tuple[int, timedelta, timedelta]:
     return (
-        getattr(settings, "REVIEWSVC_LOGIN_MAX_FAILURES", 10),
-        timedelta(seconds=getattr(settings, "REVIEWSVC_LOGIN_WINDOW_SECONDS", 15 * 60)),
-        timedelta(seconds=getattr(settings, "REVIEWSVC_LOGIN_LOCKOUT_SECONDS", 15 * 60)),
+        settings.REVIEWSVC_LOGIN_MAX_FAILURES,
+        timedelta(seconds=settings.REVIEWSVC_LOGIN_WINDOW_SECONDS),
+        timedelta(seconds=settings.REVIEWSVC_LOGIN_LOCKOUT_SECONDS),
     )
 
 
@@ -453,8 +453,8 @@ def session_start(*, session, user: User, now: datetime) -> None:
     session[SESSION_EPOCH] = Reviewer.objects.filter(user=user).values_list("session_epoch", flat=True).first() or 0
 
 
-def session_end_reason(*, session, reviewer: Reviewer | None, now: datetime) -> str | None:
-    """Why this authenticated session must end now, or None. Also records activity."""
+def session_end_reason(*, session, reviewer: Reviewer | None, now: datetime, touch: bool = True) -> str | None:
+    """Why this authenticated session must end now, or None. Records activity when ``touch``."""
     login_at, seen_at = session.get(SESSION_LOGIN_AT), session.get(SESSION_SEEN_AT)
     if not isinstance(login_at, int) or not isinstance(seen_at, int):
         return "unmarked"  # fail closed: a session that did not pass session_start
@@ -465,7 +465,7 @@ def session_end_reason(*, session, reviewer: Reviewer | None, now: datetime) -> 
         return "idle"
     if reviewer is not None and session.get(SESSION_EPOCH) != reviewer.session_epoch:
         return "ended"
-    if stamp - seen_at >= SESSION_TOUCH_SECONDS:
+    if touch and stamp - seen_at >= SESSION_TOUCH_SECONDS:
         session[SESSION_SEEN_AT] = stamp
     return None
 

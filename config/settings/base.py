@@ -143,6 +143,10 @@ SESSION_COOKIE_AGE = 10 * 60 * 60
 SESSION_IDLE_SECONDS = 15 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 LOGIN_URL = "/login/"
+# Failed logins are counted per submitted username in the database, existing or not.
+REVIEWSVC_LOGIN_MAX_FAILURES = env_int("REVIEWSVC_LOGIN_MAX_FAILURES", 10)
+REVIEWSVC_LOGIN_WINDOW_SECONDS = env_int("REVIEWSVC_LOGIN_WINDOW_SECONDS", 15 * 60)
+REVIEWSVC_LOGIN_LOCKOUT_SECONDS = env_int("REVIEWSVC_LOGIN_LOCKOUT_SECONDS", 15 * 60)
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 OTP_TOTP_ISSUER = "reviewsvc"
 # Each failure doubles the wait before a device accepts another try.

@@ -37,6 +37,19 @@ def test_an_idle_session_ends_after_fifteen_minutes_and_says_so_in_the_log(alice
     assert (event.reason, event.actor_label) == ("idle", alice.username)
 
 
+def test_background_polls_do_not_keep_an_idle_session_alive(alice):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        client = verified_client(alice)
+        for _ in range(14):
+            clock.shift(timedelta(minutes=1))
+            assert client.get(REVIEWER_ME, HTTP_X_BACKGROUND_POLL="1").status_code == 200
+        clock.shift(timedelta(minutes=1))
+        response = client.get(REVIEWER_ME, HTTP_X_BACKGROUND_POLL="1")
+    assert response.status_code == 401
+    assert last_event("auth.session_timeout").reason == "idle"
+
+
 def test_activity_keeps_a_session_alive_only_up_to_ten_hours(alice):
     start = timezone.now()
     with time_machine.travel(start, tick=False) as clock:
