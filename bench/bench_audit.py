@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import bench_env, manage, table  # noqa: E402
 
-WRITERS = 8
+WRITERS = int(os.environ.get("BENCH_AUDIT_WRITERS", "8"))
 PER_WRITER = int(os.environ.get("BENCH_AUDIT_PER_WRITER", "1000"))
 ROUNDS = int(os.environ.get("BENCH_AUDIT_ROUNDS", "3"))
 VERIFY_EVENTS = int(os.environ.get("BENCH_AUDIT_VERIFY_EVENTS", "1000000"))
