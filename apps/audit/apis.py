@@ -1,7 +1,7 @@
 """The auditors' API: search, streamed exports (themselves events), and verification.
 
-Only OTP-verified staff in ``auditors`` (and superusers) pass ``IsVerifiedAuditor``; reviewers,
-password-only sessions and API keys are refused before any query runs.
+Only OTP-verified staff in ``auditors`` (and superusers) pass; reviewers, password-only sessions
+and API keys are refused before any query runs, and every refusal is itself a denied event.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,12 +27,32 @@ from apps.common.pagination import CursorPagination
 from apps.common.permissions import IsVerifiedAuditor
 from reviewsvc.audit.chain import HASHED_FIELDS, canonical_json
 from reviewsvc.audit.verify import export_row
+from reviewsvc.errors import AccessDenied, ServiceError
 from reviewsvc.validation import is_subject_id
 
 EXPORT_CHUNK = 2000
 _ACTION = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")
 # A spreadsheet runs a cell starting with these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class AuditorsOnly(BasePermission):
+    """``IsVerifiedAuditor``, with API keys refused outright (403) and every refusal logged.
+
+    Someone other than an auditor reaching for the access log is worth an event of its own.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        from apps.accounts.models import ApiKey
+
+        if isinstance(request.auth, ApiKey):
+            code = "permission_denied"
+        else:
+            try:
+                return IsVerifiedAuditor().has_permission(request, view)
+            except ServiceError as refused:
+                code = refused.code
+        raise AccessDenied(code, audit={"action": view.audit_action, "extra": {"path": request.path[:200]}})
 
 
 class FilterSerializer(serializers.Serializer):
@@ -102,7 +123,8 @@ class EventPagination(CursorPagination):
 
 
 class AuditEventListApi(APIView):
-    permission_classes = [IsVerifiedAuditor]
+    permission_classes = [AuditorsOnly]
+    audit_action = "audit.search"
 
     @extend_schema(parameters=[FilterSerializer], responses={200: EventOutputSerializer(many=True)})
     def get(self, request) -> Response:
@@ -148,7 +170,8 @@ def _jsonl_rows(events) -> Iterator[str]:
 
 
 class AuditEventCsvExportApi(APIView):
-    permission_classes = [IsVerifiedAuditor]
+    permission_classes = [AuditorsOnly]
+    audit_action = "audit.export"
 
     @extend_schema(
         parameters=[FilterSerializer], responses={200: OpenApiResponse(OpenApiTypes.STR, description="text/csv")}
@@ -162,7 +185,8 @@ class AuditEventCsvExportApi(APIView):
 
 
 class AuditEventJsonlExportApi(APIView):
-    permission_classes = [IsVerifiedAuditor]
+    permission_classes = [AuditorsOnly]
+    audit_action = "audit.export"
 
     @extend_schema(
         parameters=[FilterSerializer],
@@ -177,7 +201,8 @@ class AuditEventJsonlExportApi(APIView):
 
 
 class AuditVerifyApi(APIView):
-    permission_classes = [IsVerifiedAuditor]
+    permission_classes = [AuditorsOnly]
+    audit_action = "audit.verify"
 
     @extend_schema(
         responses={

@@ -74,36 +74,57 @@ def error_code(response) -> str:
 # --- who may call -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [EVENTS, f"{EVENTS}.csv", f"{EVENTS}.jsonl", "/api/v1/audit/verify"])
-def test_an_anonymous_caller_is_refused(path):
+PATHS = {
+    EVENTS: "audit.search",
+    f"{EVENTS}.csv": "audit.export",
+    f"{EVENTS}.jsonl": "audit.export",
+    "/api/v1/audit/verify": "audit.verify",
+}
+
+
+def assert_refusal_logged(path: str, reason: str, label: str) -> None:
+    (denied,) = AccessEvent.objects.filter(outcome="denied")
+    assert (denied.action, denied.reason, denied.actor_label) == (PATHS[path], reason, label)
+    assert denied.extra == {"path": path}
+    assert not AccessEvent.objects.filter(outcome="granted").exists()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_an_anonymous_caller_is_refused_and_logged(path):
     response = APIClient().get(path)
     assert (response.status_code, error_code(response)) == (401, "authentication_required")
-    assert not AccessEvent.objects.filter(action="audit.export").exists()
+    assert_refusal_logged(path, "authentication_required", "")
 
 
-@pytest.mark.parametrize("path", [EVENTS, f"{EVENTS}.csv", f"{EVENTS}.jsonl", "/api/v1/audit/verify"])
-def test_an_auditor_with_a_password_only_session_is_refused(path):
+@pytest.mark.parametrize("path", PATHS)
+def test_an_auditor_with_a_password_only_session_is_refused_and_logged(path):
     client = APIClient()
     client.force_login(staff("audrey@example.com", auditor=True))
     response = client.get(path)
     assert (response.status_code, error_code(response)) == (403, "otp_required")
-    assert not AccessEvent.objects.filter(action="audit.export").exists()
+    assert_refusal_logged(path, "otp_required", "audrey@example.com")
 
 
-@pytest.mark.parametrize("path", [EVENTS, f"{EVENTS}.csv", f"{EVENTS}.jsonl", "/api/v1/audit/verify"])
-def test_a_reviewer_and_staff_outside_auditors_are_refused(path):
-    reviewer = User.objects.create_user(username="rev@example.com", password=None)
-    for client in (verified_client(reviewer), verified_client(staff("ops@example.com"))):
-        response = client.get(path)
-        assert (response.status_code, error_code(response)) == (403, "permission_denied")
-    assert not AccessEvent.objects.filter(action="audit.export").exists()
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("who", ["reviewer", "staff"])
+def test_a_reviewer_and_staff_outside_auditors_are_refused_and_logged(path, who):
+    if who == "reviewer":
+        user = User.objects.create_user(username="rev@example.com", password=None)
+    else:
+        user = staff("ops@example.com")
+    response = verified_client(user).get(path)
+    assert (response.status_code, error_code(response)) == (403, "permission_denied")
+    assert_refusal_logged(path, "permission_denied", user.username)
 
 
-@pytest.mark.parametrize("path", [EVENTS, f"{EVENTS}.csv", f"{EVENTS}.jsonl", "/api/v1/audit/verify"])
-def test_an_api_key_is_refused(service_client, path):
+@pytest.mark.parametrize("path", PATHS)
+def test_an_api_key_is_refused_and_logged(service_client, path):
+    before = set(AccessEvent.objects.values_list("seq", flat=True))
     response = service_client.get(path)
-    assert response.status_code in (401, 403)
-    assert not AccessEvent.objects.filter(action="audit.export").exists()
+    assert (response.status_code, error_code(response)) == (403, "permission_denied")
+    (denied,) = AccessEvent.objects.exclude(seq__in=before)
+    assert (denied.action, denied.outcome, denied.reason) == (PATHS[path], "denied", "permission_denied")
+    assert (denied.actor_kind, denied.actor_label) == ("api_key", "product-backend")
 
 
 def test_a_verified_auditor_and_a_verified_superuser_may_search():
