@@ -80,10 +80,12 @@ def _normalise_extra(extra: dict | None) -> dict:
     return json.loads(text)
 
 
-def _facility_name(facility_id: int | None) -> str:
+def _facility_name(facility_id: int | None, known: str | None) -> str:
     if facility_id is None:
         return ""
-    return clean_text(facility_name(facility_id=facility_id), MAX_LABEL)
+    # A caller that has just read the facility (a reviewer's request) passes its name and spares
+    # a query; everyone else has it looked up.
+    return clean_text(known if known is not None else facility_name(facility_id=facility_id), MAX_LABEL)
 
 
 def _event_fields(
@@ -95,6 +97,7 @@ def _event_fields(
     clip_id,
     subject_id: str | None,
     facility_id: int | None,
+    facility_name: str | None,
     extra: dict | None,
 ) -> dict[str, Any]:
     if outcome not in Outcome.values:
@@ -109,7 +112,7 @@ def _event_fields(
         "clip_id": uuid.UUID(str(clip_id)) if clip_id is not None else None,
         "subject_pseudonym": subject_pseudonym(subject_id) if subject_id else "",
         "facility_id": int(facility_id) if facility_id is not None else None,
-        "facility_name": _facility_name(facility_id),
+        "facility_name": _facility_name(facility_id, facility_name),
         "client_address": clean_text(context.client_address or "", MAX_SHORT),
         "outcome": outcome,
         "reason": clean_text(reason, MAX_SHORT),
@@ -119,8 +122,10 @@ def _event_fields(
 
 
 def _append_postgresql(fields: dict[str, Any], body: bytes) -> AccessEvent:
-    # Built before the append: nothing but the commit should follow it while the lock is held.
+    # Everything is prepared before the append: only the commit should follow it while the lock
+    # is held. The barrier runs once the transaction has committed (a rollback drops it).
     event = AccessEvent(seq=0, prev_hash="", hash="", **fields)
+    transaction.on_commit(_wait_until_durable)
     with connection.cursor() as cursor:
         cursor.execute(
             _APPEND_SQL,
@@ -145,7 +150,6 @@ def _append_postgresql(fields: dict[str, Any], body: bytes) -> AccessEvent:
         event.seq, event.prev_hash, event.hash = cursor.fetchone()
     event._state.adding = False
     event._state.db = connection.alias
-    transaction.on_commit(_wait_until_durable)
     return event
 
 
@@ -178,9 +182,14 @@ def event_record(
     clip_id=None,
     subject_id: str | None = None,
     facility_id: int | None = None,
+    facility_name: str | None = None,
     extra: dict | None = None,
 ) -> AccessEvent:
-    """Append one event in the caller's transaction; make it the block's last statement."""
+    """Append one event in the caller's transaction; make it the block's last statement.
+
+    ``facility_name``: the name of ``facility_id`` when the caller already holds it; otherwise it
+    is looked up.
+    """
     if not connection.in_atomic_block:
         # Fail closed: an event outside the action's transaction could be lost while the
         # action commits, or be kept while the action rolls back.
@@ -193,6 +202,7 @@ def event_record(
         clip_id=clip_id,
         subject_id=subject_id,
         facility_id=facility_id,
+        facility_name=facility_name,
         extra=extra,
     )
     body = chain.encode_body(fields)
