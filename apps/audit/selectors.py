@@ -232,7 +232,7 @@ def event_inclusion_proof(*, seq: int, checkpoint: Checkpoint) -> InclusionProof
     if not 1 <= seq <= checkpoint.size:
         raise NotProvable(f"event {seq} is not covered by checkpoint {checkpoint.size}")
     hashes = [
-        bytes.fromhex(h)
+        raw_hash(h)
         for h in AccessEvent.objects.filter(seq__lte=checkpoint.size).order_by("seq").values_list("hash", flat=True)
     ]
     if len(hashes) != checkpoint.size or tree_root(hashes).hex() != checkpoint.root:
