@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apps.accounts.models import ApiKey
 from apps.audit.services import event_record
-from apps.clips.models import Activation, Clip, ClipStatus, Subject
+from apps.clips.models import Activation, Clip, Subject
 from apps.common.context import RequestContext
 from apps.common.keys import WrappedKeyHolder, key_provider
 from reviewsvc.audio.probe import AudioError, InvalidAudio, probe
