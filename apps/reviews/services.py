@@ -187,6 +187,7 @@ def _on_lease(
                 clip_id=clip.id,
                 subject_id=clip.subject_id,
                 facility_id=reviewer.facility_id,
+                facility_name=reviewer.facility_name,
                 extra={"assignment": str(assignment.id), **extra},
             )
             return assignment, clip
@@ -337,6 +338,7 @@ def _lease_next_once(*, reviewer: ReviewerSnapshot, context: RequestContext) -> 
             clip_id=clip.id,
             subject_id=clip.subject_id,
             facility_id=reviewer.facility_id,
+            facility_name=reviewer.facility_name,
             extra={"assignment": str(assignment.id), "language": clip.language, "region": clip.region},
         )
     assignment.clip = clip
