@@ -145,6 +145,13 @@ def _lease_for_update(
     return (assignment, assignment.clip) if assignment else (None, None)
 
 
+def _assignment_change(assignment: Assignment, **changes) -> None:
+    """Write ``changes`` to the locked lease row in one UPDATE and mirror them on the instance."""
+    Assignment.objects.filter(pk=assignment.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(assignment, name, value)
+
+
 def _denied(
     *, decision: Decision, action: str, reviewer: ReviewerSnapshot, assignment_id, clip: Clip | None
 ) -> AccessDenied:
@@ -384,8 +391,7 @@ def assignment_state(*, reviewer: ReviewerSnapshot, assignment_id, context: Requ
 
 def assignment_heartbeat(*, reviewer: ReviewerSnapshot, assignment_id, context: RequestContext) -> Assignment:
     def extend(assignment: Assignment, clip: Clip, now: datetime) -> dict:
-        assignment.expires_at = now + lease_duration()
-        assignment.save(update_fields=["expires_at"])
+        _assignment_change(assignment, expires_at=now + lease_duration())
         return {}
 
     assignment, _ = _on_lease(
@@ -403,9 +409,7 @@ def assignment_release(*, reviewer: ReviewerSnapshot, assignment_id, context: Re
     """Give the clip back: it returns to the queue at its original place (oldest first)."""
 
     def release(assignment: Assignment, clip: Clip, now: datetime) -> dict:
-        assignment.status = AssignmentStatus.RELEASED
-        assignment.ended_at = now
-        assignment.save(update_fields=["status", "ended_at"])
+        _assignment_change(assignment, status=AssignmentStatus.RELEASED, ended_at=now)
         Clip.objects.filter(pk=clip.pk, status=ClipStatus.ASSIGNED).update(
             status=ClipStatus.QUEUED, status_changed_at=now
         )
@@ -440,12 +444,10 @@ def clip_deliver(
             byte_range = resolve_range(requested, size=clip.size_bytes)
         except Unsatisfiable as exc:
             raise RangeNotSatisfiable(exc.size) from None
-        assignment.expires_at = now + lease_duration()
-        fields = ["expires_at"]
+        changes: dict = {"expires_at": now + lease_duration()}
         if byte_range.start == 0:
-            assignment.plays += 1
-            fields.append("plays")
-        assignment.save(update_fields=fields)
+            changes["plays"] = assignment.plays + 1
+        _assignment_change(assignment, **changes)
         ranges.append(byte_range)
         return {"range": [byte_range.start, byte_range.stop - 1], "bytes": byte_range.length, "size": byte_range.size}
 
@@ -539,9 +541,7 @@ def transcript_submit(
             transcript.wrapped_key = sealed.wrapped_key
             transcript.key_version = sealed.key_version
         transcript.save(force_insert=True)
-        assignment.status = AssignmentStatus.SUBMITTED
-        assignment.ended_at = now
-        assignment.save(update_fields=["status", "ended_at"])
+        _assignment_change(assignment, status=AssignmentStatus.SUBMITTED, ended_at=now)
         clips = Clip.objects.filter(pk=clip.pk)
         if accidental:
             clips_shred(clips=clips, status=ClipStatus.TRANSCRIBED)
