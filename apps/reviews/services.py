@@ -41,6 +41,25 @@ TRANSCRIPT_KIND = "transcript"
 FLAGS = ("accidental_activation", "no_speech", "sensitive")
 ACCIDENTAL_FLAG = "accidental_activation"
 EXPIRY_BATCH = 200
+# What the lease calls decide and act on: the policy's facts, the audio's key and blob, the
+# event's ids. Reading only these keeps the per-request lock query small.
+LEASE_FIELDS = (
+    "id",
+    "clip_id",
+    "status",
+    "expires_at",
+    "plays",
+    "clip__id",
+    "clip__subject_id",
+    "clip__status",
+    "clip__region",
+    "clip__size_bytes",
+    "clip__mime_type",
+    "clip__blob_name",
+    "clip__wrapped_key",
+    "clip__subject__subject_id",
+    "clip__subject__opted_out",
+)
 # Newlines and tabs are how people lay out a transcript; every other control character is
 # either an injection attempt (terminal escapes, log forging) or noise.
 ALLOWED_CONTROLS = frozenset("\n\t")
@@ -139,6 +158,7 @@ def _lease_for_update(
     assignment = (
         Assignment.objects.select_for_update(of=("self",))
         .select_related("clip__subject")
+        .only(*LEASE_FIELDS)
         .filter(pk=key, reviewer_id=reviewer.user_id)
         .first()
     )
