@@ -1,0 +1,51 @@
+"""Round trips of the reviewer's hot path: a regression in them shows here, not only in the bench.
+
+Each request proves again who is asking (session, user, OTP device, reviewer with facility),
+locks the lease with its clip and subject in one statement, changes it in one UPDATE and appends
+its event; the facility name in the event comes from the reviewer already read, not a lookup.
+The budgets hold on both databases: PostgreSQL adds the flush barrier after the commit, SQLite
+reads the log's head before the insert.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.apps.reviews.support import NEXT, assignment_url, body, events
+
+pytestmark = pytest.mark.django_db
+
+# Session, user, OTP device, reviewer + facility; the transaction; the lease; the event.
+AUDIO_QUERIES = 10
+NEXT_QUERIES = 14
+SUBMIT_QUERIES = 13
+
+
+@pytest.fixture
+def lease(alice_client, make_clip):
+    make_clip(seconds=1.0)
+    return alice_client.post(NEXT).json()
+
+
+def test_an_audio_request_stays_within_its_query_budget(alice_client, lease, django_assert_max_num_queries):
+    with django_assert_max_num_queries(AUDIO_QUERIES):
+        response = alice_client.get(lease["audio_url"])
+        assert response.status_code == 200
+        assert body(response)
+    assert events("clip.audio")[-1].facility_name == "Facility A"
+
+
+def test_next_stays_within_its_query_budget(alice_client, make_clip, django_assert_max_num_queries):
+    make_clip(seconds=1.0)
+    with django_assert_max_num_queries(NEXT_QUERIES):
+        assert alice_client.post(NEXT).status_code == 200
+    assert events("review.lease")[-1].facility_name == "Facility A"
+
+
+def test_a_transcript_submit_stays_within_its_query_budget(alice_client, lease, django_assert_max_num_queries):
+    with django_assert_max_num_queries(SUBMIT_QUERIES):
+        response = alice_client.post(
+            assignment_url(lease["assignment"], "transcript"), {"text": "hello", "flags": []}, format="json"
+        )
+        assert response.status_code == 201
+    assert events("transcript.submit")[-1].facility_name == "Facility A"
