@@ -60,6 +60,20 @@ LEASE_FIELDS = (
     "clip__subject__subject_id",
     "clip__subject__opted_out",
 )
+# What the queue decides on (the policy's facts, the order) and what the lease answer and its
+# event show.
+QUEUE_FIELDS = (
+    "id",
+    "subject_id",
+    "language",
+    "region",
+    "status",
+    "wrapped_key",
+    "duration_ms",
+    "created_at",
+    "subject__subject_id",
+    "subject__opted_out",
+)
 # Newlines and tabs are how people lay out a transcript; every other control character is
 # either an injection attempt (terminal escapes, log forging) or noise.
 ALLOWED_CONTROLS = frozenset("\n\t")
@@ -314,6 +328,7 @@ def _queue_heads(*, reviewer: ReviewerSnapshot) -> list[Clip]:
             clip = (
                 Clip.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("subject")
+                .only(*QUEUE_FIELDS)
                 .filter(
                     status=ClipStatus.QUEUED,
                     language=language,
