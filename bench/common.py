@@ -34,6 +34,7 @@ def fresh_postgres_database(name: str) -> str | None:
 
 def bench_env(*, settings_module: str, database: str) -> dict[str, str]:
     var_dir = tempfile.mkdtemp(prefix="reviewsvc-bench-")
+    Path(var_dir, "static").mkdir()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": settings_module,
