@@ -84,6 +84,7 @@ def _writer(env: dict[str, str], chained: bool, worker: int, count: int, barrier
                     clip_id=clip,
                     subject_id="bench-subject",
                     facility_id=None,
+                    facility_name=None,
                     extra={"n": number},
                 )
                 body = chain.encode_body(fields)
