@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import queue
 import sys
 import time
 import uuid
@@ -111,11 +112,19 @@ def appends(env: dict[str, str], *, chained: bool) -> float:
     ]
     for process in processes:
         process.start()
-    spans = [results.get(timeout=600) for _ in processes]
+    spans: list[tuple[float, float]] = []
+    deadline = time.monotonic() + 600
+    while len(spans) < len(processes):
+        try:
+            spans.append(results.get(timeout=2))
+        except queue.Empty:
+            # A writer that died leaves the others waiting at the barrier: stop them all.
+            if any(p.exitcode for p in processes) or time.monotonic() > deadline:
+                for process in processes:
+                    process.terminate()
+                raise SystemExit("a writer failed or stalled; its traceback is above") from None
     for process in processes:
         process.join(timeout=60)
-        if process.exitcode:
-            raise SystemExit(f"a writer failed (exit {process.exitcode})")
     elapsed = max(end for _, end in spans) - min(start for start, _ in spans)
     return WRITERS * PER_WRITER / elapsed
 
