@@ -265,7 +265,8 @@ def checkpoint_create() -> Checkpoint | None:
                 raise AuditLogBroken(f"event {last.size}, the last one checkpointed, is missing; not signing")
         else:
             tree, prev_hash, prev_digest = TreeBuilder(), chain.GENESIS, signed.GENESIS
-        outcome = walk_chain(event_records(start=start + 1), tree=tree, prev_hash=prev_hash, stop=head)
+        with event_records(start=start + 1) as records:
+            outcome = walk_chain(records, tree=tree, prev_hash=prev_hash, stop=head)
         if not outcome.ok or tree.size != head:
             first_bad = outcome.first_bad or tree.size + 1
             raise AuditLogBroken(f"the access log does not verify from event {first_bad}; not signing it")
