@@ -3,20 +3,7 @@
 from django.contrib import admin
 
 from apps.audit.models import AccessEvent, Checkpoint
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    # No actions at all, so no "delete selected" either.
-    actions = None
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+from apps.common.admin import ReadOnlyAdmin
 
 
 @admin.register(AccessEvent)

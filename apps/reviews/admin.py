@@ -1,19 +1,7 @@
 from django.contrib import admin
 
+from apps.common.admin import ReadOnlyAdmin
 from apps.reviews.models import Assignment, Transcript
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Leases and transcripts change only through the review workflow, which logs every change."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Assignment)
