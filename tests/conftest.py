@@ -36,6 +36,24 @@ def make_wav(*, seconds: float = 1.0, rate: int = 16000, frequency: float = 440.
     return buffer.getvalue()
 
 
+def ingest_clip(
+    *, subject_id: str = "subject-1", language: str = "de-DE", region: str = "EU", seconds: float = 1.0
+):
+    """One clip ingested through the service, as the system: for tests that need clips, not HTTP."""
+    from apps.clips.services import clip_ingest
+
+    return clip_ingest(
+        audio=make_wav(seconds=seconds),
+        subject_id=subject_id,
+        language=language,
+        region=region,
+        activation="deliberate",
+        captured_at=None,
+        api_key=None,
+        context=RequestContext.system("tests"),
+    )
+
+
 @pytest.fixture(autouse=True)
 def var_per_test(settings, tmp_path):
     """Each test gets its own blob folder and master keys: "nothing was stored" means this test

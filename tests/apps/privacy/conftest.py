@@ -7,25 +7,14 @@ import pytest
 from apps.audit.models import AccessEvent
 from apps.audit.services import subject_pseudonym
 from apps.clips.models import Clip
-from apps.clips.services import clip_ingest
-from apps.common.context import RequestContext
-from tests.conftest import make_wav
+from tests.conftest import ingest_clip
 
 SUBJECT = "subject-1"
 OTHER = "subject-2"
 
 
 def add_clip(subject_id: str = SUBJECT, *, seconds: float = 0.2, region: str = "EU", language: str = "de-DE") -> Clip:
-    return clip_ingest(
-        audio=make_wav(seconds=seconds),
-        subject_id=subject_id,
-        language=language,
-        region=region,
-        activation="deliberate",
-        captured_at=None,
-        api_key=None,
-        context=RequestContext.system("tests"),
-    )
+    return ingest_clip(subject_id=subject_id, seconds=seconds, region=region, language=language)
 
 
 def events(action: str, **filters) -> list[AccessEvent]:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from apps.clips.models import Clip
-from apps.clips.services import clip_ingest
-from apps.common.context import RequestContext
-from tests.conftest import make_wav
+from tests.conftest import ingest_clip
 
 
 @pytest.fixture(autouse=True)
@@ -24,19 +21,4 @@ def _fresh_counters_and_quiet_hours(settings):
 @pytest.fixture
 def make_clip(db):
     """``make_clip(subject_id=..., language=..., region=..., seconds=...)`` ingests one clip."""
-
-    def make(
-        *, subject_id: str = "subject-1", language: str = "de-DE", region: str = "EU", seconds: float = 1.0
-    ) -> Clip:
-        return clip_ingest(
-            audio=make_wav(seconds=seconds),
-            subject_id=subject_id,
-            language=language,
-            region=region,
-            activation="deliberate",
-            captured_at=None,
-            api_key=None,
-            context=RequestContext.system("tests"),
-        )
-
-    return make
+    return ingest_clip
