@@ -36,6 +36,7 @@ test: venv-dev
 
 lint: venv-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy --strict --ignore-missing-imports reviewsvc
 
 bench: venv-dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

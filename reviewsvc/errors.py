@@ -7,6 +7,8 @@ code can never be sent with two different statuses.
 
 from __future__ import annotations
 
+from typing import Any
+
 STATUS_BY_CODE: dict[str, int] = {
     "validation_error": 400,
     "invalid_credentials": 401,
@@ -74,7 +76,7 @@ class ServiceError(Exception):
     """A refusal with a contract code. ``status`` follows from the code."""
 
     def __init__(
-        self, code: str, message: str | None = None, *, details: dict | None = None, status: int | None = None
+        self, code: str, message: str | None = None, *, details: dict[str, Any] | None = None, status: int | None = None
     ) -> None:
         if code not in STATUS_BY_CODE:
             raise ValueError(f"unknown error code {code!r}")
@@ -95,6 +97,6 @@ class AccessDenied(ServiceError):
     transaction has rolled back, so the refusal is recorded even though nothing else commits.
     """
 
-    def __init__(self, code: str, message: str | None = None, *, audit: dict | None = None) -> None:
+    def __init__(self, code: str, message: str | None = None, *, audit: dict[str, Any] | None = None) -> None:
         super().__init__(code, message)
         self.audit = audit or {}

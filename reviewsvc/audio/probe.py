@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 from mutagen.flac import FLAC
 from mutagen.mp3 import MP3
@@ -123,16 +124,24 @@ def _wav_format(body: bytes) -> tuple[int, int]:
     return byte_rate, block_align
 
 
+class _StreamInfo(Protocol):
+    """What the probe reads of mutagen's per-format stream information."""
+
+    length: float
+    bitrate: int
+
+
 def _flac_duration_ms(data: bytes) -> int:
-    flac = _mutagen_load(FLAC, data)
+    # A successful load always sets ``info``; its type says Optional only for unloaded files.
+    info = cast(_StreamInfo, _mutagen_load(FLAC, data).info)
     # mutagen derives the bitrate from the bytes after the metadata; none means no audio frames.
-    if not flac.info.bitrate:
+    if not info.bitrate:
         raise InvalidAudio("FLAC: no audio frames after the metadata")
-    return _positive_ms(flac.info.length * 1000)
+    return _positive_ms(info.length * 1000)
 
 
 def _mutagen_duration_ms(kind: type[OggOpus] | type[MP3], data: bytes) -> int:
-    return _positive_ms(_mutagen_load(kind, data).info.length * 1000)
+    return _positive_ms(cast(_StreamInfo, _mutagen_load(kind, data).info).length * 1000)
 
 
 def _mutagen_load(kind: type[FLAC] | type[OggOpus] | type[MP3], data: bytes) -> FLAC | OggOpus | MP3:

@@ -22,6 +22,7 @@ import re
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from reviewsvc.audit import chain
 from reviewsvc.audit.checkpoint import Checkpoint, chain_problem, checkpoint_problem
@@ -161,7 +162,7 @@ def walk_chain(
         expected = seq + 1
         while next_size == seq:
             tree.size = seq
-            if tree.root().hex() != next_checkpoint.root:
+            if next_checkpoint is None or tree.root().hex() != next_checkpoint.root:
                 return VerifyResult(
                     False,
                     seq,
@@ -175,7 +176,7 @@ def walk_chain(
     return VerifyResult(True, expected - 1, None)
 
 
-def export_row(fields: dict) -> str:
+def export_row(fields: dict[str, Any]) -> str:
     """One JSONL line carrying every hashed field, as the verifier reads it back."""
     row = {name: fields[name] for name in chain.HASHED_FIELDS}
     row["extra"] = json.loads(row["extra"]) if isinstance(row["extra"], str) else row["extra"]

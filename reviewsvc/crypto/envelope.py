@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -65,7 +64,7 @@ def seal(
 
 
 def open_range(
-    source: BinaryIO,
+    source: streaming.SeekableSource,
     *,
     provider: KeyProvider,
     wrapped_key: bytes,

@@ -39,7 +39,7 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -140,7 +140,8 @@ class BundleWriter(io.RawIOBase):
     def tell(self) -> int:
         return self._position
 
-    def write(self, data) -> int:
+    # Narrower than RawIOBase's Buffer, which Python 3.11's typing cannot name.
+    def write(self, data: bytes | bytearray | memoryview, /) -> int:  # type: ignore[override]
         if self._finished or self.closed:
             raise ValueError("bundle is already finished")
         view = memoryview(data).cast("B")
@@ -255,7 +256,7 @@ def load_private_key(data: bytes) -> bytes:
     return raw
 
 
-def extract_bundle(source: BinaryIO, *, private_key: bytes, out_dir: Path) -> dict:
+def extract_bundle(source: BinaryIO, *, private_key: bytes, out_dir: Path) -> dict[str, Any]:
     """Decrypt the bundle in ``source`` into ``out_dir``, check every file against the manifest.
 
     Returns the manifest. Raises DecryptionError if the bundle does not open with this key or
@@ -270,7 +271,7 @@ def extract_bundle(source: BinaryIO, *, private_key: bytes, out_dir: Path) -> di
             for chunk in chunks:
                 target.write(chunk)
         with zipfile.ZipFile(archive_path) as archive:
-            manifest = json.loads(archive.read(MANIFEST))
+            manifest: dict[str, Any] = json.loads(archive.read(MANIFEST))
             if manifest.get("export_id") != str(export_id):
                 raise ValueError("the manifest names another export")
             files = manifest.get("files", {})
@@ -289,7 +290,7 @@ def extract_bundle(source: BinaryIO, *, private_key: bytes, out_dir: Path) -> di
     return manifest
 
 
-def _extract_checked(archive: zipfile.ZipFile, name: str, target: Path, expected: dict) -> None:
+def _extract_checked(archive: zipfile.ZipFile, name: str, target: Path, expected: dict[str, Any]) -> None:
     target.parent.mkdir(mode=0o700, exist_ok=True)
     digest = hashlib.sha256()
     size = 0

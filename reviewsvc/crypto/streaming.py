@@ -34,7 +34,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
-from typing import BinaryIO, NamedTuple
+from typing import NamedTuple, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -153,8 +153,16 @@ def _encrypt_with_prefix(
     return blob
 
 
+class SeekableSource(Protocol):
+    """What decryption reads from: a Django storage file, an open file, BytesIO, a window."""
+
+    def seek(self, offset: int, whence: int = ..., /) -> int: ...
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
 def decrypt_range(
-    source: BinaryIO,
+    source: SeekableSource,
     *,
     key: bytes,
     associated_data: bytes,
@@ -186,7 +194,7 @@ def decrypt(blob: bytes | bytearray | memoryview, *, key: bytes, associated_data
 
 
 def _decrypt_segments(
-    source: BinaryIO, aead: AESGCM, aad: bytes, shape: _Layout, start: int, stop: int
+    source: SeekableSource, aead: AESGCM, aad: bytes, shape: _Layout, start: int, stop: int
 ) -> Iterator[bytes]:
     size = shape.segment_size
     last_index = shape.segment_count - 1
@@ -212,7 +220,7 @@ def _decrypt_segments(
             yield plain if high - low == chunk_size else plain[low:high]
 
 
-def _read_exactly(source: BinaryIO, size: int) -> bytes:
+def _read_exactly(source: SeekableSource, size: int) -> bytes:
     data = source.read(size)
     # Unbuffered streams may return short reads; keep reading until EOF.
     while len(data) < size:
