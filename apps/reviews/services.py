@@ -604,6 +604,20 @@ class TranscriptView:
     submitted_at: datetime
 
 
+def _transcript_text(transcript: Transcript, *, subject_id: str) -> str:
+    """The decrypted text, opened under ``subject_id``'s associated data; "" once shredded."""
+    if transcript.ciphertext is None or transcript.wrapped_key is None:
+        return ""
+    return envelope.open(
+        bytes(transcript.ciphertext),
+        provider=key_provider(),
+        wrapped_key=bytes(transcript.wrapped_key),
+        kind=TRANSCRIPT_KIND,
+        object_id=str(transcript.id),
+        subject_id=subject_id,
+    ).decode("utf-8")
+
+
 def transcript_read(*, clip_id, context: RequestContext) -> TranscriptView:
     """The ingest client reads a clip's transcript; each read is an access event."""
     key = _as_uuid(clip_id)
@@ -611,16 +625,7 @@ def transcript_read(*, clip_id, context: RequestContext) -> TranscriptView:
     if transcript is None:
         raise ServiceError("not_found")
     subject_id = transcript.clip.subject_id
-    text = ""
-    if transcript.ciphertext is not None and transcript.wrapped_key is not None:
-        text = envelope.open(
-            bytes(transcript.ciphertext),
-            provider=key_provider(),
-            wrapped_key=bytes(transcript.wrapped_key),
-            kind=TRANSCRIPT_KIND,
-            object_id=str(transcript.id),
-            subject_id=subject_id,
-        ).decode("utf-8")
+    text = _transcript_text(transcript, subject_id=subject_id)
     with transaction.atomic():
         event_record(
             action="transcript.read",
@@ -664,20 +669,10 @@ def transcripts_for_subject(*, subject_id: str) -> Iterator[SubjectTranscript]:
         .order_by("submitted_at", "id")
     )
     for transcript in transcripts.iterator(chunk_size=500):
-        text = ""
-        if transcript.ciphertext is not None and transcript.wrapped_key is not None:
-            text = envelope.open(
-                bytes(transcript.ciphertext),
-                provider=key_provider(),
-                wrapped_key=bytes(transcript.wrapped_key),
-                kind=TRANSCRIPT_KIND,
-                object_id=str(transcript.id),
-                subject_id=subject_id,
-            ).decode("utf-8")
         yield SubjectTranscript(
             clip_id=transcript.clip_id,
             subject_id=transcript.clip.subject_id,
-            text=text,
+            text=_transcript_text(transcript, subject_id=subject_id),
             flags=list(transcript.flags),
             submitted_at=transcript.submitted_at,
         )
