@@ -36,6 +36,7 @@ test: venv-dev
 
 lint: venv-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict --ignore-missing-imports reviewsvc
 
 bench: venv-dev

@@ -161,8 +161,19 @@ def seed_and_measure(env: dict[str, str]) -> tuple[list[dict], list[float]]:
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")
     manage(env, "create_facility", "Bench room", "--country", "DE", "--network", "127.0.0.0/8", "--region", "EU")
     invite_url = manage(
-        env, "invite_reviewer", EMAIL, "--facility", "Bench room", "--language", "en-US", "--language", "de-DE",
-        "--language", "fr-FR", "--vetted-until", (datetime.now(UTC).date() + timedelta(days=30)).isoformat(),
+        env,
+        "invite_reviewer",
+        EMAIL,
+        "--facility",
+        "Bench room",
+        "--language",
+        "en-US",
+        "--language",
+        "de-DE",
+        "--language",
+        "fr-FR",
+        "--vetted-until",
+        (datetime.now(UTC).date() + timedelta(days=30)).isoformat(),
     ).split()[-1]
     manage(env, "seed_demo")
     with gunicorn(env, port=PORT):
@@ -191,8 +202,13 @@ def main() -> int:
             [
                 ("static assets, as sent (KB)", f"{static_kb:.1f}", "-", "300", f"{static_kb / 300:.2f}"),
                 ("static assets, uncompressed (KB)", f"{static_raw_kb:.1f}", "-", "300", f"{static_raw_kb / 300:.2f}"),
-                ("static + document (KB)", f"{static_kb + document_kb:.1f}", "-", "300",
-                 f"{(static_kb + document_kb) / 300:.2f}"),
+                (
+                    "static + document (KB)",
+                    f"{static_kb + document_kb:.1f}",
+                    "-",
+                    "300",
+                    f"{(static_kb + document_kb) / 300:.2f}",
+                ),
                 ("DOM interactive (ms)", f"{interactive:.0f}", f"{health:.0f}", "1000", f"{interactive / 1000:.2f}"),
                 ("interactive: DOMContentLoaded (ms)", f"{dcl:.0f}", f"{health:.0f}", "1000", f"{dcl / 1000:.2f}"),
                 ("load event (ms)", f"{load:.0f}", f"{health:.0f}", "-", "-"),

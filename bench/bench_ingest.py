@@ -42,7 +42,9 @@ def multipart(audio: bytes) -> tuple[bytes, str]:
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     parts.append(
         f'--{boundary}\r\nContent-Disposition: form-data; name="audio"; filename="clip.wav"\r\n'
-        f"Content-Type: audio/wav\r\n\r\n".encode() + audio + b"\r\n"
+        f"Content-Type: audio/wav\r\n\r\n".encode()
+        + audio
+        + b"\r\n"
     )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
@@ -72,7 +74,9 @@ def main() -> None:
             port=PORT, requests=CLIPS, concurrency=CONCURRENCY, make_request=post("/bench/upload", {})
         )
         rate, lat, fail = run_load(
-            port=PORT, requests=CLIPS, concurrency=CONCURRENCY,
+            port=PORT,
+            requests=CLIPS,
+            concurrency=CONCURRENCY,
             make_request=post("/api/v1/clips", auth),
         )
     database = "PostgreSQL" if env["DATABASE_URL"].startswith("postgres") else "SQLite"
@@ -82,13 +86,15 @@ def main() -> None:
         ("baseline: bare view, unencrypted", base_rate, base_lat, base_fail, "1.00x"),
         ("ingest: validate+encrypt+event", rate, lat, fail, f"{rate / base_rate:.2f}x (target >= 0.7x)"),
     ]
-    print(table(
-        [
-            (name, f"{r:.0f}", f"{percentile(lats, 50) * 1000:.1f}", str(failed), ratio)
-            for name, r, lats, failed, ratio in rows
-        ],
-        ("path", "clips/s", "p50 ms", "failed", "ratio"),
-    ))
+    print(
+        table(
+            [
+                (name, f"{r:.0f}", f"{percentile(lats, 50) * 1000:.1f}", str(failed), ratio)
+                for name, r, lats, failed, ratio in rows
+            ],
+            ("path", "clips/s", "p50 ms", "failed", "ratio"),
+        )
+    )
 
 
 if __name__ == "__main__":

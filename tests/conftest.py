@@ -36,9 +36,7 @@ def make_wav(*, seconds: float = 1.0, rate: int = 16000, frequency: float = 440.
     return buffer.getvalue()
 
 
-def ingest_clip(
-    *, subject_id: str = "subject-1", language: str = "de-DE", region: str = "EU", seconds: float = 1.0
-):
+def ingest_clip(*, subject_id: str = "subject-1", language: str = "de-DE", region: str = "EU", seconds: float = 1.0):
     """One clip ingested through the service, as the system: for tests that need clips, not HTTP."""
     from apps.clips.services import clip_ingest
 

@@ -188,11 +188,7 @@ def _clips_rewrap_batch(*, provider: KeyProvider, batch_size: int) -> int:
 
 
 def _clip_key_versions() -> set[int]:
-    return set(
-        Clip.objects.filter(wrapped_key__isnull=False).values_list("key_version", flat=True).distinct()
-    )
+    return set(Clip.objects.filter(wrapped_key__isnull=False).values_list("key_version", flat=True).distinct())
 
 
-CLIP_KEY_HOLDER = WrappedKeyHolder(
-    name="clips", rewrap_batch=_clips_rewrap_batch, versions_in_use=_clip_key_versions
-)
+CLIP_KEY_HOLDER = WrappedKeyHolder(name="clips", rewrap_batch=_clips_rewrap_batch, versions_in_use=_clip_key_versions)

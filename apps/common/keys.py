@@ -25,9 +25,7 @@ def _provider(kind: str, key_file: str, create_if_missing: bool) -> KeyProvider:
 
 
 def key_provider() -> KeyProvider:
-    return _provider(
-        settings.REVIEWSVC_KEY_PROVIDER, settings.REVIEWSVC_KEY_FILE, settings.REVIEWSVC_KEY_FILE_CREATE
-    )
+    return _provider(settings.REVIEWSVC_KEY_PROVIDER, settings.REVIEWSVC_KEY_FILE, settings.REVIEWSVC_KEY_FILE_CREATE)
 
 
 @dataclass(frozen=True)

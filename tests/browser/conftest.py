@@ -58,9 +58,7 @@ def browser():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_api.sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-            )
+            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
             yield chromium
             chromium.close()
     finally:
@@ -96,9 +94,11 @@ def page(browser, live_server, request):
     page.on("console", lambda message: message.type == "error" and watch.console_errors.append(message.text))
     page.on(
         "request",
-        lambda req: None
-        if req.url.startswith((live_server.url + "/", "blob:", "data:"))
-        else watch.foreign_requests.append(req.url),
+        lambda req: (
+            None
+            if req.url.startswith((live_server.url + "/", "blob:", "data:"))
+            else watch.foreign_requests.append(req.url)
+        ),
     )
     # The page reports CSP violations to us through a binding, never to a server.
     page.expose_function("reportViolation", lambda text: watch.violations.append(text))
@@ -135,9 +135,7 @@ def system():
 def facility(transactional_db):
     from apps.facilities.models import Facility
 
-    return Facility.objects.create(
-        name="Loopback review room", country="DE", networks=["127.0.0.0/8"], regions=["EU"]
-    )
+    return Facility.objects.create(name="Loopback review room", country="DE", networks=["127.0.0.0/8"], regions=["EU"])
 
 
 @dataclass

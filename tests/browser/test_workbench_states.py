@@ -20,9 +20,7 @@ def open_workbench(page, reviewer) -> None:
     page.goto("/review/")
 
 
-def test_it_says_when_there_is_nothing_to_review_and_finds_a_clip_when_asked_again(
-    page, reviewer, demo_clip, request
-):
+def test_it_says_when_there_is_nothing_to_review_and_finds_a_clip_when_asked_again(page, reviewer, demo_clip, request):
     check = expect()
     open_workbench(page, reviewer())
 

@@ -81,13 +81,32 @@ def test_a_real_worker_runs_json_tasks_and_refuses_pickle(ingest, service_client
         "REDIS_URL": settings.REDIS_URL,
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", queue, "--without-heartbeat",
-         "--without-mingle", "--without-gossip", "--loglevel=INFO", f"--logfile={log}"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            queue,
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel=INFO",
+            f"--logfile={log}",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     try:
-        publish_raw(queue, pickle.dumps(((WritesAMarker(str(marker)),), {}, {})), "application/x-python-serialize",
-                    "clips.blobs_sweep")
+        publish_raw(
+            queue,
+            pickle.dumps(((WritesAMarker(str(marker)),), {}, {})),
+            "application/x-python-serialize",
+            "clips.blobs_sweep",
+        )
         app.send_task("clips.blobs_sweep", queue=queue)
         deadline = time.monotonic() + 60
         while blob.exists() and time.monotonic() < deadline:
