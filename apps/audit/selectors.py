@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import itertools
 import queue
 import secrets
@@ -47,8 +45,7 @@ PREFETCH_BATCHES = 4
 
 def subject_pseudonym(subject_id: str) -> str:
     """The keyed pseudonym the log stores for a raw subject id (HMAC-SHA256, hex)."""
-    key = key_provider().pseudonym_key(PSEUDONYM_PURPOSE)
-    return hmac.new(key, subject_id.encode("utf-8"), hashlib.sha256).hexdigest()
+    return key_provider().mac(PSEUDONYM_PURPOSE, subject_id.encode("utf-8")).hex()
 
 
 def event_list(

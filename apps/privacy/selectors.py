@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -85,7 +83,7 @@ def access_log_entries(events: Iterable, *, subject_id: str) -> list[AccessLogEn
     """
     events = list(events)
     pseudonym = subject_pseudonym(subject_id)
-    key = key_provider().pseudonym_key(REVIEWER_PSEUDONYM_PURPOSE)
+    provider = key_provider()
     facility_ids = {event.facility_id for event in events if event.facility_id is not None}
     countries = dict(Facility.objects.filter(id__in=facility_ids).values_list("id", "country"))
     return [
@@ -93,7 +91,7 @@ def access_log_entries(events: Iterable, *, subject_id: str) -> list[AccessLogEn
             time=event.time,
             action=event.action,
             clip=str(event.clip_id) if event.clip_id else None,
-            reviewer=hmac.new(key, f"{pseudonym}\x00{event.actor_id}".encode(), hashlib.sha256).hexdigest()[
+            reviewer=provider.mac(REVIEWER_PSEUDONYM_PURPOSE, f"{pseudonym}\x00{event.actor_id}".encode()).hex()[
                 :REVIEWER_PSEUDONYM_HEX
             ],
             facility=event.facility_name,

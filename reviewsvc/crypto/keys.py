@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -70,9 +72,11 @@ class KeyProvider(Protocol):
         rotation; ``signing_public_key`` returns its raw 32 bytes for auditors, who check with
         ``verify_signature`` or any Ed25519 implementation.
 
-    Pseudonyms
-        ``pseudonym_key(purpose)`` returns a stable 32-byte HMAC key per purpose, derived from a
-        long-term secret that is not a master key version, so pseudonyms survive rotation.
+    MACs (pseudonyms, event MACs)
+        ``mac(purpose, message)`` returns HMAC-SHA256 of ``message`` under a stable key per
+        purpose, derived from a long-term secret that is not a master key version, so pseudonyms
+        and event MACs survive rotation. The key itself never leaves the provider (a hardware
+        provider computes the MAC inside the token).
 
     Health
         ``check`` raises ``KeyProviderUnavailable`` if the backend cannot be reached or its keys
@@ -97,7 +101,7 @@ class KeyProvider(Protocol):
 
     def signing_public_key(self) -> bytes: ...
 
-    def pseudonym_key(self, purpose: str) -> bytes: ...
+    def mac(self, purpose: str, message: bytes) -> bytes: ...
 
     def check(self) -> None: ...
 
@@ -142,8 +146,10 @@ class _KeyRing:
     pseudonym_secret: bytes
     _aeads: dict[int, AESGCM] = field(init=False, repr=False, compare=False)
     _signer: Ed25519PrivateKey = field(init=False, repr=False, compare=False)
+    _mac_keys: dict[str, bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_mac_keys", {})
         aeads = {version: AESGCM(key) for version, key in self.master_keys.items()}
         object.__setattr__(self, "_aeads", aeads)
         signer = Ed25519PrivateKey.from_private_bytes(self.signing_seed)
@@ -227,6 +233,13 @@ class _KeyRing:
     def sign(self, message: bytes) -> bytes:
         return self._signer.sign(message)
 
+    def mac_key(self, purpose: str) -> bytes:
+        # Derived once per purpose: event MACs and pseudonyms are computed per event.
+        key = self._mac_keys.get(purpose)
+        if key is None:
+            key = self._mac_keys[purpose] = _derive_pseudonym_key(self.pseudonym_secret, purpose)
+        return key
+
     def signing_public_key(self) -> bytes:
         return self._signer.public_key().public_bytes_raw()
 
@@ -283,8 +296,8 @@ class LocalKeyProvider:
     def signing_public_key(self) -> bytes:
         return self._keys().signing_public_key()
 
-    def pseudonym_key(self, purpose: str) -> bytes:
-        return _derive_pseudonym_key(self._keys().pseudonym_secret, purpose)
+    def mac(self, purpose: str, message: bytes) -> bytes:
+        return hmac.new(self._keys().mac_key(purpose), message, hashlib.sha256).digest()
 
     def check(self) -> None:
         self._keys()

@@ -138,21 +138,22 @@ def test_its_signing_key_survives_rotation(provider: KeyProvider) -> None:
     assert verify_signature(public_key, b"m", provider.sign(b"m"))
 
 
-def test_pseudonym_keys_are_per_purpose_and_stable_across_rotation_and_instances(
+def test_macs_are_per_purpose_and_stable_across_rotation_and_instances(
     provider_factory: ProviderFactory,
 ) -> None:
     first = provider_factory()
-    key = first.pseudonym_key("subject")
-    assert len(key) == 32
-    assert first.pseudonym_key("reviewer") != key
+    mac = first.mac("subject", b"subject-42")
+    assert len(mac) == 32
+    assert first.mac("reviewer", b"subject-42") != mac
+    assert first.mac("subject", b"subject-43") != mac
     first.rotate()
-    assert first.pseudonym_key("subject") == key
-    assert provider_factory().pseudonym_key("subject") == key
+    assert first.mac("subject", b"subject-42") == mac
+    assert provider_factory().mac("subject", b"subject-42") == mac
 
 
-def test_it_refuses_a_pseudonym_key_without_purpose(provider: KeyProvider) -> None:
+def test_it_refuses_a_mac_without_purpose(provider: KeyProvider) -> None:
     with pytest.raises(ValueError, match="purpose"):
-        provider.pseudonym_key("")
+        provider.mac("", b"m")
 
 
 def test_a_second_instance_sees_a_rotation_made_by_the_first(provider_factory: ProviderFactory) -> None:
