@@ -11,8 +11,8 @@ from django.db import connection
 from apps.clips.models import Clip, ClipStatus
 from apps.common.context import RequestContext
 from apps.privacy.services import subject_clips_delete, subject_opt_out
-from apps.reviews import services as review_services
 from apps.reviews.models import Transcript
+from apps.reviews.services import transcripts as review_transcripts
 from tests.apps.privacy.conftest import SUBJECT, add_clip, lease
 from tests.conftest import requires_postgres
 
@@ -20,14 +20,14 @@ from tests.conftest import requires_postgres
 def submit_paused_inside_its_transaction(monkeypatch, alice_client, assignment: str):
     """Start a submit that stops inside its transaction (clip and lease locked), before it writes."""
     inside, go = threading.Event(), threading.Event()
-    original = review_services._transcript_seal
+    original = review_transcripts._transcript_seal
 
     def paused_seal(**kwargs):
         inside.set()
         go.wait(timeout=30)
         return original(**kwargs)
 
-    monkeypatch.setattr(review_services, "_transcript_seal", paused_seal)
+    monkeypatch.setattr(review_transcripts, "_transcript_seal", paused_seal)
     responses = []
 
     def submit() -> None:

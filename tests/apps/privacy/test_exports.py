@@ -24,6 +24,7 @@ from apps.clips.models import Clip
 from apps.clips.services import clip_audio_chunks, clip_storage
 from apps.privacy import services, tasks
 from apps.privacy.models import Export, ExportStatus
+from apps.privacy.services import exports
 from reviewsvc.crypto.errors import DecryptionError
 from reviewsvc.crypto.export import open_bundle
 from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, lease, subject_events, submit
@@ -318,7 +319,7 @@ def test_a_foreign_item_fails_the_whole_export(
     add_clip()
     foreign = add_clip(OTHER)
     # A bug in the query that picks the subject's clips: the assertion must catch it.
-    monkeypatch.setattr(services, "_subject_clips", lambda subject_id: iter([foreign]))
+    monkeypatch.setattr(exports, "_subject_clips", lambda subject_id: iter([foreign]))
 
     with django_capture_on_commit_callbacks(execute=True):
         export_id = request_export(service_client, recipient).json()["id"]
@@ -336,8 +337,8 @@ def test_without_the_assertion_a_foreign_clip_still_fails_to_decrypt(
     service_client, recipient, monkeypatch, django_capture_on_commit_callbacks
 ):
     foreign = add_clip(OTHER)
-    monkeypatch.setattr(services, "_subject_clips", lambda subject_id: iter([foreign]))
-    monkeypatch.setattr(services, "_assert_subject", lambda actual, expected: None)
+    monkeypatch.setattr(exports, "_subject_clips", lambda subject_id: iter([foreign]))
+    monkeypatch.setattr(exports, "_assert_subject", lambda actual, expected: None)
 
     with django_capture_on_commit_callbacks(execute=True):
         export_id = request_export(service_client, recipient).json()["id"]

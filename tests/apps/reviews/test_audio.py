@@ -17,8 +17,8 @@ from apps.clips.models import Clip
 from apps.clips.services import clips_shred
 from apps.common.context import RequestContext
 from apps.facilities.models import Facility
-from apps.reviews import services
 from apps.reviews.models import Assignment
+from apps.reviews.services import delivery, leases
 from reviewsvc.crypto import streaming
 from tests.apps.reviews.support import NEXT, audio_url, body, denied, error_code, events
 from tests.conftest import make_wav
@@ -75,9 +75,9 @@ def test_nothing_is_served_when_the_event_cannot_be_written(alice_client, leased
     def broken(**kwargs):
         raise RuntimeError("access log unavailable")
 
-    monkeypatch.setattr(services, "event_record", broken)
+    monkeypatch.setattr(leases, "event_record", broken)
     chunks_asked = []
-    monkeypatch.setattr(services, "clip_audio_chunks", lambda **kw: chunks_asked.append(kw) or iter([b"x"]))
+    monkeypatch.setattr(delivery, "clip_audio_chunks", lambda **kw: chunks_asked.append(kw) or iter([b"x"]))
     with pytest.raises(RuntimeError, match="access log unavailable"):
         alice_client.get(lease["audio_url"])
     assert chunks_asked == []

@@ -1,4 +1,4 @@
-"""The review workflow's writes: leases on the queue, audio delivery, transcripts.
+"""Leases on the review queue: taking, holding, giving back and expiring them.
 
 Every call that reaches a clip gathers the facts at that moment (a fresh read of the lease, the
 clip and its subject, with the lease row locked) and asks ``reviewsvc.policy`` whether it may go
@@ -8,13 +8,10 @@ on; the state change and its access event then commit in one transaction. A refu
 
 from __future__ import annotations
 
-import itertools
-import logging
-import unicodedata
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -23,23 +20,14 @@ from django.utils import timezone
 from apps.accounts.selectors import ReviewerSnapshot
 from apps.audit.services import event_record
 from apps.clips.models import Clip, ClipStatus
-from apps.clips.services import clip_audio_chunks, clips_shred
 from apps.common.context import RequestContext
-from apps.common.keys import WrappedKeyHolder, key_provider
 from apps.reviews import alerts
-from apps.reviews.models import Assignment, AssignmentStatus, Transcript
-from apps.reviews.ranges import ByteRange, Unsatisfiable, parse_range, resolve_range
-from reviewsvc.crypto import envelope
-from reviewsvc.crypto.errors import DecryptionError
-from reviewsvc.crypto.keys import KeyProvider
-from reviewsvc.errors import AccessDenied, ServiceError
+from apps.reviews.models import Assignment, AssignmentStatus
+from reviewsvc.errors import AccessDenied
 from reviewsvc.policy import ClipFacts, Decision, QueueFacts, can_deliver, can_lease, reviewer_may_act
 
-logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
-TRANSCRIPT_KIND = "transcript"
-FLAGS = ("accidental_activation", "no_speech", "sensitive")
-ACCIDENTAL_FLAG = "accidental_activation"
 EXPIRY_BATCH = 200
 # What the lease calls decide and act on: the policy's facts, the audio's key and blob, the
 # event's ids. Reading only these keeps the per-request lock query small.
@@ -74,26 +62,6 @@ QUEUE_FIELDS = (
     "subject__subject_id",
     "subject__opted_out",
 )
-# Newlines and tabs are how people lay out a transcript; every other control character is
-# either an injection attempt (terminal escapes, log forging) or noise.
-ALLOWED_CONTROLS = frozenset("\n\t")
-
-
-class RangeNotSatisfiable(ServiceError):
-    """A 416 that tells the client the clip's size, as RFC 9110 asks."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__("range_not_satisfiable")
-        self.size = size
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What the audio view streams: authorised and logged before the first byte exists."""
-
-    mime_type: str
-    byte_range: ByteRange
-    chunks: Iterator[bytes]
 
 
 def lease_duration() -> timedelta:
@@ -206,13 +174,14 @@ def _on_lease(
     assignment_id,
     context: RequestContext,
     action: str,
-    act: Callable[[Assignment, Clip, datetime], dict],
+    act: Callable[[Assignment, Clip, datetime], tuple[T, dict]],
     changes_clip: bool,
-) -> tuple[Assignment, Clip]:
+) -> T:
     """Decide on the reviewer's lease now; if allowed, ``act`` and record ``action`` in one transaction.
 
-    ``act`` changes state and returns the event's extra fields; an exception from it (or from
-    the event write) rolls everything back, so nothing is granted that is not logged.
+    ``act`` changes state and returns what it made with the event's extra fields; ``_on_lease``
+    returns what it made. An exception from it (or from the event write) rolls everything back,
+    so nothing is granted that is not logged.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -221,7 +190,7 @@ def _on_lease(
             reviewer.facts, _clip_facts(reviewer=reviewer, assignment=assignment, clip=clip, now=now)
         )
         if decision:
-            extra = act(assignment, clip, now)
+            made, extra = act(assignment, clip, now)
             event_record(
                 action=action,
                 context=context,
@@ -231,7 +200,7 @@ def _on_lease(
                 facility_name=reviewer.facility_name,
                 extra={"assignment": str(assignment.id), **extra},
             )
-            return assignment, clip
+            return made
     if decision.reason == "lease_expired" and assignment.status == AssignmentStatus.ACTIVE:
         # The lease ran out: the clip goes back to the queue now, not at the next sweep.
         _assignments_expire(ids=[assignment.pk], now=now)
@@ -425,11 +394,11 @@ def assignment_state(*, reviewer: ReviewerSnapshot, assignment_id, context: Requ
 
 
 def assignment_heartbeat(*, reviewer: ReviewerSnapshot, assignment_id, context: RequestContext) -> Assignment:
-    def extend(assignment: Assignment, clip: Clip, now: datetime) -> dict:
+    def extend(assignment: Assignment, clip: Clip, now: datetime) -> tuple[Assignment, dict]:
         _assignment_change(assignment, expires_at=now + lease_duration())
-        return {}
+        return assignment, {}
 
-    assignment, _ = _on_lease(
+    return _on_lease(
         reviewer=reviewer,
         assignment_id=assignment_id,
         context=context,
@@ -437,20 +406,19 @@ def assignment_heartbeat(*, reviewer: ReviewerSnapshot, assignment_id, context: 
         act=extend,
         changes_clip=False,
     )
-    return assignment
 
 
 def assignment_release(*, reviewer: ReviewerSnapshot, assignment_id, context: RequestContext) -> Assignment:
     """Give the clip back: it returns to the queue at its original place (oldest first)."""
 
-    def release(assignment: Assignment, clip: Clip, now: datetime) -> dict:
+    def release(assignment: Assignment, clip: Clip, now: datetime) -> tuple[Assignment, dict]:
         _assignment_change(assignment, status=AssignmentStatus.RELEASED, ended_at=now)
         Clip.objects.filter(pk=clip.pk, status=ClipStatus.ASSIGNED).update(
             status=ClipStatus.QUEUED, status_changed_at=now
         )
-        return {}
+        return assignment, {}
 
-    assignment, _ = _on_lease(
+    return _on_lease(
         reviewer=reviewer,
         assignment_id=assignment_id,
         context=context,
@@ -458,272 +426,3 @@ def assignment_release(*, reviewer: ReviewerSnapshot, assignment_id, context: Re
         act=release,
         changes_clip=True,
     )
-    return assignment
-
-
-# --- Audio ------------------------------------------------------------------------------------
-def clip_deliver(
-    *, reviewer: ReviewerSnapshot, assignment_id, range_header: str | None, context: RequestContext
-) -> Delivery:
-    """Authorise, log and extend the lease for one audio request; the caller then streams.
-
-    The ``clip.audio`` event (with the byte range) and the lease extension commit together
-    before any byte is decrypted: if the event cannot be written, nothing is served.
-    """
-    alerts.limit_take(kind="audio", reviewer=reviewer, action="clip.audio")
-    requested = parse_range(range_header)
-    ranges: list[ByteRange] = []
-
-    def authorise(assignment: Assignment, clip: Clip, now: datetime) -> dict:
-        try:
-            byte_range = resolve_range(requested, size=clip.size_bytes)
-        except Unsatisfiable as exc:
-            raise RangeNotSatisfiable(exc.size) from None
-        changes: dict = {"expires_at": now + lease_duration()}
-        if byte_range.start == 0:
-            changes["plays"] = assignment.plays + 1
-        _assignment_change(assignment, **changes)
-        ranges.append(byte_range)
-        return {"range": [byte_range.start, byte_range.stop - 1], "bytes": byte_range.length, "size": byte_range.size}
-
-    _, clip = _on_lease(
-        reviewer=reviewer,
-        assignment_id=assignment_id,
-        context=context,
-        action="clip.audio",
-        act=authorise,
-        changes_clip=False,
-    )
-    alerts.alerts_after_access(reviewer=reviewer, clip_id=clip.id, context=context, played=ranges[0].start == 0)
-    byte_range = ranges[0]
-    if not clip.mime_type.startswith("audio/"):
-        raise ServiceError("internal_error")
-    chunks = _authenticated_chunks(
-        clip_audio_chunks(clip=clip, start=byte_range.start, stop=byte_range.stop),
-        on_failure=lambda: alerts.alert_decryption_failed(reviewer=reviewer, clip_id=clip.id, context=context),
-    )
-    try:
-        # The first segment is opened before the response starts: a wrong key, a blob moved
-        # from another clip or a damaged header becomes a clean error instead of a cut stream.
-        first = next(chunks)
-    except StopIteration:
-        first = b""
-    return Delivery(mime_type=clip.mime_type, byte_range=byte_range, chunks=itertools.chain([first], chunks))
-
-
-def _authenticated_chunks(chunks: Iterator[bytes], *, on_failure: Callable[[], None]) -> Iterator[bytes]:
-    """``chunks``, raising an alert if a segment fails authentication (a tampered blob or row)."""
-    try:
-        yield from chunks
-    except DecryptionError:
-        logger.error("audio failed authentication; delivery stopped")
-        on_failure()
-        raise ServiceError("internal_error") from None
-
-
-# --- Transcripts ------------------------------------------------------------------------------
-def transcript_text_clean(text: str) -> str:
-    """NFC-normalised, bounded, and free of control characters other than newline and tab."""
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n"))
-    limit = settings.REVIEWSVC_TRANSCRIPT_MAX_CHARS
-    if len(text) > limit:
-        raise ServiceError("validation_error", details={"text": [f"At most {limit} characters."]})
-    if any(
-        (unicodedata.category(ch) == "Cc" and ch not in ALLOWED_CONTROLS) or unicodedata.category(ch) == "Cs"
-        for ch in text
-    ):
-        raise ServiceError("validation_error", details={"text": ["Control characters are not allowed."]})
-    return text
-
-
-def transcript_flags_clean(flags: list[str]) -> list[str]:
-    unknown = [flag for flag in flags if flag not in FLAGS]
-    if unknown or len(set(flags)) != len(flags):
-        raise ServiceError("validation_error", details={"flags": [f"Each at most once, among {', '.join(FLAGS)}."]})
-    return sorted(flags)
-
-
-def _transcript_seal(*, text: str, transcript_id: uuid.UUID, subject_id: str) -> envelope.Sealed:
-    return envelope.seal(
-        text.encode("utf-8"),
-        provider=key_provider(),
-        kind=TRANSCRIPT_KIND,
-        object_id=str(transcript_id),
-        subject_id=subject_id,
-    )
-
-
-def transcript_submit(
-    *, reviewer: ReviewerSnapshot, assignment_id, text: str, flags: list[str], context: RequestContext
-) -> Transcript:
-    """Record what the reviewer heard; the lease ends and the clip is ``transcribed``.
-
-    A clip flagged as an accidental activation was never meant for human ears: its audio is
-    crypto-shredded in the same transaction and its transcript keeps only the flag.
-    """
-    text = transcript_text_clean(text)
-    flags = transcript_flags_clean(flags)
-    accidental = ACCIDENTAL_FLAG in flags
-    made: list[Transcript] = []
-
-    def submit(assignment: Assignment, clip: Clip, now: datetime) -> dict:
-        transcript = Transcript(
-            clip=clip, assignment=assignment, reviewer_id=reviewer.user_id, flags=flags, submitted_at=now
-        )
-        if not accidental:
-            sealed = _transcript_seal(text=text, transcript_id=transcript.id, subject_id=clip.subject_id)
-            transcript.ciphertext = bytes(sealed.blob)
-            transcript.wrapped_key = sealed.wrapped_key
-            transcript.key_version = sealed.key_version
-        transcript.save(force_insert=True)
-        _assignment_change(assignment, status=AssignmentStatus.SUBMITTED, ended_at=now)
-        clips = Clip.objects.filter(pk=clip.pk)
-        if accidental:
-            clips_shred(clips=clips, status=ClipStatus.TRANSCRIBED)
-        else:
-            clips.update(status=ClipStatus.TRANSCRIBED, status_changed_at=now)
-        made.append(transcript)
-        # The length, never the text: the log holds no content.
-        return {"transcript": str(transcript.id), "flags": flags, "chars": 0 if accidental else len(text)}
-
-    _on_lease(
-        reviewer=reviewer,
-        assignment_id=assignment_id,
-        context=context,
-        action="transcript.submit",
-        act=submit,
-        changes_clip=True,
-    )
-    return made[0]
-
-
-@dataclass(frozen=True)
-class TranscriptView:
-    text: str
-    flags: list[str]
-    submitted_at: datetime
-
-
-def _transcript_text(transcript: Transcript, *, subject_id: str) -> str:
-    """The decrypted text, opened under ``subject_id``'s associated data; "" once shredded."""
-    if transcript.ciphertext is None or transcript.wrapped_key is None:
-        return ""
-    return envelope.open(
-        bytes(transcript.ciphertext),
-        provider=key_provider(),
-        wrapped_key=bytes(transcript.wrapped_key),
-        kind=TRANSCRIPT_KIND,
-        object_id=str(transcript.id),
-        subject_id=subject_id,
-    ).decode("utf-8")
-
-
-def transcript_read(*, clip_id, context: RequestContext) -> TranscriptView:
-    """The ingest client reads a clip's transcript; each read is an access event."""
-    key = _as_uuid(clip_id)
-    transcript = Transcript.objects.select_related("clip").filter(clip_id=key).first() if key else None
-    if transcript is None:
-        raise ServiceError("not_found")
-    subject_id = transcript.clip.subject_id
-    text = _transcript_text(transcript, subject_id=subject_id)
-    with transaction.atomic():
-        event_record(
-            action="transcript.read",
-            context=context,
-            clip_id=transcript.clip_id,
-            subject_id=subject_id,
-            extra={"transcript": str(transcript.id)},
-        )
-    return TranscriptView(text=text, flags=list(transcript.flags), submitted_at=transcript.submitted_at)
-
-
-def transcripts_shred_for_subject(*, subject_id: str) -> int:
-    """Destroy the text keys of the subject's transcripts (crypto-shredding); flags stay.
-
-    Call inside the caller's transaction (the subject deletion records the event).
-    """
-    return Transcript.objects.filter(clip__subject_id=subject_id, wrapped_key__isnull=False).update(
-        ciphertext=None, wrapped_key=None, key_version=None
-    )
-
-
-@dataclass(frozen=True)
-class SubjectTranscript:
-    clip_id: uuid.UUID
-    subject_id: str
-    text: str
-    flags: list[str]
-    submitted_at: datetime
-
-
-def transcripts_for_subject(*, subject_id: str) -> Iterator[SubjectTranscript]:
-    """The subject's transcripts, decrypted, oldest first: only for the subject's own export.
-
-    Opened under the asked-for subject's associated data, so a transcript of anyone else fails
-    authentication instead of reaching the export. A shredded transcript yields an empty text.
-    """
-    transcripts = (
-        Transcript.objects.select_related("clip")
-        .filter(clip__subject_id=subject_id)
-        .only("id", "clip_id", "clip__subject_id", "flags", "ciphertext", "wrapped_key", "submitted_at")
-        .order_by("submitted_at", "id")
-    )
-    for transcript in transcripts.iterator(chunk_size=500):
-        yield SubjectTranscript(
-            clip_id=transcript.clip_id,
-            subject_id=transcript.clip.subject_id,
-            text=_transcript_text(transcript, subject_id=subject_id),
-            flags=list(transcript.flags),
-            submitted_at=transcript.submitted_at,
-        )
-
-
-def transcripts_shred_submitted_before(*, before: datetime, limit: int) -> list[uuid.UUID]:
-    """Crypto-shred up to ``limit`` transcripts submitted before ``before``; returns their clip ids.
-
-    Call inside the caller's transaction (the retention sweep records one event per batch);
-    ``skip_locked`` lets two sweeps take different batches.
-    """
-    batch = list(
-        Transcript.objects.select_for_update(skip_locked=True)
-        .filter(submitted_at__lt=before, wrapped_key__isnull=False)
-        .order_by("submitted_at")
-        .values_list("id", "clip_id")[:limit]
-    )
-    Transcript.objects.filter(id__in=[transcript_id for transcript_id, _ in batch]).update(
-        ciphertext=None, wrapped_key=None, key_version=None
-    )
-    return [clip_id for _, clip_id in batch]
-
-
-# --- Master-key rotation ----------------------------------------------------------------------
-def _transcripts_rewrap_batch(*, provider: KeyProvider, batch_size: int) -> int:
-    current = provider.current_version()
-    with transaction.atomic():
-        batch = list(
-            Transcript.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(wrapped_key__isnull=False)
-            .exclude(key_version=current)
-            .select_related("clip")
-            .only("id", "wrapped_key", "key_version", "clip__subject_id")[:batch_size]
-        )
-        for transcript in batch:
-            transcript.wrapped_key = envelope.rewrap(
-                bytes(transcript.wrapped_key),
-                provider=provider,
-                kind=TRANSCRIPT_KIND,
-                object_id=str(transcript.id),
-                subject_id=transcript.clip.subject_id,
-            )
-            transcript.key_version = current
-        Transcript.objects.bulk_update(batch, ["wrapped_key", "key_version"])
-    return len(batch)
-
-
-def _transcript_key_versions() -> set[int]:
-    return set(Transcript.objects.filter(wrapped_key__isnull=False).values_list("key_version", flat=True).distinct())
-
-
-TRANSCRIPT_KEY_HOLDER = WrappedKeyHolder(
-    name="transcripts", rewrap_batch=_transcripts_rewrap_batch, versions_in_use=_transcript_key_versions
-)

@@ -1,12 +1,4 @@
-"""The data subject's promises, each enforced here.
-
-- Opt-out holds from the moment the call returns: queued and leased clips are withdrawn, leases
-  revoked and (unless REVIEWSVC_OPTOUT_KEEP_AUDIO) the withdrawn audio crypto-shredded, in one
-  transaction under the subject's row lock, with bulk updates and one aggregate event.
-- Deletion destroys every clip's wrapped data key and every transcript's text and key.
-- Retention crypto-shreds what outlived its period, in batches, one event per batch.
-- An export holds exactly one subject's data, encrypted to the caller's key, downloaded once.
-"""
+"""An export holds exactly one subject's data, encrypted to the caller's key, downloaded once."""
 
 from __future__ import annotations
 
@@ -19,224 +11,32 @@ import uuid
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import ApiKey
 from apps.audit.services import event_record, event_record_denied, subject_pseudonym
-from apps.clips.models import Clip, ClipStatus, Subject
-from apps.clips.services import clip_audio_chunks, clip_storage, clips_shred, subject_lock
+from apps.clips.models import Clip
+from apps.clips.services import clip_audio_chunks, clip_storage
 from apps.common.context import RequestContext
 from apps.privacy.models import Export, ExportStatus
 from apps.privacy.selectors import subject_access_log_entries
+from apps.privacy.services.subjects import ids_digest
 from apps.reviews.services import (
-    assignments_revoke_for_subject,
     transcripts_for_subject,
-    transcripts_shred_for_subject,
-    transcripts_shred_submitted_before,
 )
 from reviewsvc.crypto.export import BundleWriter, check_recipient_public_key
 from reviewsvc.errors import AccessDenied, ServiceError
 
 logger = logging.getLogger(__name__)
 
-WITHDRAWABLE = (ClipStatus.QUEUED, ClipStatus.ASSIGNED)
-RETENTION_BATCH = 1000
 EXPORT_LIFETIME = timedelta(hours=24)
 EXPORT_FORMAT = "reviewsvc-subject-export"
 EXPORT_FORMAT_VERSION = 1
 _SAFE_EXTENSION = re.compile(r"[a-z0-9]{1,8}")
-
-
-def ids_digest(ids) -> str:
-    """One SHA-256 over the sorted ids: a bulk event names its clips without listing them."""
-    digest = hashlib.sha256()
-    for clip_id in sorted(str(i) for i in ids):
-        digest.update(clip_id.encode() + b"\n")
-    return digest.hexdigest()
-
-
-def _lock_then_revoke(*, subject_id: str, clips) -> tuple[int, list]:
-    """Lock ``clips``, then revoke the subject's leases; returns (revoked, locked ids).
-
-    The lock order is the one every writer of clips and leases follows: subject, clips, leases.
-    A reviewer's submit or release locks its clip before its lease, so it either finished before
-    these locks (its transcript is then seen and kept or shredded here) or waits and then finds
-    its lease revoked. Leasing skips locked clips, so no new lease appears meanwhile.
-    """
-    clip_ids = list(clips.select_for_update().values_list("id", flat=True))
-    revoked = assignments_revoke_for_subject(subject_id=subject_id)
-    return revoked, clip_ids
-
-
-# --- Opt-out ----------------------------------------------------------------------------------
-
-
-def subject_opt_out(*, subject_id: str, context: RequestContext) -> int:
-    """Opt the subject out of human review; returns how many clips were withdrawn.
-
-    Under the subject's row lock no ingest can queue a clip for them meanwhile, and the clip rows
-    are locked before they change, so a lease, release or submit racing this call waits and then
-    finds the clip withdrawn. Tasks already queued read the state when they run: lease expiry
-    requeues only ``assigned`` clips, and an export build packages what is left.
-    """
-    with transaction.atomic():
-        subject = subject_lock(subject_id=subject_id)
-        if not subject.opted_out:
-            subject.opted_out = True
-            subject.opted_out_at = timezone.now()
-            subject.save(update_fields=["opted_out", "opted_out_at"])
-        withdrawable = Clip.objects.filter(subject=subject, status__in=WITHDRAWABLE)
-        revoked, clip_ids = _lock_then_revoke(subject_id=subject_id, clips=withdrawable)
-        keep_audio = settings.REVIEWSVC_OPTOUT_KEEP_AUDIO
-        if keep_audio:
-            withdrawn = withdrawable.update(status=ClipStatus.WITHDRAWN, status_changed_at=timezone.now())
-        else:
-            withdrawn = clips_shred(clips=withdrawable, status=ClipStatus.WITHDRAWN)
-        event_record(
-            action="subject.opt_out",
-            context=context,
-            subject_id=subject_id,
-            extra={
-                "withdrawn": withdrawn,
-                "leases_revoked": revoked,
-                "audio_shredded": not keep_audio,
-                "clips_digest": ids_digest(clip_ids),
-            },
-        )
-    return withdrawn
-
-
-def subject_opt_in(*, subject_id: str, context: RequestContext) -> None:
-    """Opt back in, for future clips only: withdrawn clips stay withdrawn."""
-    with transaction.atomic():
-        subject = subject_lock(subject_id=subject_id)
-        subject.opted_out = False
-        subject.opted_out_at = None
-        subject.save(update_fields=["opted_out", "opted_out_at"])
-        event_record(action="subject.opt_in", context=context, subject_id=subject_id)
-
-
-def subject_access_report_record(*, subject_id: str, context: RequestContext, entries: int) -> None:
-    """A read of the subject's access report is itself logged: it tells who looked at the log."""
-    with transaction.atomic():
-        event_record(action="subject.access_log", context=context, subject_id=subject_id, extra={"entries": entries})
-
-
-# --- Deletion ---------------------------------------------------------------------------------
-
-
-def subject_clips_delete(*, subject_id: str, context: RequestContext) -> int:
-    """Crypto-shred every clip and transcript of the subject; returns how many clips were deleted.
-
-    The wrapped data keys are set to NULL in this transaction, so from its commit nothing the
-    service holds opens the audio; the blob files follow through ``blobs_sweep``. What a database
-    backup still holds is the subject of docs/PRIVACY.md.
-    """
-    with transaction.atomic():
-        # The subject lock orders this against ingest and opt-out; an unknown subject has no
-        # clips and gets no row made for it.
-        subject = Subject.objects.select_for_update().filter(subject_id=subject_id).first()
-        deleted, transcripts, revoked, clip_ids = 0, 0, 0, []
-        if subject is not None:
-            remaining = Clip.objects.filter(subject=subject).exclude(status=ClipStatus.DELETED)
-            revoked, clip_ids = _lock_then_revoke(subject_id=subject_id, clips=remaining)
-            transcripts = transcripts_shred_for_subject(subject_id=subject_id)
-            deleted = clips_shred(clips=remaining, status=ClipStatus.DELETED)
-        event_record(
-            action="subject.delete",
-            context=context,
-            subject_id=subject_id,
-            extra={
-                "deleted": deleted,
-                "transcripts_shredded": transcripts,
-                "leases_revoked": revoked,
-                "clips_digest": ids_digest(clip_ids),
-            },
-        )
-    return deleted
-
-
-# --- Retention --------------------------------------------------------------------------------
-
-
-def clips_expire_batch(*, now: datetime, batch_size: int = RETENTION_BATCH) -> int:
-    """Crypto-shred up to ``batch_size`` clips older than the retention period; 0 when none are left.
-
-    ``skip_locked``: two sweeps running at once take different batches; a clip already shredded
-    has no key and is never picked again, so re-running is harmless.
-    """
-    cutoff = now - timedelta(days=settings.REVIEWSVC_RETENTION_DAYS)
-    with transaction.atomic():
-        clip_ids = list(
-            Clip.objects.select_for_update(skip_locked=True)
-            .filter(created_at__lt=cutoff, wrapped_key__isnull=False)
-            .order_by("created_at")
-            .values_list("id", flat=True)[:batch_size]
-        )
-        if not clip_ids:
-            return 0
-        count = clips_shred(clips=Clip.objects.filter(id__in=clip_ids), status=ClipStatus.EXPIRED)
-        event_record(
-            action="clips.expire",
-            context=RequestContext.system("retention"),
-            extra={"count": count, "cutoff": cutoff.isoformat(), "clips_digest": ids_digest(clip_ids)},
-        )
-    return count
-
-
-def transcripts_expire_batch(*, now: datetime, batch_size: int = RETENTION_BATCH) -> int:
-    """Crypto-shred up to ``batch_size`` transcripts older than their retention period."""
-    cutoff = now - timedelta(days=settings.REVIEWSVC_TRANSCRIPT_RETENTION_DAYS)
-    with transaction.atomic():
-        clip_ids = transcripts_shred_submitted_before(before=cutoff, limit=batch_size)
-        if not clip_ids:
-            return 0
-        event_record(
-            action="transcripts.expire",
-            context=RequestContext.system("retention"),
-            extra={"count": len(clip_ids), "cutoff": cutoff.isoformat(), "clips_digest": ids_digest(clip_ids)},
-        )
-    return len(clip_ids)
-
-
-def exports_purge(*, now: datetime) -> int:
-    """Remove the bundles of exports that were downloaded, failed or outlived their 24 hours.
-
-    An export still pending after its 24 hours (its build never ran, or its worker died) is
-    marked failed, so its status stops promising a bundle.
-    """
-    Export.objects.filter(status=ExportStatus.PENDING, expires_at__lte=now).update(
-        status=ExportStatus.FAILED, failure="expired"
-    )
-    storage = clip_storage()
-    purged = 0
-    stale = Export.objects.exclude(blob_name="").filter(
-        status__in=[ExportStatus.DOWNLOADED, ExportStatus.FAILED]
-    ) | Export.objects.exclude(blob_name="").filter(expires_at__lte=now)
-    for export in stale.only("id", "blob_name"):
-        storage.delete(export.blob_name)
-        purged += Export.objects.filter(id=export.id, blob_name=export.blob_name).update(blob_name="")
-    return purged
-
-
-def retention_sweep(*, now: datetime | None = None, batch_size: int = RETENTION_BATCH) -> dict[str, int]:
-    """Everything past its retention period, batch by batch until nothing is left."""
-    now = now or timezone.now()
-    done = {"clips": 0, "transcripts": 0, "exports": 0}
-    while count := clips_expire_batch(now=now, batch_size=batch_size):
-        done["clips"] += count
-    while count := transcripts_expire_batch(now=now, batch_size=batch_size):
-        done["transcripts"] += count
-    done["exports"] = exports_purge(now=now)
-    return done
-
-
-# --- Exports ----------------------------------------------------------------------------------
 
 
 class ExportSubjectMismatch(Exception):

@@ -1,0 +1,52 @@
+"""API keys of the ingest and privacy clients: created, revoked, checked."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import (
+    SCOPES,
+    ApiKey,
+    hash_api_key,
+)
+from apps.audit.services import event_record
+from apps.common.context import RequestContext
+from reviewsvc.errors import ServiceError
+
+API_KEY_PREFIX = "rsk_"
+
+
+def api_key_create(*, name: str, scopes: list[str], context: RequestContext) -> tuple[ApiKey, str]:
+    """Make a key; returns the row and the secret, which exists nowhere else afterwards."""
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise ServiceError("validation_error", f"Scopes must be among {', '.join(SCOPES)}.")
+    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        if ApiKey.objects.filter(name=name).exists():
+            raise ServiceError("conflict", f"An API key named {name!r} exists already.")
+        api_key = ApiKey.objects.create(
+            name=name, prefix=secret[:10], key_hash=hash_api_key(secret), scopes=sorted(set(scopes))
+        )
+        event_record(action="api_key.create", context=context, extra={"name": name, "scopes": api_key.scopes})
+    return api_key, secret
+
+
+def api_key_revoke(*, name: str, context: RequestContext) -> ApiKey:
+    with transaction.atomic():
+        api_key = ApiKey.objects.select_for_update().filter(name=name, revoked_at=None).first()
+        if api_key is None:
+            raise ServiceError("not_found", f"No active API key named {name!r}.")
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+        event_record(action="api_key.revoke", context=context, extra={"name": name})
+    return api_key
+
+
+def api_key_authenticate(*, secret: str) -> ApiKey | None:
+    if not secret.startswith(API_KEY_PREFIX) or len(secret) > 100:
+        return None
+    return ApiKey.objects.filter(key_hash=hash_api_key(secret), revoked_at=None).first()

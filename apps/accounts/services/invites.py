@@ -1,0 +1,205 @@
+"""Single-use invites: issued, opened from the right network, accepted (password, new authenticator), confirmed."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import django_otp
+import segno
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import (
+    TOTP_SEED_BYTES,
+    EncryptedTOTPDevice,
+    Invite,
+    Reviewer,
+    ReviewerStatus,
+)
+from apps.accounts.services.login import otp_format_ok
+from apps.audit.services import event_record, event_record_denied
+from apps.common.context import RequestContext
+from apps.common.net import admin_networks
+from reviewsvc.errors import AccessDenied, ServiceError
+from reviewsvc.net import IPAddress, IPNetwork, address_in_networks
+
+INVITE_VALID = timedelta(hours=72)
+INVITE_PATH = "/invite/{token}/"
+DEVICE_NAME = "authenticator"
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What the invite page shows once: the authenticator's URI, as QR code and as manual key."""
+
+    otpauth_uri: str
+    manual_key: str
+    qr_svg_data_uri: str
+
+
+def invite_issue(*, user: User, context: RequestContext, now: datetime | None = None) -> str:
+    """A new single-use invite for ``user``; earlier unused ones expire. Returns the link.
+
+    The link is built from REVIEWSVC_SITE_URL, never from a request's Host header, so a
+    forged Host cannot point an invite at someone else's site. Call inside a transaction.
+    """
+    now = now or timezone.now()
+    Invite.objects.filter(user=user, used_at=None, expires_at__gt=now).update(expires_at=now)
+    token = secrets.token_urlsafe(32)  # 256 bits
+    Invite.objects.create(user=user, token_hash=hash_invite_token(token), created_at=now, expires_at=now + INVITE_VALID)
+    event_record(
+        action="invite.create",
+        context=context,
+        extra={"username": user.get_username(), "expires_at": (now + INVITE_VALID).isoformat()},
+    )
+    return settings.REVIEWSVC_SITE_URL + INVITE_PATH.format(token=token)
+
+
+def hash_invite_token(token: str) -> str:
+    # 256 random bits: a fast hash suffices, there is no dictionary to try.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _invite_for_update(*, token: str, now: datetime) -> Invite:
+    invite = (
+        Invite.objects.select_for_update().select_related("user").filter(token_hash=hash_invite_token(token)).first()
+    )
+    if invite is None:
+        raise ServiceError("not_found")
+    if invite.used_at is not None:
+        raise ServiceError("invite_used")
+    if invite.expires_at <= now:
+        raise ServiceError("invite_expired")
+    return invite
+
+
+def _enrolment_networks(user: User) -> tuple[IPNetwork, ...]:
+    reviewer = Reviewer.objects.select_related("facility").filter(user=user).first()
+    if reviewer is not None:
+        return reviewer.facility.parsed_networks() if reviewer.facility.active else ()
+    return tuple(admin_networks())
+
+
+def _facility_id_of(user: User) -> int | None:
+    return Reviewer.objects.filter(user=user).values_list("facility_id", flat=True).first()
+
+
+def _invite_open(*, token: str, client_address: IPAddress | None, action: str, context: RequestContext) -> Invite:
+    """The invite behind ``token``, checked: exists, unused, not expired, asked from the right network."""
+    now = timezone.now()
+    try:
+        invite = _invite_for_update(token=token, now=now)
+    except ServiceError as error:
+        if error.code != "invite_expired":
+            raise
+        # Re-raised as a refusal that leaves an ``invite.expired`` event once this rolls back.
+        expired = Invite.objects.select_related("user").get(token_hash=hash_invite_token(token))
+        raise AccessDenied(
+            "invite_expired",
+            audit={
+                "action": "invite.expired",
+                "facility_id": _facility_id_of(expired.user),
+                "extra": {"username": expired.user.get_username()},
+            },
+        ) from None
+    if not address_in_networks(client_address, _enrolment_networks(invite.user)):
+        raise AccessDenied(
+            "outside_facility_network",
+            audit={
+                "action": action,
+                "facility_id": _facility_id_of(invite.user),
+                "extra": {"username": invite.user.get_username()},
+            },
+        )
+    return invite
+
+
+def invite_accept(*, token: str, password: str, client_address: IPAddress | None, context: RequestContext) -> Enrolment:
+    """Set the invited user's own password and start enrolling a new authenticator.
+
+    The device stays unconfirmed, and the account inactive, until ``invite_confirm``. Asking
+    again before confirming replaces both: the link holder is still the only one enrolling.
+    """
+    with transaction.atomic():
+        invite = _invite_open(token=token, client_address=client_address, action="invite.accept", context=context)
+        user = invite.user
+        try:
+            validate_password(password, user=user)
+        except DjangoValidationError as exc:
+            raise ServiceError("validation_error", details={"password": list(exc.messages)}) from None
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        EncryptedTOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        device = EncryptedTOTPDevice(user=user, name=DEVICE_NAME, confirmed=False)
+        device.set_seed(secrets.token_bytes(TOTP_SEED_BYTES))
+        device.save()
+        invite.accepted_at = timezone.now()
+        invite.save(update_fields=["accepted_at"])
+        event_record(
+            action="password.change",
+            context=context,
+            facility_id=_facility_id_of(user),
+            extra={"username": user.get_username(), "change": "set at enrolment"},
+        )
+        event_record(
+            action="invite.accept",
+            context=context,
+            facility_id=_facility_id_of(user),
+            extra={"username": user.get_username()},
+        )
+    uri = device.otpauth_uri()
+    return Enrolment(
+        otpauth_uri=uri,
+        manual_key=device.manual_key(),
+        qr_svg_data_uri=segno.make(uri, error="m").svg_data_uri(scale=5, border=2),
+    )
+
+
+def invite_confirm(*, token: str, otp: str, client_address: IPAddress | None, context: RequestContext) -> User:
+    """Prove the new authenticator works: confirm it, activate the account, kill the invite."""
+    with transaction.atomic():
+        invite = _invite_open(token=token, client_address=client_address, action="invite.confirm", context=context)
+        user = invite.user
+        device = EncryptedTOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
+        if invite.accepted_at is None or device is None:
+            raise ServiceError("validation_error", "Set a password first.")
+    # Outside the block above: a wrong code must still count against the device's throttle.
+    verified = otp_format_ok(otp) and django_otp.verify_token(user, device.persistent_id, otp) is not None
+    if not verified:
+        event_record_denied(
+            action="invite.confirm",
+            context=context,
+            reason="bad_otp",
+            facility_id=_facility_id_of(user),
+            extra={"username": user.get_username()},
+        )
+        raise ServiceError("validation_error", "The code is not valid; check your authenticator's clock.")
+    with transaction.atomic():
+        invite = _invite_open(token=token, client_address=client_address, action="invite.confirm", context=context)
+        EncryptedTOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+        EncryptedTOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
+        User.objects.filter(pk=user.pk).update(is_active=True)
+        Reviewer.objects.filter(user=user).update(status=ReviewerStatus.ACTIVE)
+        invite.used_at = timezone.now()
+        invite.save(update_fields=["used_at"])
+        facility_id = _facility_id_of(user)
+        event_record(
+            action="device.change",
+            context=context,
+            facility_id=facility_id,
+            extra={"username": user.get_username(), "change": "enrolled"},
+        )
+        event_record(
+            action="invite.confirm",
+            context=context,
+            facility_id=facility_id,
+            extra={"username": user.get_username()},
+        )
+    return user

@@ -1,0 +1,148 @@
+"""Login in one step (password and TOTP), the per-name failure throttle, and where one may log in."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, timedelta
+
+import django_otp
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import (
+    OTP_FORMAT,
+    EncryptedTOTPDevice,
+    LoginThrottle,
+    Reviewer,
+)
+from apps.audit.services import event_record, event_record_denied
+from apps.common.context import RequestContext
+from apps.common.net import admin_networks
+from reviewsvc.errors import ServiceError
+from reviewsvc.net import IPAddress, address_in_networks
+from reviewsvc.policy import ReviewerFacts, reviewer_may_act
+
+MAX_USERNAME = 150  # Django's username column; invited e-mail addresses are checked against it
+
+
+def normalise_username(value: str) -> str:
+    """Usernames are e-mail addresses, compared case-insensitively and without outer spaces."""
+    return value.strip().lower()
+
+
+def username_digest(username: str) -> str:
+    return hashlib.sha256(normalise_username(username).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def otp_format_ok(otp: object) -> bool:
+    return isinstance(otp, str) and OTP_FORMAT.fullmatch(otp) is not None
+
+
+def _login_limits() -> tuple[int, timedelta, timedelta]:
+    return (
+        settings.REVIEWSVC_LOGIN_MAX_FAILURES,
+        timedelta(seconds=settings.REVIEWSVC_LOGIN_WINDOW_SECONDS),
+        timedelta(seconds=settings.REVIEWSVC_LOGIN_LOCKOUT_SECONDS),
+    )
+
+
+def login_locked(*, digest: str, now: datetime) -> bool:
+    return LoginThrottle.objects.filter(username_digest=digest, locked_until__gt=now).exists()
+
+
+def _login_failure(*, digest: str, reason: str, context: RequestContext, now: datetime) -> None:
+    """Count a failure against the submitted name; lock it at the limit. Commits on its own."""
+    limit, window, lockout = _login_limits()
+    with transaction.atomic():
+        throttle, _ = LoginThrottle.objects.select_for_update().get_or_create(
+            username_digest=digest, defaults={"window_started_at": now}
+        )
+        if throttle.window_started_at + window <= now:
+            throttle.failures, throttle.window_started_at = 0, now
+        throttle.failures += 1
+        just_locked = throttle.failures >= limit and not (throttle.locked_until and throttle.locked_until > now)
+        if just_locked:
+            throttle.locked_until = now + lockout
+        throttle.save()
+        event_record(action="auth.login_failed", context=context, outcome="denied", reason=reason)
+    if just_locked:
+        event_record_denied(
+            action="auth.lockout",
+            context=context,
+            reason="too_many_attempts",
+            extra={"failures": throttle.failures, "locked_until": throttle.locked_until.isoformat()},
+        )
+
+
+def login_verify(
+    *, username: str, password: str, otp: str, client_address: IPAddress | None, context: RequestContext
+) -> tuple[User, EncryptedTOTPDevice]:
+    """Check password and OTP in one step; one answer for every wrong part.
+
+    Returns the user and the device that verified; the caller logs them in. Unknown user, wrong
+    password and wrong or replayed code all raise ``invalid_credentials``; the event keeps the
+    real reason. A locked name is refused before any password is hashed.
+    """
+    now = timezone.now()
+    digest = username_digest(username)
+    if login_locked(digest=digest, now=now):
+        event_record_denied(action="auth.login_failed", context=context, reason="too_many_attempts")
+        raise ServiceError("too_many_attempts")
+
+    def fail(reason: str) -> ServiceError:
+        _login_failure(digest=digest, reason=reason, context=context, now=now)
+        return ServiceError("invalid_credentials")
+
+    name = normalise_username(username)
+    user = User.objects.filter(username=name).first() if len(name) <= MAX_USERNAME else None
+    if user is None or not user.has_usable_password():
+        # Hash anyway, so an unknown or not yet enrolled name takes as long as a wrong password.
+        User().set_password(password)
+        raise fail("unknown_user" if user is None else "no_password")
+    if not user.check_password(password):
+        raise fail("bad_password")
+    if not user.is_active:
+        raise fail("inactive_user")
+    device = EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None or not otp_format_ok(otp):
+        raise fail("bad_otp")
+    verified = django_otp.verify_token(user, device.persistent_id, otp)
+    if verified is None:
+        device.refresh_from_db()
+        if device.is_replay(otp):
+            event_record_denied(action="auth.otp_replay", context=context, reason="otp_replay")
+            raise fail("otp_replay")
+        raise fail("bad_otp")
+    LoginThrottle.objects.filter(username_digest=digest).delete()
+    _login_place_check(user=user, client_address=client_address, context=context, today=timezone.localdate())
+    return user, verified
+
+
+def _login_place_check(*, user: User, client_address: IPAddress | None, context: RequestContext, today: date) -> None:
+    """With the credentials proven: may this account work, from here?"""
+    reviewer = Reviewer.objects.select_related("facility").filter(user=user).first()
+    if reviewer is not None:
+        decision = reviewer_may_act(
+            ReviewerFacts(
+                otp_verified=True,
+                account_status=reviewer.status,
+                vetted_until=reviewer.vetted_until,
+                today=today,
+                facility_active=reviewer.facility.active,
+                client_in_facility_network=address_in_networks(client_address, reviewer.facility.parsed_networks()),
+            )
+        )
+        if not decision:
+            event_record_denied(
+                action="auth.login", context=context, reason=decision.reason, facility_id=reviewer.facility_id
+            )
+            raise ServiceError(decision.reason)
+        return
+    if not user.is_staff:
+        event_record_denied(action="auth.login", context=context, reason="permission_denied")
+        raise ServiceError("permission_denied")
+    if not address_in_networks(client_address, admin_networks()):
+        event_record_denied(action="auth.login", context=context, reason="outside_facility_network")
+        raise ServiceError("outside_facility_network")
