@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.accounts.models import ApiKey
 from apps.audit.services import event_record
 from apps.clips.models import Activation, Clip, Subject
+from apps.clips.tasks import blobs_sweep
 from apps.common.context import RequestContext
 from apps.common.keys import WrappedKeyHolder, key_provider
 from reviewsvc.audio.probe import AudioError, InvalidAudio, probe
@@ -145,8 +146,6 @@ def clips_shred(*, clips: QuerySet[Clip], status: str) -> int:
     Call inside the caller's transaction. The ciphertext is unreadable from the moment this
     commits; the blob files are removed afterwards by ``blobs_sweep``.
     """
-    from apps.clips.tasks import blobs_sweep
-
     count = clips.update(wrapped_key=None, key_version=None, status=status, status_changed_at=timezone.now())
     if count:
         transaction.on_commit(blobs_sweep.delay)

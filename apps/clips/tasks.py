@@ -1,11 +1,13 @@
-from celery import shared_task
+"""Celery tasks of the clips app: thin, ids only; each imports its service when it runs."""
 
-from apps.clips.services import blobs_sweep_batch
+from celery import shared_task
 
 
 @shared_task(name="clips.blobs_sweep")
 def blobs_sweep() -> int:
     """Remove blob files of crypto-shredded clips until none are left."""
+    from apps.clips.services import blobs_sweep_batch
+
     total = 0
     while done := blobs_sweep_batch():
         total += done

@@ -1,17 +1,14 @@
-"""Per-reviewer limits and the alert rules of the review workflow.
+"""The alert rules of the review workflow (their counters are ``apps.reviews.limits``').
 
-Counters live in the cache (Redis when configured), keyed by the reviewer's user id and never by
-client address: a reviewer cannot shed a limit by changing address, and colleagues behind one
-facility NAT never share one. An alert is an ``alert.<rule>`` access event first (so it is in the
-tamper-evident log whatever happens next), then a mail to ``ADMINS`` and, if configured, a webhook,
-sent by a task that carries ids only; optionally the reviewer is suspended at once.
+An alert is an ``alert.<rule>`` access event first (so it is in the tamper-evident log whatever
+happens next), then a mail to ``ADMINS`` and, if configured, a webhook, sent by a task that
+carries ids only; optionally the reviewer is suspended at once.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 import urllib.request
 from functools import partial
 
@@ -24,40 +21,13 @@ from django.utils import timezone
 from apps.accounts.selectors import ReviewerSnapshot
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
-from reviewsvc.errors import AccessDenied
+from apps.reviews.limits import DAY, HOUR, window_count
+from apps.reviews.tasks import alert_notify
 from reviewsvc.hours import within_hours
 
 logger = logging.getLogger(__name__)
 
-HOUR = 3600
-DAY = 24 * HOUR
 WEBHOOK_TIMEOUT_SECONDS = 5
-
-
-def _limits() -> dict[str, int]:
-    return {"lease": settings.REVIEWSVC_LEASES_PER_HOUR, "audio": settings.REVIEWSVC_AUDIO_REQUESTS_PER_HOUR}
-
-
-def _count(key: str, *, window: int) -> int:
-    """Increment the fixed-window counter ``key`` and return its new value."""
-    bucket = f"{key}:{int(time.time()) // window}"
-    if cache.add(bucket, 1, timeout=window + 60):
-        return 1
-    try:
-        return cache.incr(bucket)
-    except ValueError:  # evicted between add and incr: start the window again
-        cache.add(bucket, 1, timeout=window + 60)
-        return 1
-
-
-def limit_take(*, kind: str, reviewer: ReviewerSnapshot, action: str) -> None:
-    """Count one ``kind`` (lease | audio) for the reviewer this hour; refuse beyond the cap."""
-    limit = _limits()[kind]
-    if _count(f"reviews:limit:{kind}:{reviewer.user_id}", window=HOUR) > limit:
-        raise AccessDenied(
-            "rate_limited",
-            audit={"action": action, "facility_id": reviewer.facility_id, "extra": {"limit": limit, "kind": kind}},
-        )
 
 
 def alert_raise(
@@ -80,8 +50,6 @@ def alert_raise(
     """
     if once_key and not cache.add(f"reviews:alert:{rule}:{once_key}", 1, timeout=once_seconds):
         return False
-    from apps.reviews.tasks import alert_notify
-
     with transaction.atomic():
         event = event_record(
             action=f"alert.{rule}",
@@ -117,7 +85,7 @@ def alerts_after_access(
     again does not reset the count.
     """
     limit = settings.REVIEWSVC_ALERT_REPEATED_PLAYS
-    plays = _count(f"reviews:plays:{reviewer.user_id}:{clip_id}", window=DAY) if played and limit else 0
+    plays = window_count(f"reviews:plays:{reviewer.user_id}:{clip_id}", window=DAY) if played and limit else 0
     if plays > limit:
         alert_raise(
             rule="repeated_plays",
@@ -166,7 +134,7 @@ def denial_note(*, user_id: int, username: str, facility_id: int | None, context
     window = settings.REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS
     if not threshold:
         return
-    if _count(f"reviews:denials:{user_id}", window=window) == threshold:
+    if window_count(f"reviews:denials:{user_id}", window=window) == threshold:
         alert_raise(
             rule="denial_burst",
             reviewer_id=user_id,

@@ -25,6 +25,7 @@ from apps.common.context import RequestContext
 from apps.privacy.models import Export, ExportStatus
 from apps.privacy.selectors import subject_access_log_entries
 from apps.privacy.services.subjects import ids_digest
+from apps.privacy.tasks import export_build_task
 from apps.reviews.services import (
     transcripts_for_subject,
 )
@@ -45,8 +46,6 @@ class ExportSubjectMismatch(Exception):
 
 def export_request(*, subject_id: str, recipient_public_key: bytes, api_key: ApiKey, context: RequestContext) -> Export:
     """Record an export request bound to this subject and this API key; the build runs as a task."""
-    from apps.privacy.tasks import export_build_task
-
     try:
         check_recipient_public_key(recipient_public_key)
     except ValueError:

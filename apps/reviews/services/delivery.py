@@ -12,7 +12,7 @@ from apps.accounts.selectors import ReviewerSnapshot
 from apps.clips.models import Clip
 from apps.clips.services import clip_audio_chunks
 from apps.common.context import RequestContext
-from apps.reviews import alerts
+from apps.reviews import alerts, limits
 from apps.reviews.models import Assignment
 from apps.reviews.ranges import ByteRange, Unsatisfiable, parse_range, resolve_range
 from apps.reviews.services.leases import _assignment_change, _on_lease, lease_duration
@@ -47,7 +47,7 @@ def clip_deliver(
     The ``clip.audio`` event (with the byte range) and the lease extension commit together
     before any byte is decrypted: if the event cannot be written, nothing is served.
     """
-    alerts.limit_take(kind="audio", reviewer=reviewer, action="clip.audio")
+    limits.limit_take(kind="audio", reviewer=reviewer, action="clip.audio")
     requested = parse_range(range_header)
 
     def authorise(assignment: Assignment, clip: Clip, now: datetime) -> tuple[tuple[Clip, ByteRange], dict]:

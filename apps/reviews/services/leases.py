@@ -21,7 +21,7 @@ from apps.accounts.selectors import ReviewerSnapshot
 from apps.audit.services import event_record
 from apps.clips.models import Clip, ClipStatus
 from apps.common.context import RequestContext
-from apps.reviews import alerts
+from apps.reviews import alerts, limits
 from apps.reviews.models import Assignment, AssignmentStatus
 from reviewsvc.errors import AccessDenied
 from reviewsvc.policy import ClipFacts, Decision, QueueFacts, can_deliver, can_lease, reviewer_may_act
@@ -332,7 +332,7 @@ def _lease_next_once(*, reviewer: ReviewerSnapshot, context: RequestContext) -> 
         if not candidates:
             _expire_events(lapsed)
             return None, False
-        alerts.limit_take(kind="lease", reviewer=reviewer, action="review.lease")
+        limits.limit_take(kind="lease", reviewer=reviewer, action="review.lease")
         clip = candidates[0]
         assignment = Assignment.objects.create(
             clip=clip,
