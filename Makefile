@@ -38,6 +38,7 @@ lint: venv-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict --ignore-missing-imports reviewsvc
+	$(BIN)/lint-imports
 
 bench: venv-dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

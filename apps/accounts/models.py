@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 from django_otp.oath import TOTP
 
+from apps.common.clients import ApiClient
 from reviewsvc.validation import is_language_tag
 
 SCOPES = ("clips:ingest", "subjects:manage", "transcripts:read")
@@ -24,7 +25,7 @@ def hash_api_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class ApiKey(models.Model):
+class ApiKey(ApiClient, models.Model):
     """A service client's key. Only its hash is stored; the key is shown once at creation."""
 
     name = models.CharField(max_length=100, unique=True)

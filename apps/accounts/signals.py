@@ -19,3 +19,10 @@ def grant_auditors_view_permissions(sender, **kwargs) -> None:
 
     group, _ = Group.objects.get_or_create(name=AUDITORS_GROUP)
     group.permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+
+
+def end_sessions_of_facility(sender, facility_id: int, **kwargs) -> int:
+    """A deactivated facility's reviewers are cut off at once: every session of theirs ends."""
+    from apps.accounts.services import facility_sessions_end
+
+    return facility_sessions_end(facility_id=facility_id)

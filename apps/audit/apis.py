@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from apps.audit.models import Outcome
 from apps.audit.selectors import audit_log_verify, event_list, export_fields, subject_pseudonym
 from apps.audit.services import event_record
+from apps.common.clients import ApiClient
 from apps.common.context import MAX_LABEL, context_from_request
 from apps.common.pagination import CursorPagination
 from apps.common.permissions import IsVerifiedAuditor
@@ -43,9 +44,7 @@ class AuditorsOnly(BasePermission):
     """
 
     def has_permission(self, request, view) -> bool:
-        from apps.accounts.models import ApiKey
-
-        if isinstance(request.auth, ApiKey):
+        if isinstance(request.auth, ApiClient):
             code = "permission_denied"
         else:
             try:

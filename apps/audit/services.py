@@ -25,6 +25,7 @@ import json
 import os
 import secrets
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,6 @@ from apps.audit.models import AccessEvent, Checkpoint, Outcome
 from apps.audit.selectors import event_records, subject_pseudonym
 from apps.common.context import MAX_LABEL, RequestContext, clean_text
 from apps.common.keys import key_provider
-from apps.facilities.selectors import facility_name
 from reviewsvc.audit import chain
 from reviewsvc.audit import checkpoint as signed
 from reviewsvc.audit.merkle import TreeBuilder
@@ -80,12 +80,24 @@ def _normalise_extra(extra: dict | None) -> dict:
     return json.loads(text)
 
 
+# The facilities app sits above the log, so it hands the log its name lookup when Django starts
+# (``FacilitiesConfig.ready``); the log imports nothing of it.
+_facility_names: list[Callable[[int], str]] = []
+
+
+def facility_name_lookup_register(lookup: Callable[[int], str]) -> None:
+    """``lookup(facility_id)`` is the facility's current name, or "" for an unknown id."""
+    _facility_names[:] = [lookup]
+
+
 def _facility_name(facility_id: int | None, known: str | None) -> str:
     if facility_id is None:
         return ""
     # A caller that has just read the facility (a reviewer's request) passes its name and spares
     # a query; everyone else has it looked up.
-    return clean_text(known if known is not None else facility_name(facility_id=facility_id), MAX_LABEL)
+    if known is None:
+        known = _facility_names[0](facility_id) if _facility_names else ""
+    return clean_text(known, MAX_LABEL)
 
 
 def _event_fields(

@@ -1,11 +1,10 @@
-"""Clip writes: ingest (encrypt, store, queue), audio decryption for the two callers allowed to
-hear it, crypto-shredding, and re-wrapping under a new master key."""
+"""Clip writes: ingest (encrypt, store, queue), crypto-shredding, and re-wrapping under a new
+master key. Decryption of the audio is ``apps.clips.audio``'s alone."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 
 from django.conf import settings
@@ -112,32 +111,6 @@ def clip_ingest(
         storage.delete(blob_name)
         raise
     return clip
-
-
-def clip_audio_chunks(
-    *, clip: Clip, start: int = 0, stop: int | None = None, subject_id: str | None = None
-) -> Iterator[bytes]:
-    """Decrypted audio of ``clip`` in ``[start, stop)``, one authenticated segment at a time.
-
-    Callers are the delivery to a leasing reviewer and a subject's own export; both check
-    access first. A shredded clip has no key left to open it. The export passes the
-    ``subject_id`` it exports: the associated data then names that subject, so a clip of anyone
-    else fails to decrypt.
-    """
-    if clip.wrapped_key is None or not clip.blob_name:
-        raise ServiceError("clip_gone")
-    storage = clip_storage()
-    with storage.open(clip.blob_name, "rb") as source:
-        yield from envelope.open_range(
-            source,
-            provider=key_provider(),
-            wrapped_key=bytes(clip.wrapped_key),
-            kind=CLIP_KIND,
-            object_id=str(clip.id),
-            subject_id=subject_id or clip.subject_id,
-            start=start,
-            stop=stop,
-        )
 
 
 def clips_shred(*, clips: QuerySet[Clip], status: str) -> int:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 
+from apps.common.clients import ApiClient
 from apps.common.net import client_address
 
 # Log fields are bounded and cleaned so a hostile User-Agent cannot forge or flood a record.
@@ -55,10 +56,8 @@ def actor_of(user, api_key) -> tuple[str, str, str]:
 
 def context_from_request(request: HttpRequest, *, username: str | None = None) -> RequestContext:
     """``username`` names the actor of an anonymous request, such as a failed login's attempt."""
-    from apps.accounts.models import ApiKey
-
     auth = getattr(request, "auth", None)
-    api_key = auth if isinstance(auth, ApiKey) else None
+    api_key = auth if isinstance(auth, ApiClient) else None
     kind, actor_id, label = actor_of(getattr(request, "user", None), api_key)
     if kind == "anonymous" and username:
         label = username

@@ -1,8 +1,8 @@
-"""One exception handler: every API error leaves in the contract's shape.
+"""Every API error leaves in one shape.
 
 ``{"error": {"code": "snake_case_code", "message": "human text"}}``, plus ``fields`` for
-validation errors. An ``AccessDenied`` also writes its ``denied`` access event here, in its own
-transaction: the refused request's work has already rolled back by the time we get here.
+validation errors. The DRF exception handler built on these is ``apps.audit.exceptions``: it
+also writes the ``denied`` event of an ``AccessDenied``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from reviewsvc.errors import AccessDenied, ServiceError
+from reviewsvc.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -62,18 +62,6 @@ def as_service_error(exc: Exception) -> ServiceError | None:
                 return ServiceError(code, details=fields)
             return ServiceError(code)
     return None
-
-
-def exception_handler(exc: Exception, context: dict) -> Response | None:
-    error = as_service_error(exc)
-    if error is None:
-        return None  # a bug: Django's 500 handler answers and logs it
-    if isinstance(error, AccessDenied) and error.audit:
-        from apps.audit.services import event_record_denied
-        from apps.common.context import context_from_request
-
-        event_record_denied(context=context_from_request(context["request"]), reason=error.code, **error.audit)
-    return error_response(error)
 
 
 def json_error_view(code: str):

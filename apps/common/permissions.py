@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
+from apps.common.clients import ApiClient
 from reviewsvc.errors import ServiceError
 
 AUDITORS_GROUP = "auditors"
@@ -47,9 +48,7 @@ def scope_required(scope: str) -> type[BasePermission]:
 
     class HasScope(BasePermission):
         def has_permission(self, request, view) -> bool:
-            from apps.accounts.models import ApiKey
-
-            if not isinstance(request.auth, ApiKey):
+            if not isinstance(request.auth, ApiClient):
                 raise ServiceError("authentication_required")
             if scope not in request.auth.scopes:
                 raise ServiceError("scope_missing", f"This call needs the {scope!r} scope.")

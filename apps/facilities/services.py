@@ -1,4 +1,5 @@
-"""Facilities: created by the operator, deactivated by an admin; deactivation ends its sessions."""
+"""Facilities: created by the operator, deactivated by an admin; deactivation ends its sessions
+(through ``facility_deactivated``, which the accounts app answers)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 
-from apps.accounts.services import facility_sessions_end
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
 from apps.facilities.models import Facility
+from apps.facilities.signals import facility_deactivated
 from reviewsvc.errors import ServiceError
 from reviewsvc.net import parse_networks
 
@@ -60,7 +61,7 @@ def facility_deactivate(*, facility: Facility, context: RequestContext) -> Facil
     """No reviewer of the facility works on: the flag blocks the next request, sessions end now."""
     with transaction.atomic():
         Facility.objects.filter(pk=facility.pk).update(active=False)
-        ended = facility_sessions_end(facility_id=facility.pk)
+        ended = sum(count for _, count in facility_deactivated.send(sender=Facility, facility_id=facility.pk))
         event_record(action="facility.deactivate", context=context, facility_id=facility.pk, extra={"reviewers": ended})
     facility.refresh_from_db()
     return facility

@@ -19,8 +19,9 @@ from django.utils import timezone
 
 from apps.accounts.models import ApiKey
 from apps.audit.services import event_record, event_record_denied, subject_pseudonym
+from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip
-from apps.clips.services import clip_audio_chunks, clip_storage
+from apps.clips.services import clip_storage
 from apps.common.context import RequestContext
 from apps.privacy.models import Export, ExportStatus
 from apps.privacy.selectors import subject_access_log_entries

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from apps.accounts.selectors import ReviewerSnapshot
+from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip
-from apps.clips.services import clip_audio_chunks
 from apps.common.context import RequestContext
 from apps.reviews import alerts, limits
 from apps.reviews.models import Assignment

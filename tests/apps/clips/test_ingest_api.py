@@ -12,8 +12,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.audit.models import AccessEvent
+from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip, Subject
-from apps.clips.services import clip_audio_chunks
 from tests.conftest import make_wav
 
 pytestmark = pytest.mark.django_db

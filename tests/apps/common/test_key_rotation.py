@@ -2,8 +2,8 @@ import pytest
 from django.core.management import call_command
 
 from apps.audit.models import AccessEvent
+from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip
-from apps.clips.services import clip_audio_chunks
 from apps.common.keys import key_provider
 from tests.conftest import make_wav
 

@@ -20,8 +20,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from apps.audit.models import AccessEvent
+from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip
-from apps.clips.services import clip_audio_chunks, clip_storage
+from apps.clips.services import clip_storage
 from apps.privacy import services, tasks
 from apps.privacy.models import Export, ExportStatus
 from apps.privacy.services import exports

@@ -8,8 +8,8 @@ from apps.clips.models import Clip, ClipStatus, Subject
 from apps.clips.services import clip_storage
 from apps.common.context import RequestContext
 from apps.common.keys import key_provider
-from apps.common.services import master_key_rotate
-from apps.common.tasks import wrapped_keys_rewrap_task
+from apps.keys.services import master_key_rotate
+from apps.keys.tasks import wrapped_keys_rewrap_task
 from apps.reviews.models import Assignment, AssignmentStatus
 from apps.reviews.tasks import expire_leases
 from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, events, lease, subject_events, submit

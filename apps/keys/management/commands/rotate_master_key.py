@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
 
 from apps.common.context import RequestContext
-from apps.common.services import master_key_rotate, wrapped_keys_rewrap
-from apps.common.tasks import wrapped_keys_rewrap_task
+from apps.keys.services import master_key_rotate, wrapped_keys_rewrap
+from apps.keys.tasks import wrapped_keys_rewrap_task
 
 
 class Command(BaseCommand):
