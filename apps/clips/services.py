@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.accounts.models import ApiKey
 from apps.audit.services import event_record
-from apps.clips.models import Activation, Clip, Subject
+from apps.clips.models import Activation, Clip, ClipStatus, Subject
 from apps.clips.tasks import blobs_sweep
 from apps.common.context import RequestContext
 from apps.common.keys import WrappedKeyHolder, key_provider
@@ -113,16 +113,75 @@ def clip_ingest(
     return clip
 
 
-def clips_shred(*, clips: QuerySet[Clip], status: str) -> int:
-    """Crypto-shred: destroy the wrapped data keys of ``clips`` and give them ``status``.
+# The clip lifecycle: the statuses each status may move to. Every change of ``Clip.status``, in
+# any app, goes through ``clip_transition`` or ``clips_transition``, which hold to this table.
+CLIP_TRANSITIONS: dict[str, frozenset[str]] = {
+    ClipStatus.QUEUED: frozenset({ClipStatus.ASSIGNED, ClipStatus.WITHDRAWN, ClipStatus.DELETED, ClipStatus.EXPIRED}),
+    ClipStatus.ASSIGNED: frozenset(
+        {ClipStatus.QUEUED, ClipStatus.TRANSCRIBED, ClipStatus.WITHDRAWN, ClipStatus.DELETED, ClipStatus.EXPIRED}
+    ),
+    ClipStatus.TRANSCRIBED: frozenset({ClipStatus.DELETED, ClipStatus.EXPIRED}),
+    ClipStatus.WITHDRAWN: frozenset({ClipStatus.DELETED, ClipStatus.EXPIRED}),
+    ClipStatus.EXPIRED: frozenset({ClipStatus.DELETED}),
+    ClipStatus.DELETED: frozenset(),
+}
 
-    Call inside the caller's transaction. The ciphertext is unreadable from the moment this
-    commits; the blob files are removed afterwards by ``blobs_sweep``.
+
+class IllegalClipTransition(ValueError):
+    """A clip was asked to move to a status its current one may not reach: a bug, not input."""
+
+
+def clip_transition_allowed(*, source: str, target: str) -> bool:
+    return target in CLIP_TRANSITIONS.get(source, frozenset())
+
+
+def clips_transition(*, clips: QuerySet[Clip], to: str, shred: bool = False, now: datetime | None = None) -> int:
+    """Move ``clips`` to status ``to`` in one UPDATE; returns how many moved.
+
+    Only clips whose status may reach ``to`` change; the rest stay as they are, so a caller
+    racing another writer (a release after an opt-out) changes nothing it must not. ``shred``
+    also destroys their wrapped data keys (crypto-shredding): the ciphertext is unreadable from
+    the moment this commits, and ``blobs_sweep`` removes the files afterwards. Call inside the
+    caller's transaction, with the clips locked.
     """
-    count = clips.update(wrapped_key=None, key_version=None, status=status, status_changed_at=timezone.now())
-    if count:
+    if to not in CLIP_TRANSITIONS:
+        raise IllegalClipTransition(f"unknown clip status {to!r}")
+    sources = [source for source, targets in CLIP_TRANSITIONS.items() if to in targets]
+    changes: dict = {"status": to, "status_changed_at": now or timezone.now()}
+    if shred:
+        changes |= {"wrapped_key": None, "key_version": None}
+    count = clips.filter(status__in=sources).update(**changes)
+    if shred and count:
         transaction.on_commit(blobs_sweep.delay)
     return count
+
+
+def clip_transition(*, clip: Clip, to: str, shred: bool = False, now: datetime | None = None) -> None:
+    """Move the one clip ``clip`` (locked by the caller) to ``to``; raises if its status may not."""
+    if not clip_transition_allowed(source=clip.status, target=to):
+        raise IllegalClipTransition(f"a {clip.status} clip cannot become {to}")
+    if not clips_transition(clips=Clip.objects.filter(pk=clip.pk, status=clip.status), to=to, shred=shred, now=now):
+        raise IllegalClipTransition(f"clip {clip.pk} is no longer {clip.status}")
+    clip.status = to
+    if shred:
+        clip.wrapped_key = clip.key_version = None
+
+
+def clips_shred(*, clips: QuerySet[Clip], status: str) -> int:
+    """Crypto-shred: destroy the wrapped data keys of ``clips`` and give them ``status``."""
+    return clips_transition(clips=clips, to=status, shred=True)
+
+
+def subject_opted_out_set(*, subject: Subject, opted_out: bool) -> None:
+    """The one setter of a subject's opt-out flag; ``subject`` is locked (``subject_lock``).
+
+    Setting it again keeps the original time: the opt-out holds from its first moment.
+    """
+    if subject.opted_out == opted_out:
+        return
+    subject.opted_out = opted_out
+    subject.opted_out_at = timezone.now() if opted_out else None
+    subject.save(update_fields=["opted_out", "opted_out_at"])
 
 
 def blobs_sweep_batch(*, batch_size: int = 500) -> int:

@@ -12,11 +12,10 @@ import hashlib
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from apps.audit.services import event_record
 from apps.clips.models import Clip, ClipStatus, Subject
-from apps.clips.services import clips_shred, subject_lock
+from apps.clips.services import clips_shred, clips_transition, subject_lock, subject_opted_out_set
 from apps.common.context import RequestContext
 from apps.reviews.services import (
     assignments_revoke_for_subject,
@@ -57,17 +56,11 @@ def subject_opt_out(*, subject_id: str, context: RequestContext) -> int:
     """
     with transaction.atomic():
         subject = subject_lock(subject_id=subject_id)
-        if not subject.opted_out:
-            subject.opted_out = True
-            subject.opted_out_at = timezone.now()
-            subject.save(update_fields=["opted_out", "opted_out_at"])
+        subject_opted_out_set(subject=subject, opted_out=True)
         withdrawable = Clip.objects.filter(subject=subject, status__in=WITHDRAWABLE)
         revoked, clip_ids = _lock_then_revoke(subject_id=subject_id, clips=withdrawable)
         keep_audio = settings.REVIEWSVC_OPTOUT_KEEP_AUDIO
-        if keep_audio:
-            withdrawn = withdrawable.update(status=ClipStatus.WITHDRAWN, status_changed_at=timezone.now())
-        else:
-            withdrawn = clips_shred(clips=withdrawable, status=ClipStatus.WITHDRAWN)
+        withdrawn = clips_transition(clips=withdrawable, to=ClipStatus.WITHDRAWN, shred=not keep_audio)
         event_record(
             action="subject.opt_out",
             context=context,
@@ -86,9 +79,7 @@ def subject_opt_in(*, subject_id: str, context: RequestContext) -> None:
     """Opt back in, for future clips only: withdrawn clips stay withdrawn."""
     with transaction.atomic():
         subject = subject_lock(subject_id=subject_id)
-        subject.opted_out = False
-        subject.opted_out_at = None
-        subject.save(update_fields=["opted_out", "opted_out_at"])
+        subject_opted_out_set(subject=subject, opted_out=False)
         event_record(action="subject.opt_in", context=context, subject_id=subject_id)
 
 

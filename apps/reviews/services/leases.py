@@ -20,6 +20,7 @@ from django.utils import timezone
 from apps.accounts.selectors import ReviewerSnapshot
 from apps.audit.services import event_record
 from apps.clips.models import Clip, ClipStatus
+from apps.clips.services import clip_transition, clips_transition
 from apps.common.context import RequestContext
 from apps.reviews import alerts, limits
 from apps.reviews.models import Assignment, AssignmentStatus
@@ -215,8 +216,10 @@ def _expire_rows(assignments: list[Assignment], *, now: datetime) -> None:
     Assignment.objects.filter(pk__in=[a.pk for a in assignments], status=AssignmentStatus.ACTIVE).update(
         status=AssignmentStatus.EXPIRED, ended_at=now
     )
-    Clip.objects.filter(pk__in=[a.clip_id for a in assignments], status=ClipStatus.ASSIGNED).update(
-        status=ClipStatus.QUEUED, status_changed_at=now
+    clips_transition(
+        clips=Clip.objects.filter(pk__in=[a.clip_id for a in assignments], status=ClipStatus.ASSIGNED),
+        to=ClipStatus.QUEUED,
+        now=now,
     )
 
 
@@ -341,7 +344,7 @@ def _lease_next_once(*, reviewer: ReviewerSnapshot, context: RequestContext) -> 
             leased_at=now,
             expires_at=now + lease_duration(),
         )
-        Clip.objects.filter(pk=clip.pk).update(status=ClipStatus.ASSIGNED, status_changed_at=now)
+        clip_transition(clip=clip, to=ClipStatus.ASSIGNED, now=now)
         _expire_events(lapsed)
         event_record(
             action="review.lease",
@@ -413,8 +416,8 @@ def assignment_release(*, reviewer: ReviewerSnapshot, assignment_id, context: Re
 
     def release(assignment: Assignment, clip: Clip, now: datetime) -> tuple[Assignment, dict]:
         _assignment_change(assignment, status=AssignmentStatus.RELEASED, ended_at=now)
-        Clip.objects.filter(pk=clip.pk, status=ClipStatus.ASSIGNED).update(
-            status=ClipStatus.QUEUED, status_changed_at=now
+        clips_transition(
+            clips=Clip.objects.filter(pk=clip.pk, status=ClipStatus.ASSIGNED), to=ClipStatus.QUEUED, now=now
         )
         return assignment, {}
 

@@ -14,7 +14,7 @@ from django.db import transaction
 from apps.accounts.selectors import ReviewerSnapshot
 from apps.audit.services import event_record
 from apps.clips.models import Clip, ClipStatus
-from apps.clips.services import clips_shred
+from apps.clips.services import clip_transition
 from apps.common.context import RequestContext
 from apps.common.keys import WrappedKeyHolder, key_provider
 from apps.reviews.models import Assignment, AssignmentStatus, Transcript
@@ -85,11 +85,7 @@ def transcript_submit(
             transcript.key_version = sealed.key_version
         transcript.save(force_insert=True)
         _assignment_change(assignment, status=AssignmentStatus.SUBMITTED, ended_at=now)
-        clips = Clip.objects.filter(pk=clip.pk)
-        if accidental:
-            clips_shred(clips=clips, status=ClipStatus.TRANSCRIBED)
-        else:
-            clips.update(status=ClipStatus.TRANSCRIBED, status_changed_at=now)
+        clip_transition(clip=clip, to=ClipStatus.TRANSCRIBED, shred=accidental, now=now)
         # The length, never the text: the log holds no content.
         return transcript, {"transcript": str(transcript.id), "flags": flags, "chars": 0 if accidental else len(text)}
 
