@@ -1,13 +1,27 @@
-"""Admin for reviewers and vetting. State changes go through the services, so events are written
-and sessions end; TOTP seeds are never shown (they exist only as ciphertext anyway)."""
+"""Admin for reviewers, vetting, devices, invites, login throttles, API keys and staff accounts.
+
+Every change and action calls the service a command or the API would, and that service writes
+the event; this module writes nothing itself. What no service offers (deleting a device, an
+invite, a key, a user) the admin does not offer either. TOTP seeds are never shown (they exist
+only as ciphertext anyway).
+"""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth.models import Group, User
 
 from apps.accounts.models import ApiKey, EncryptedTOTPDevice, Invite, LoginThrottle, Reviewer, VettingRecord
-from apps.accounts.services import reviewer_offboard, reviewer_reenrol, reviewer_suspend
-from apps.audit.services import event_record
+from apps.accounts.services import (
+    api_key_revoke,
+    login_throttle_lift,
+    reviewer_change,
+    reviewer_offboard,
+    reviewer_reenrol,
+    reviewer_suspend,
+    vetting_record_add,
+)
+from apps.common.admin import ReadOnlyAdmin
 from apps.common.context import context_from_request
 from reviewsvc.errors import ServiceError
 
@@ -18,8 +32,11 @@ class VettingRecordInline(admin.TabularInline):
     fields = ("kind", "checked_by", "checked_at", "valid_until", "notes", "recorded_by", "recorded_at")
     readonly_fields = ("recorded_by", "recorded_at")
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request, obj=None) -> bool:
         return False  # vetting history is evidence; it is added to, not rewritten
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Reviewer)
@@ -28,6 +45,7 @@ class ReviewerAdmin(admin.ModelAdmin):
     list_filter = ("status", "facility")
     search_fields = ("user__username",)
     fields = ("user", "facility", "languages", "vetted_until", "status", "offboarded_at", "created_at")
+    # A move to another facility is reviewer_change(facility=...), from a command or the shell.
     readonly_fields = ("user", "facility", "status", "offboarded_at", "created_at")
     inlines = [VettingRecordInline]
     actions = ("suspend", "offboard", "reenrol")
@@ -38,105 +56,139 @@ class ReviewerAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # offboard instead: the access log keeps referring to them
 
-    # The admin runs each change form in one transaction, so each event commits with its change.
     def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
+        # The admin runs each change form in one transaction, so the event commits with the change.
         if form.changed_data:
-            event_record(
-                action="reviewer.change",
-                context=context_from_request(request),
-                facility_id=obj.facility_id,
-                extra={"username": obj.user.get_username(), "fields": sorted(form.changed_data)},
-            )
+            changed = {name: form.cleaned_data[name] for name in form.changed_data}
+            reviewer_change(reviewer=obj, context=context_from_request(request), **changed)
 
     def save_formset(self, request, form, formset, change) -> None:
         for record in formset.save(commit=False):
-            if record.recorded_by_id is None:
-                record.recorded_by = request.user
-            record.save()
-            event_record(
-                action="vetting.record",
+            vetting_record_add(
+                reviewer=record.reviewer,
+                kind=record.kind,
+                checked_by=record.checked_by,
+                checked_at=record.checked_at,
+                valid_until=record.valid_until,
+                notes=record.notes,
+                recorded_by=request.user,
                 context=context_from_request(request),
-                facility_id=record.reviewer.facility_id,
-                extra={
-                    "username": record.reviewer.user.get_username(),
-                    "kind": record.kind,
-                    "valid_until": record.valid_until.isoformat() if record.valid_until else None,
-                },
             )
-
-    def _each(self, request, queryset, service, verb: str) -> None:
-        context = context_from_request(request)
-        for reviewer in queryset.select_related("user"):
-            try:
-                result = service(email=reviewer.user.get_username(), context=context)
-            except ServiceError as exc:
-                self.message_user(request, f"{reviewer}: {exc.message}", messages.ERROR)
-                continue
-            if isinstance(result, str):
-                # The re-enrolment link is shown to the admin only, to hand over in person.
-                self.message_user(request, f"{reviewer}: new invite {result}", messages.WARNING)
-            else:
-                self.message_user(request, f"{reviewer}: {verb}", messages.SUCCESS)
 
     @admin.action(description="Suspend (ends every session now)", permissions=["change"])
     def suspend(self, request, queryset) -> None:
-        self._each(request, queryset, reviewer_suspend, "suspended")
+        context = context_from_request(request)
+        for reviewer in queryset.select_related("user"):
+            try:
+                reviewer_suspend(email=reviewer.user.get_username(), context=context)
+            except ServiceError as exc:
+                self.message_user(request, f"{reviewer}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{reviewer}: suspended", messages.SUCCESS)
 
     @admin.action(description="Offboard (ends sessions, deletes devices and password)", permissions=["change"])
     def offboard(self, request, queryset) -> None:
-        self._each(request, queryset, reviewer_offboard, "offboarded")
+        context = context_from_request(request)
+        for reviewer in queryset.select_related("user"):
+            try:
+                reviewer_offboard(email=reviewer.user.get_username(), context=context)
+            except ServiceError as exc:
+                self.message_user(request, f"{reviewer}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{reviewer}: offboarded", messages.SUCCESS)
 
     @admin.action(description="Re-enrol (ends sessions, deletes device, makes a new invite)", permissions=["change"])
     def reenrol(self, request, queryset) -> None:
-        self._each(request, queryset, reviewer_reenrol, "re-enrolled")
+        context = context_from_request(request)
+        for reviewer in queryset.select_related("user"):
+            try:
+                link = reviewer_reenrol(email=reviewer.user.get_username(), context=context)
+            except ServiceError as exc:
+                self.message_user(request, f"{reviewer}: {exc.message}", messages.ERROR)
+            else:
+                # The re-enrolment link is shown to the admin only, to hand over in person.
+                self.message_user(request, f"{reviewer}: new invite {link}", messages.WARNING)
 
 
 @admin.register(EncryptedTOTPDevice)
-class EncryptedTOTPDeviceAdmin(admin.ModelAdmin):
+class EncryptedTOTPDeviceAdmin(ReadOnlyAdmin):
+    """Devices are enrolled by their owner through an invite and removed by re-enrolment or offboarding."""
+
     list_display = ("user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count")
     fields = ("user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count")
     readonly_fields = fields
 
-    def has_add_permission(self, request) -> bool:
-        return False  # devices are enrolled by their owner through an invite
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Invite)
-class InviteAdmin(admin.ModelAdmin):
+class InviteAdmin(ReadOnlyAdmin):
+    """Invites are issued by invite_reviewer, invite_staff and re-enrolment; offboarding ends them."""
+
     list_display = ("user", "created_at", "expires_at", "accepted_at", "used_at")
     readonly_fields = ("user", "created_at", "expires_at", "accepted_at", "used_at")
     exclude = ("token_hash",)
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(LoginThrottle)
-class LoginThrottleAdmin(admin.ModelAdmin):
-    """Deleting a row lifts a lockout early."""
+class LoginThrottleAdmin(ReadOnlyAdmin):
+    """The "lift" action ends a lockout early, with an event."""
 
     list_display = ("username_digest", "failures", "window_started_at", "locked_until")
     readonly_fields = list_display
+    actions = ("lift",)
 
-    def has_add_permission(self, request) -> bool:
-        return False
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Rows stay read-only; "change" is what the lift action needs.
+        return obj is None and request.user.has_perm("accounts.change_loginthrottle")
+
+    @admin.action(description="Lift (clears the failures and the lockout)", permissions=["change"])
+    def lift(self, request, queryset) -> None:
+        context = context_from_request(request)
+        for throttle in queryset:
+            login_throttle_lift(throttle=throttle, context=context)
+        self.message_user(request, f"Lifted {len(queryset)} lockouts.", messages.SUCCESS)
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ReadOnlyAdmin):
+    """Keys are made by create_api_key, which shows the secret once, and revoked, never deleted."""
+
     list_display = ("name", "prefix", "scopes", "created_at", "revoked_at")
     readonly_fields = ("name", "prefix", "scopes", "created_at", "revoked_at")
     exclude = ("key_hash",)
+    actions = ("revoke",)
 
-    def has_add_permission(self, request) -> bool:
-        return False  # keys are made by create_api_key, which shows the secret once
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and request.user.has_perm("accounts.change_apikey")
+
+    @admin.action(description="Revoke (the key stops working at once)", permissions=["change"])
+    def revoke(self, request, queryset) -> None:
+        context = context_from_request(request)
+        for api_key in queryset.filter(revoked_at=None):
+            api_key_revoke(name=api_key.name, context=context)
+            self.message_user(request, f"{api_key.name}: revoked", messages.SUCCESS)
+
+
+def _staff_accounts_read_only() -> None:
+    """Accounts and groups come from invite_staff and invites; who is staff or auditor is not
+    edited in the admin, where no event would record it."""
+    for model in (User, Group):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+    admin.site.register(User, StaffAccountAdmin)
+    admin.site.register(Group, GroupAdmin)
+
+
+class StaffAccountAdmin(ReadOnlyAdmin):
+    list_display = ("username", "is_active", "is_staff", "is_superuser", "last_login")
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+    search_fields = ("username",)
+    fields = ("username", "is_active", "is_staff", "is_superuser", "groups", "last_login", "date_joined")
+    readonly_fields = fields
+
+
+class GroupAdmin(ReadOnlyAdmin):
+    fields = ("name",)
+    readonly_fields = fields
 
 
 def _hide_plaintext_totp_admin() -> None:
@@ -147,4 +199,5 @@ def _hide_plaintext_totp_admin() -> None:
         admin.site.unregister(TOTPDevice)
 
 
+_staff_accounts_read_only()
 _hide_plaintext_totp_admin()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
@@ -12,6 +11,7 @@ from apps.clips.selectors import clip_get
 from apps.clips.services import clip_ingest
 from apps.common.context import context_from_request
 from apps.common.permissions import scope_required
+from apps.common.regions import region_choice_message, regions_unknown
 from reviewsvc.validation import is_language_tag, is_subject_id, normalise_language_tag
 
 
@@ -59,8 +59,8 @@ class ClipIngestApi(APIView):
         captured_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
         def validate_region(self, value: str) -> str:
-            if value not in settings.REVIEWSVC_REGIONS:
-                raise serializers.ValidationError(f"Must be one of {', '.join(settings.REVIEWSVC_REGIONS)}.")
+            if regions_unknown([value]):
+                raise serializers.ValidationError(region_choice_message())
             return value
 
     class OutputSerializer(serializers.Serializer):

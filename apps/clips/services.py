@@ -20,6 +20,7 @@ from apps.clips.models import Activation, Clip, ClipStatus, Subject
 from apps.clips.tasks import blobs_sweep
 from apps.common.context import RequestContext
 from apps.common.keys import WrappedKeyHolder, key_provider
+from apps.common.regions import region_choice_message, regions_unknown
 from reviewsvc.audio.probe import AudioError, InvalidAudio, probe
 from reviewsvc.crypto import envelope
 from reviewsvc.crypto.keys import KeyProvider
@@ -61,8 +62,8 @@ def clip_ingest(
 ) -> Clip:
     if activation == Activation.ACCIDENTAL and not settings.REVIEWSVC_REVIEW_ACCIDENTAL:
         raise ServiceError("accidental_activation")
-    if region not in settings.REVIEWSVC_REGIONS:
-        raise ServiceError("validation_error", details={"region": [f"Must be one of {settings.REVIEWSVC_REGIONS}."]})
+    if regions_unknown([region]):
+        raise ServiceError("validation_error", details={"region": [region_choice_message()]})
     if len(audio) > settings.REVIEWSVC_MAX_UPLOAD_BYTES:
         raise ServiceError("payload_too_large")
     try:

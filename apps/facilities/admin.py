@@ -1,9 +1,10 @@
+"""Facilities in the admin: each save and action calls the facilities service, which writes the event."""
+
 from django.contrib import admin, messages
 
-from apps.audit.services import event_record
 from apps.common.context import context_from_request
 from apps.facilities.models import Facility
-from apps.facilities.services import facility_activate, facility_deactivate
+from apps.facilities.services import EDITABLE, facility_activate, facility_change, facility_create, facility_deactivate
 
 
 @admin.register(Facility)
@@ -22,13 +23,15 @@ class FacilityAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         # The admin's change form is one transaction: the event commits with the change.
-        super().save_model(request, obj, form, change)
-        event_record(
-            action="facility.change" if change else "facility.create",
-            context=context_from_request(request),
-            facility_id=obj.pk,
-            extra={"name": obj.name, "fields": sorted(form.changed_data)},
-        )
+        values = {field: form.cleaned_data[field] for field in EDITABLE if field in form.cleaned_data}
+        context = context_from_request(request)
+        if change:
+            saved = facility_change(facility=obj, context=context, **values)
+        else:
+            saved = facility_create(context=context, **values)
+        # The admin goes on with ``obj`` (its log entry, the redirect): make it the saved row.
+        for field in Facility._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(saved, field.attname))
 
     @admin.action(description="Deactivate (ends every session of its reviewers now)", permissions=["change"])
     def deactivate(self, request, queryset) -> None:

@@ -3,10 +3,10 @@ from __future__ import annotations
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from apps.common.regions import regions_unknown, regions_unknown_message
 from reviewsvc.hours import parse_hours
 from reviewsvc.net import IPNetwork, parse_networks
 
@@ -39,9 +39,8 @@ def validate_networks(value) -> None:
 def validate_regions(value) -> None:
     if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
         raise ValidationError("Regions must be a non-empty list.")
-    unknown = sorted(set(value) - set(settings.REVIEWSVC_REGIONS))
-    if unknown:
-        raise ValidationError(f"Unknown regions {unknown}; allowed: {settings.REVIEWSVC_REGIONS}.")
+    if unknown := regions_unknown(value):
+        raise ValidationError(regions_unknown_message(unknown))
 
 
 def validate_timezone(value: str) -> None:

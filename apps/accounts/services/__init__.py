@@ -21,17 +21,20 @@ from apps.accounts.services.invites import (
 from apps.accounts.services.login import (
     MAX_USERNAME,
     login_locked,
+    login_throttle_lift,
     login_verify,
     normalise_username,
     otp_format_ok,
     username_digest,
 )
 from apps.accounts.services.reviewers import (
+    reviewer_change,
     reviewer_invite,
     reviewer_offboard,
     reviewer_reenrol,
     reviewer_suspend,
     staff_invite,
+    vetting_record_add,
 )
 from apps.accounts.services.sessions import (
     SESSION_EPOCH,
@@ -64,9 +67,11 @@ __all__ = [
     "invite_confirm",
     "invite_issue",
     "login_locked",
+    "login_throttle_lift",
     "login_verify",
     "normalise_username",
     "otp_format_ok",
+    "reviewer_change",
     "reviewer_invite",
     "reviewer_offboard",
     "reviewer_reenrol",
@@ -76,4 +81,5 @@ __all__ = [
     "session_start",
     "staff_invite",
     "username_digest",
+    "vetting_record_add",
 ]

@@ -146,3 +146,14 @@ def _login_place_check(*, user: User, client_address: IPAddress | None, context:
     if not address_in_networks(client_address, admin_networks()):
         event_record_denied(action="auth.login", context=context, reason="outside_facility_network")
         raise ServiceError("outside_facility_network")
+
+
+def login_throttle_lift(*, throttle: LoginThrottle, context: RequestContext) -> None:
+    """Lift a name's failure count and lockout early (an admin, after checking with the person)."""
+    with transaction.atomic():
+        LoginThrottle.objects.filter(pk=throttle.pk).delete()
+        event_record(
+            action="auth.lockout_lift",
+            context=context,
+            extra={"username_digest": throttle.username_digest, "failures": throttle.failures},
+        )

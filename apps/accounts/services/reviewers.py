@@ -15,6 +15,7 @@ from apps.accounts.models import (
     Invite,
     Reviewer,
     ReviewerStatus,
+    VettingRecord,
 )
 from apps.accounts.services.invites import invite_issue
 from apps.accounts.services.login import MAX_USERNAME, normalise_username
@@ -22,6 +23,7 @@ from apps.accounts.services.sessions import reviewer_sessions_end
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
 from apps.common.permissions import AUDITORS_GROUP
+from apps.facilities.models import Facility
 from apps.facilities.selectors import facility_by_name
 from reviewsvc.errors import ServiceError
 from reviewsvc.validation import is_language_tag, normalise_language_tag
@@ -167,3 +169,74 @@ def reviewer_offboard(*, email: str, context: RequestContext) -> Reviewer:
         )
     reviewer.refresh_from_db()
     return reviewer
+
+
+def reviewer_change(
+    *,
+    reviewer: Reviewer,
+    context: RequestContext,
+    languages: list[str] | None = None,
+    vetted_until: date | None = None,
+    facility: Facility | None = None,
+) -> Reviewer:
+    """Change a reviewer's languages, vetting end or facility; one ``reviewer.change`` event names
+    the fields that changed.
+
+    A move to another facility ends the reviewer's sessions at once: they were opened from the old
+    facility's networks, and the new one's hours and regions apply from the next login.
+    """
+    with transaction.atomic():
+        locked = Reviewer.objects.select_for_update().select_related("user").get(pk=reviewer.pk)
+        changes: dict = {}
+        if languages is not None and (tags := _languages(languages)) != locked.languages:
+            changes["languages"] = tags
+        if vetted_until is not None and vetted_until != locked.vetted_until:
+            changes["vetted_until"] = vetted_until
+        if facility is not None and facility.pk != locked.facility_id:
+            changes["facility"] = facility
+        Reviewer.objects.filter(pk=locked.pk).update(**changes)
+        if "facility" in changes:
+            reviewer_sessions_end(reviewer_ids=[locked.pk])
+        event_record(
+            action="reviewer.change",
+            context=context,
+            facility_id=facility.pk if "facility" in changes and facility else locked.facility_id,
+            extra={"username": locked.user.get_username(), "fields": sorted(changes)},
+        )
+    locked.refresh_from_db()
+    return locked
+
+
+def vetting_record_add(
+    *,
+    reviewer: Reviewer,
+    kind: str,
+    checked_by: str,
+    checked_at: date,
+    valid_until: date | None,
+    notes: str,
+    recorded_by: User,
+    context: RequestContext,
+) -> VettingRecord:
+    """Add one check to the reviewer's vetting history (evidence: added to, never rewritten)."""
+    with transaction.atomic():
+        record = VettingRecord.objects.create(
+            reviewer=reviewer,
+            kind=kind,
+            checked_by=checked_by,
+            checked_at=checked_at,
+            valid_until=valid_until,
+            notes=notes,
+            recorded_by=recorded_by,
+        )
+        event_record(
+            action="vetting.record",
+            context=context,
+            facility_id=reviewer.facility_id,
+            extra={
+                "username": reviewer.user.get_username(),
+                "kind": kind,
+                "valid_until": valid_until.isoformat() if valid_until else None,
+            },
+        )
+    return record

@@ -113,3 +113,29 @@ def test_reenrolment_ends_sessions_and_the_old_device_stops_working(alice, syste
 
 def test_anonymous_requests_are_untouched():
     assert APIClient().get("/healthz").status_code == 200
+
+
+def test_moving_a_reviewer_to_another_facility_ends_their_sessions(alice, facility_b, system_context):
+    from apps.accounts.services import reviewer_change
+
+    client = verified_client(alice)
+    assert client.get(REVIEWER_ME).status_code == 200
+
+    moved = reviewer_change(reviewer=alice.reviewer, facility=facility_b, context=system_context)
+
+    assert moved.facility_id == facility_b.pk
+    assert client.get(REVIEWER_ME).status_code == 401
+    event = last_event("reviewer.change")
+    assert (event.facility_id, event.extra["fields"]) == (facility_b.pk, ["facility"])
+
+
+def test_a_change_of_languages_or_vetting_keeps_the_sessions(alice, system_context):
+    from apps.accounts.services import reviewer_change
+
+    client = verified_client(alice)
+    until = timezone.localdate() + timedelta(days=10)
+
+    reviewer_change(reviewer=alice.reviewer, languages=["fr-FR"], vetted_until=until, context=system_context)
+
+    assert client.get(REVIEWER_ME).status_code == 200
+    assert last_event("reviewer.change").extra["fields"] == ["languages", "vetted_until"]
