@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Invite, Reviewer
 from apps.accounts.services import hash_invite_token
-from apps.common.permissions import AUDITORS_GROUP
+from apps.common import roles
 from reviewsvc.errors import ServiceError
 from reviewsvc.net import IPAddress, address_in_networks
 from reviewsvc.policy import ReviewerFacts
@@ -78,14 +78,8 @@ def reviewer_snapshot(
 
 
 def user_role(*, user) -> str:
-    """reviewer | admin | auditor | staff (staff without admin rights)."""
-    if reviewer_profile(user=user) is not None:
-        return "reviewer"
-    if user.is_superuser:
-        return "admin"
-    if user.is_staff and user.groups.filter(name=AUDITORS_GROUP).exists():
-        return "auditor"
-    return "admin" if user.is_staff else "staff"
+    """``admin`` | ``auditor`` | ``reviewer``: ``apps.common.roles.user_role``."""
+    return roles.user_role(user)
 
 
 def _invite_state_of(invite: Invite | None, now: datetime) -> str:

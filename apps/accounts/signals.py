@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from apps.common.permissions import AUDITORS_GROUP
+from apps.common.roles import AUDITORS_GROUP
 
 
 def mark_session_on_login(sender, request, user, **kwargs) -> None:

@@ -8,6 +8,7 @@ from django.http import HttpRequest
 
 from apps.common.clients import ApiClient
 from apps.common.net import client_address
+from apps.common.roles import user_role
 
 # Log fields are bounded and cleaned so a hostile User-Agent cannot forge or flood a record.
 MAX_LABEL = 150
@@ -43,15 +44,7 @@ def actor_of(user, api_key) -> tuple[str, str, str]:
         return "api_key", str(api_key.pk), api_key.name
     if user is None or not user.is_authenticated:
         return "anonymous", "", ""
-    if user.is_superuser:
-        kind = "admin"
-    elif user.is_staff and user.groups.filter(name="auditors").exists():
-        kind = "auditor"
-    elif user.is_staff:
-        kind = "admin"
-    else:
-        kind = "reviewer"
-    return kind, str(user.pk), user.get_username()
+    return user_role(user), str(user.pk), user.get_username()
 
 
 def context_from_request(request: HttpRequest, *, username: str | None = None) -> RequestContext:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rest_framework.permissions import BasePermission
 
 from apps.common.clients import ApiClient
+from apps.common.roles import AUDITORS_GROUP as AUDITORS_GROUP  # re-exported: its old home
+from apps.common.roles import may_read_the_log
 from reviewsvc.errors import ServiceError
-
-AUDITORS_GROUP = "auditors"
 
 
 class DenyAll(BasePermission):
@@ -37,8 +37,7 @@ class IsVerifiedAuditor(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         _require_verified_user(request)
-        user = request.user
-        if user.is_superuser or (user.is_staff and user.groups.filter(name=AUDITORS_GROUP).exists()):
+        if may_read_the_log(request.user):
             return True
         raise ServiceError("permission_denied")
 

@@ -22,7 +22,7 @@ from apps.accounts.services.login import MAX_USERNAME, normalise_username
 from apps.accounts.services.sessions import reviewer_sessions_end
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
-from apps.common.permissions import AUDITORS_GROUP
+from apps.common.roles import AUDITORS_GROUP
 from apps.facilities.models import Facility
 from apps.facilities.selectors import facility_by_name
 from reviewsvc.errors import ServiceError

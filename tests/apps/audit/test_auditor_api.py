@@ -22,7 +22,7 @@ from apps.audit.selectors import subject_pseudonym
 from apps.audit.services import checkpoint_create, event_record
 from apps.common.context import RequestContext
 from apps.common.keys import key_provider
-from apps.common.permissions import AUDITORS_GROUP
+from apps.common.roles import AUDITORS_GROUP
 from apps.facilities.services import facility_create
 from reviewsvc.audit.verify import records_from_jsonl, verify_log
 from reviewsvc.crypto.keys import verify_signature
