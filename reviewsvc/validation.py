@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-SUBJECT_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# A pseudonymous id as the client sends it; the rule is also what refusals quote.
+SUBJECT_ID_RULE = "[A-Za-z0-9._:-]{1,128}"
+SUBJECT_ID_PATTERN = re.compile(SUBJECT_ID_RULE)
 # BCP 47 well-formedness for the tags voice products use: language, optional script, region
 # and variants (``de-DE``, ``zh-Hant-TW``, ``es-419``). Private-use and grandfathered tags are refused.
 _BCP47 = re.compile(

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-from django.db import transaction
-
 from apps.accounts.models import EncryptedTOTPDevice
-from apps.common.keys import WrappedKeyHolder
-from reviewsvc.crypto import envelope
-from reviewsvc.crypto.keys import KeyProvider, wrapped_key_version
+from apps.common.keys import WrappedKeyHolder, rows_rewrap
+from reviewsvc.crypto.keys import KeyProvider
 
 
 def totp_seeds_rewrap(*, provider: KeyProvider, batch_size: int) -> int:
-    current = provider.current_version()
-    with transaction.atomic():
-        devices = list(
-            EncryptedTOTPDevice.objects.select_for_update().exclude(key_version=current).order_by("pk")[:batch_size]
-        )
-        for device in devices:
-            wrapped = envelope.rewrap(bytes(device.wrapped_key), provider=provider, **device.seal_context())
-            EncryptedTOTPDevice.objects.filter(pk=device.pk).update(
-                wrapped_key=wrapped, key_version=wrapped_key_version(wrapped)
-            )
-    return len(devices)
+    return rows_rewrap(
+        EncryptedTOTPDevice.objects.order_by("pk"),
+        provider=provider,
+        batch_size=batch_size,
+        seal_context=lambda device: device.seal_context(),
+    )
 
 
 def totp_seed_versions_in_use() -> set[int]:

@@ -26,10 +26,10 @@ from apps.common.clients import ApiClient
 from apps.common.context import MAX_LABEL, context_from_request
 from apps.common.pagination import CursorPagination
 from apps.common.permissions import IsVerifiedAuditor
+from apps.common.serializers import SubjectIdField
 from reviewsvc.audit.chain import HASHED_FIELDS, canonical_json
 from reviewsvc.audit.verify import export_row
 from reviewsvc.errors import AccessDenied, ServiceError
-from reviewsvc.validation import is_subject_id
 
 EXPORT_CHUNK = 2000
 _ACTION = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")
@@ -56,18 +56,13 @@ class AuditorsOnly(BasePermission):
 
 class FilterSerializer(serializers.Serializer):
     clip = serializers.UUIDField(required=False)
-    subject = serializers.CharField(required=False, max_length=128)
+    subject = SubjectIdField(required=False)
     reviewer = serializers.CharField(required=False, max_length=MAX_LABEL)
     facility = serializers.CharField(required=False, max_length=MAX_LABEL)
     action = serializers.CharField(required=False, max_length=64)
     outcome = serializers.ChoiceField(required=False, choices=Outcome.choices)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
-
-    def validate_subject(self, value: str) -> str:
-        if not is_subject_id(value):
-            raise serializers.ValidationError("Must match [A-Za-z0-9._:-]{1,128}.")
-        return value
 
     def validate_action(self, value: str) -> str:
         if not _ACTION.fullmatch(value):

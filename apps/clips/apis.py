@@ -12,7 +12,8 @@ from apps.clips.services import clip_ingest
 from apps.common.context import context_from_request
 from apps.common.permissions import scope_required
 from apps.common.regions import region_choice_message, regions_unknown
-from reviewsvc.validation import is_language_tag, is_subject_id, normalise_language_tag
+from apps.common.serializers import SubjectIdField
+from reviewsvc.validation import is_language_tag, normalise_language_tag
 
 
 class LanguageTagField(serializers.CharField):
@@ -21,16 +22,6 @@ class LanguageTagField(serializers.CharField):
         if not is_language_tag(value):
             raise serializers.ValidationError("Not a BCP 47 language tag (e.g. de-DE).")
         return normalise_language_tag(value)
-
-
-class SubjectIdField(serializers.CharField):
-    """The whole value must match: DRF's RegexField only searches, so "../x" would pass it."""
-
-    def to_internal_value(self, data) -> str:
-        value = super().to_internal_value(data)
-        if not is_subject_id(value):
-            raise serializers.ValidationError("Must match [A-Za-z0-9._:-]{1,128}.")
-        return value
 
 
 class ClipOutputSerializer(serializers.Serializer):

@@ -19,7 +19,7 @@ from apps.audit.services import event_record
 from apps.clips.models import Activation, Clip, ClipStatus, Subject
 from apps.clips.tasks import blobs_sweep
 from apps.common.context import RequestContext
-from apps.common.keys import WrappedKeyHolder, key_provider
+from apps.common.keys import WrappedKeyHolder, key_provider, rows_rewrap
 from apps.common.regions import region_choice_message, regions_unknown
 from reviewsvc.audio.probe import AudioError, InvalidAudio, probe
 from reviewsvc.crypto import envelope
@@ -202,21 +202,12 @@ def blobs_sweep_batch(*, batch_size: int = 500) -> int:
 
 
 def _clips_rewrap_batch(*, provider: KeyProvider, batch_size: int) -> int:
-    current = provider.current_version()
-    with transaction.atomic():
-        batch = list(
-            Clip.objects.select_for_update(skip_locked=True)
-            .filter(wrapped_key__isnull=False)
-            .exclude(key_version=current)
-            .only("id", "subject_id", "wrapped_key", "key_version")[:batch_size]
-        )
-        for clip in batch:
-            context = clip_associated_data(clip_id=clip.id, subject_id=clip.subject_id)
-            data_key = provider.unwrap(bytes(clip.wrapped_key), context=context)
-            clip.wrapped_key = provider.wrap(data_key, context=context)
-            clip.key_version = current
-        Clip.objects.bulk_update(batch, ["wrapped_key", "key_version"])
-    return len(batch)
+    return rows_rewrap(
+        Clip.objects.only("id", "subject_id", "wrapped_key", "key_version"),
+        provider=provider,
+        batch_size=batch_size,
+        seal_context=lambda clip: {"kind": CLIP_KIND, "object_id": str(clip.id), "subject_id": clip.subject_id},
+    )
 
 
 def _clip_key_versions() -> set[int]:

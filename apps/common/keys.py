@@ -10,10 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.db.models import QuerySet
 
+from reviewsvc.crypto import envelope
 from reviewsvc.crypto.keys import KeyProvider, LocalKeyProvider
 
 
@@ -43,6 +47,30 @@ class WrappedKeyHolder:
 
 
 _holders: dict[str, WrappedKeyHolder] = {}
+
+
+def rows_rewrap(
+    rows: QuerySet, *, provider: KeyProvider, batch_size: int, seal_context: Callable[[Any], dict[str, str]]
+) -> int:
+    """Re-wrap, under the current version, up to ``batch_size`` of ``rows`` whose key is under another.
+
+    The one re-wrap of a data key every holder uses: ``seal_context(row)`` gives the ``kind``,
+    ``object_id`` and ``subject_id`` it was sealed under. Locked rows are skipped (a login holding
+    its device, a sweep holding its clips); they stay under their version, which then stays in use
+    and is not retired.
+    """
+    current = provider.current_version()
+    with transaction.atomic():
+        batch = list(
+            rows.select_for_update(skip_locked=True, of=("self",))
+            .filter(wrapped_key__isnull=False)
+            .exclude(key_version=current)[:batch_size]
+        )
+        for row in batch:
+            row.wrapped_key = envelope.rewrap(bytes(row.wrapped_key), provider=provider, **seal_context(row))
+            row.key_version = current
+        rows.model.objects.bulk_update(batch, ["wrapped_key", "key_version"])
+    return len(batch)
 
 
 def register_wrapped_key_holder(holder: WrappedKeyHolder) -> None:

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import IsReviewer
 from apps.common.context import context_from_request
 from apps.common.permissions import scope_required
+from apps.common.serializers import ClosedSerializer
 from apps.reviews import alerts
 from apps.reviews.services import (
     FLAGS,
@@ -45,16 +46,6 @@ class StrictChoiceField(serializers.ChoiceField):
         if not isinstance(data, str):
             self.fail("invalid_choice", input=type(data).__name__)
         return super().to_internal_value(data)
-
-
-class ClosedSerializer(serializers.Serializer):
-    """Refuses fields it does not name: a client cannot slip in a reviewer, clip or status."""
-
-    def validate(self, attrs: dict) -> dict:
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError({name[:64]: ["Unknown field."] for name in unknown[:10]})
-        return attrs
 
 
 class ReviewerApi(APIView):

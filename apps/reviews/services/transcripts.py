@@ -16,7 +16,7 @@ from apps.audit.services import event_record
 from apps.clips.models import Clip, ClipStatus
 from apps.clips.services import clip_transition
 from apps.common.context import RequestContext
-from apps.common.keys import WrappedKeyHolder, key_provider
+from apps.common.keys import WrappedKeyHolder, key_provider, rows_rewrap
 from apps.reviews.models import Assignment, AssignmentStatus, Transcript
 from apps.reviews.services.leases import _as_uuid, _assignment_change, _on_lease
 from reviewsvc.crypto import envelope
@@ -200,26 +200,16 @@ def transcripts_shred_submitted_before(*, before: datetime, limit: int) -> list[
 
 # --- Master-key rotation ----------------------------------------------------------------------
 def _transcripts_rewrap_batch(*, provider: KeyProvider, batch_size: int) -> int:
-    current = provider.current_version()
-    with transaction.atomic():
-        batch = list(
-            Transcript.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(wrapped_key__isnull=False)
-            .exclude(key_version=current)
-            .select_related("clip")
-            .only("id", "wrapped_key", "key_version", "clip__subject_id")[:batch_size]
-        )
-        for transcript in batch:
-            transcript.wrapped_key = envelope.rewrap(
-                bytes(transcript.wrapped_key),
-                provider=provider,
-                kind=TRANSCRIPT_KIND,
-                object_id=str(transcript.id),
-                subject_id=transcript.clip.subject_id,
-            )
-            transcript.key_version = current
-        Transcript.objects.bulk_update(batch, ["wrapped_key", "key_version"])
-    return len(batch)
+    return rows_rewrap(
+        Transcript.objects.select_related("clip").only("id", "wrapped_key", "key_version", "clip__subject_id"),
+        provider=provider,
+        batch_size=batch_size,
+        seal_context=lambda transcript: {
+            "kind": TRANSCRIPT_KIND,
+            "object_id": str(transcript.id),
+            "subject_id": transcript.clip.subject_id,
+        },
+    )
 
 
 def _transcript_key_versions() -> set[int]:
