@@ -15,11 +15,11 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.common.context import context_from_request
+from apps.common.negotiation import AnyAcceptNegotiation
 from apps.common.pagination import CursorPagination
 from apps.common.permissions import scope_required
 from apps.common.serializers import ClosedSerializer, subject_id_from_path
@@ -225,16 +225,6 @@ class SubjectExportDetailApi(APIView):
             "expires_at": export.expires_at,
         }
         return Response(self.OutputSerializer(body).data)
-
-
-class AnyAcceptNegotiation(BaseContentNegotiation):
-    """The bundle is bytes whatever the client puts in ``Accept``; errors still answer in JSON."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 class SubjectExportDownloadApi(APIView):

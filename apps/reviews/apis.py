@@ -9,12 +9,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsReviewer
 from apps.common.context import context_from_request
+from apps.common.negotiation import AnyAcceptNegotiation
 from apps.common.permissions import scope_required
 from apps.common.serializers import ClosedSerializer
 from apps.reviews import alerts
@@ -139,16 +139,6 @@ class AssignmentReleaseApi(ReviewerApi):
             reviewer=request.reviewer, assignment_id=assignment_id, context=context_from_request(request)
         )
         return Response(self.OutputSerializer(assignment).data)
-
-
-class AnyAcceptNegotiation(BaseContentNegotiation):
-    """Audio is audio whatever a player puts in ``Accept``; errors still answer in JSON."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 class AssignmentAudioApi(ReviewerApi):

@@ -14,6 +14,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
+from apps.reviews.services import FLAG_LABELS, FLAGS
+
 # The contract's paths (CONTRACT.md, "Sessions"); the script appends ids and actions.
 REVIEW_API = {
     "next": "/api/v1/review/next",
@@ -46,5 +48,6 @@ def workbench(request: HttpRequest) -> HttpResponse:
             "poll_seconds": POLL_SECONDS,
             "heartbeat_seconds": HEARTBEAT_SECONDS,
             "transcript_max_chars": settings.REVIEWSVC_TRANSCRIPT_MAX_CHARS,
+            "flags": [(flag, FLAG_LABELS[flag]) for flag in FLAGS],
         },
     )

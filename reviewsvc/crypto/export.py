@@ -105,8 +105,7 @@ class BundleWriter(io.RawIOBase):
     ) -> None:
         super().__init__()
         check_recipient_public_key(recipient_public_key)
-        if not 1 <= segment_size <= streaming.MAX_SEGMENT_SIZE:
-            raise ValueError("invalid segment size")
+        streaming.check_segment_size(segment_size)
         ephemeral = X25519PrivateKey.generate()
         ephemeral_public = ephemeral.public_key().public_bytes_raw()
         export_bytes = _export_id_bytes(export_id)
@@ -119,7 +118,7 @@ class BundleWriter(io.RawIOBase):
         )
         preamble = _preamble(ephemeral_public, export_bytes)
         self._nonce_prefix = os.urandom(streaming.NONCE_PREFIX_SIZE)
-        header = bytes([streaming.FORMAT]) + segment_size.to_bytes(4, "big") + self._nonce_prefix
+        header = streaming.blob_header(segment_size=segment_size, nonce_prefix=self._nonce_prefix)
         self._aad = header + preamble + recipient_public_key
         self._aead = AESGCM(key)
         self._sink = sink
@@ -170,7 +169,7 @@ class BundleWriter(io.RawIOBase):
     def _seal(self, *, last: bool) -> None:
         if self._index >= streaming.MAX_SEGMENTS:
             raise ValueError("bundle has too many segments")
-        nonce = self._nonce_prefix + self._index.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
+        nonce = streaming.segment_nonce(self._nonce_prefix, self._index, last=last)
         out = memoryview(self._sealed)[: self._filled + streaming.TAG_SIZE]
         self._aead.encrypt_into(nonce, memoryview(self._plain)[: self._filled], self._aad, out)
         self._sink.write(out)

@@ -68,7 +68,7 @@ class _Layout(NamedTuple):
 
 def ciphertext_size(plaintext_size: int, segment_size: int = SEGMENT_SIZE) -> int:
     """Return the exact size of the blob that ``encrypt`` makes of ``plaintext_size`` bytes."""
-    _check_segment_size(segment_size)
+    check_segment_size(segment_size)
     if plaintext_size < 0:
         raise ValueError("plaintext size must not be negative")
     segments = _segment_count(plaintext_size, segment_size)
@@ -138,16 +138,16 @@ def _encrypt_with_prefix(
     # bytes object per segment and joining them was more than 10x slower than one-shot GCM.
     blob = bytearray(ciphertext_size(size, segment_size))
     target = memoryview(blob)
-    header = bytes([FORMAT]) + segment_size.to_bytes(4, "big") + nonce_prefix
-    target[:HEADER_SIZE] = header
-    aad = header + associated_data
+    head = blob_header(segment_size=segment_size, nonce_prefix=nonce_prefix)
+    target[:HEADER_SIZE] = head
+    aad = head + associated_data
     aead = AESGCM(key)
     count = _segment_count(size, segment_size)
     offset = HEADER_SIZE
     for index in range(count):
         chunk = source[index * segment_size : (index + 1) * segment_size]
         end = offset + len(chunk) + TAG_SIZE
-        nonce = _nonce(nonce_prefix, index, last=index == count - 1)
+        nonce = segment_nonce(nonce_prefix, index, last=index == count - 1)
         aead.encrypt_into(nonce, chunk, aad, target[offset:end])
         offset = end
     return blob
@@ -205,7 +205,7 @@ def _decrypt_segments(
     for index in range(first, final + 1):
         chunk_size = min(size, shape.plaintext_size - index * size)
         sealed = _read_exactly(source, chunk_size + TAG_SIZE)
-        nonce = _nonce(prefix, index, last=index == last_index)
+        nonce = segment_nonce(prefix, index, last=index == last_index)
         try:
             # One-shot per segment: the plaintext comes back only once the tag has verified, in a
             # fresh object that is yielded without a copy. Faster than decrypt_into a reused
@@ -231,7 +231,14 @@ def _read_exactly(source: SeekableSource, size: int) -> bytes:
     return data
 
 
-def _nonce(prefix: bytes, index: int, *, last: bool) -> bytes:
+def blob_header(*, segment_size: int, nonce_prefix: bytes) -> bytes:
+    """The blob header; also the start of every segment's associated data. Shared with the export bundle."""
+    check_segment_size(segment_size)
+    return bytes([FORMAT]) + segment_size.to_bytes(4, "big") + nonce_prefix
+
+
+def segment_nonce(prefix: bytes, index: int, *, last: bool) -> bytes:
+    """The nonce of segment ``index``; the last flag stops truncation at a segment boundary."""
     return prefix + index.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
 
 
@@ -239,7 +246,7 @@ def _segment_count(plaintext_size: int, segment_size: int) -> int:
     return max(1, -(-plaintext_size // segment_size))
 
 
-def _check_segment_size(segment_size: int) -> None:
+def check_segment_size(segment_size: int) -> None:
     if not 1 <= segment_size <= MAX_SEGMENT_SIZE:
         raise ValueError(f"segment size must be between 1 and {MAX_SEGMENT_SIZE}")
 

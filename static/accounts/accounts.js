@@ -2,16 +2,11 @@
 "use strict";
 
 (function () {
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
   async function postJson(url, body) {
     const response = await fetch(url, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      headers: { "Content-Type": "application/json", "X-CSRFToken": window.reviewsvc.csrfToken() },
       body: JSON.stringify(body),
     });
     let data = null;

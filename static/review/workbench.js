@@ -84,11 +84,6 @@
 
   // ---------------------------------------------------------------- server calls
 
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
   function noteContact(response, background) {
     if (!background) {
       lastContact = Date.now();
@@ -126,7 +121,7 @@
     }
     const options = { method: method, headers: headers, credentials: "same-origin", cache: "no-store" };
     if (method !== "GET") {
-      headers["X-CSRFToken"] = csrfToken();
+      headers["X-CSRFToken"] = window.reviewsvc.csrfToken();
     }
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";

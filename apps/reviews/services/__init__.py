@@ -1,7 +1,11 @@
 """The review workflow's writes: leases on the queue (``leases``), audio delivery (``delivery``),
 transcripts (``transcripts``). Every public name is importable from here."""
 
-from apps.reviews.services.delivery import Delivery, RangeNotSatisfiable, clip_deliver
+from apps.reviews.services.delivery import (
+    Delivery,
+    RangeNotSatisfiable,
+    clip_deliver,
+)
 from apps.reviews.services.leases import (
     EXPIRY_BATCH,
     LEASE_FIELDS,
@@ -17,6 +21,7 @@ from apps.reviews.services.leases import (
 from apps.reviews.services.transcripts import (
     ACCIDENTAL_FLAG,
     ALLOWED_CONTROLS,
+    FLAG_LABELS,
     FLAGS,
     TRANSCRIPT_KEY_HOLDER,
     TRANSCRIPT_KIND,
@@ -34,15 +39,16 @@ from apps.reviews.services.transcripts import (
 __all__ = [
     "ACCIDENTAL_FLAG",
     "ALLOWED_CONTROLS",
+    "Delivery",
     "EXPIRY_BATCH",
     "FLAGS",
+    "FLAG_LABELS",
     "LEASE_FIELDS",
     "QUEUE_FIELDS",
-    "TRANSCRIPT_KEY_HOLDER",
-    "TRANSCRIPT_KIND",
-    "Delivery",
     "RangeNotSatisfiable",
     "SubjectTranscript",
+    "TRANSCRIPT_KEY_HOLDER",
+    "TRANSCRIPT_KIND",
     "TranscriptView",
     "assignment_heartbeat",
     "assignment_lease_next",

@@ -25,6 +25,12 @@ from reviewsvc.errors import ServiceError
 
 TRANSCRIPT_KIND = "transcript"
 FLAGS = ("accidental_activation", "no_speech", "sensitive")
+# What the workbench shows beside each flag; its form is drawn from this, so it offers exactly FLAGS.
+FLAG_LABELS = {
+    "accidental_activation": "Accidental activation (the clip is destroyed once flagged)",
+    "no_speech": "No speech",
+    "sensitive": "Sensitive content",
+}
 ACCIDENTAL_FLAG = "accidental_activation"
 # Newlines and tabs are how people lay out a transcript; every other control character is
 # either an injection attempt (terminal escapes, log forging) or noise.

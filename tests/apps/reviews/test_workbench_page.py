@@ -107,3 +107,27 @@ def test_it_refuses_other_methods(reviewer_user):
     response = session_client(reviewer_user, verified=True).post("/review/")
 
     assert response.status_code == 405
+
+
+def test_its_flags_are_exactly_the_ones_the_transcript_service_accepts(reviewer_user):
+    from apps.reviews.services import FLAG_LABELS, FLAGS
+
+    html = session_client(reviewer_user, verified=True).get("/review/").content.decode()
+
+    offered = re.findall(r'<input type="checkbox" name="flags" value="([^"]+)">', html)
+    assert offered == list(FLAGS)
+    assert set(FLAG_LABELS) == set(FLAGS)
+    assert all(label in html for label in FLAG_LABELS.values())
+
+
+def test_every_page_script_reads_the_csrf_cookie_through_the_one_shared_module(reviewer_user):
+    static = settings.BASE_DIR / "static"
+    readers = sorted(
+        str(path.relative_to(static)) for path in static.rglob("*.js") if "document.cookie" in path.read_text()
+    )
+    html = session_client(reviewer_user, verified=True).get("/review/").content.decode()
+
+    assert readers == ["common/csrf.js"]
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    assert scripts[0].endswith("/common/csrf.js")
+    assert len(scripts) == 2
