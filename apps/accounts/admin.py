@@ -8,6 +8,8 @@ only as ciphertext anyway).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import admin, messages
 from django.contrib.auth.models import Group, User
 
@@ -22,7 +24,7 @@ from apps.accounts.services import (
     vetting_record_add,
 )
 from apps.common.admin import ReadOnlyAdmin
-from apps.common.context import context_from_request
+from apps.common.context import RequestContext, context_from_request
 from reviewsvc.errors import ServiceError
 
 
@@ -75,39 +77,42 @@ class ReviewerAdmin(admin.ModelAdmin):
                 context=context_from_request(request),
             )
 
-    @admin.action(description="Suspend (ends every session now)", permissions=["change"])
-    def suspend(self, request, queryset) -> None:
+    def _for_each(
+        self, request, queryset, act: Callable[[str, RequestContext], str], level: int = messages.SUCCESS
+    ) -> None:
+        """``act(email, context)`` on each selected reviewer; it returns what to tell the admin."""
         context = context_from_request(request)
         for reviewer in queryset.select_related("user"):
             try:
-                reviewer_suspend(email=reviewer.user.get_username(), context=context)
+                said = act(reviewer.user.get_username(), context)
             except ServiceError as exc:
                 self.message_user(request, f"{reviewer}: {exc.message}", messages.ERROR)
             else:
-                self.message_user(request, f"{reviewer}: suspended", messages.SUCCESS)
+                self.message_user(request, f"{reviewer}: {said}", level)
+
+    @admin.action(description="Suspend (ends every session now)", permissions=["change"])
+    def suspend(self, request, queryset) -> None:
+        def act(email: str, context: RequestContext) -> str:
+            reviewer_suspend(email=email, context=context)
+            return "suspended"
+
+        self._for_each(request, queryset, act)
 
     @admin.action(description="Offboard (ends sessions, deletes devices and password)", permissions=["change"])
     def offboard(self, request, queryset) -> None:
-        context = context_from_request(request)
-        for reviewer in queryset.select_related("user"):
-            try:
-                reviewer_offboard(email=reviewer.user.get_username(), context=context)
-            except ServiceError as exc:
-                self.message_user(request, f"{reviewer}: {exc.message}", messages.ERROR)
-            else:
-                self.message_user(request, f"{reviewer}: offboarded", messages.SUCCESS)
+        def act(email: str, context: RequestContext) -> str:
+            reviewer_offboard(email=email, context=context)
+            return "offboarded"
+
+        self._for_each(request, queryset, act)
 
     @admin.action(description="Re-enrol (ends sessions, deletes device, makes a new invite)", permissions=["change"])
     def reenrol(self, request, queryset) -> None:
-        context = context_from_request(request)
-        for reviewer in queryset.select_related("user"):
-            try:
-                link = reviewer_reenrol(email=reviewer.user.get_username(), context=context)
-            except ServiceError as exc:
-                self.message_user(request, f"{reviewer}: {exc.message}", messages.ERROR)
-            else:
-                # The re-enrolment link is shown to the admin only, to hand over in person.
-                self.message_user(request, f"{reviewer}: new invite {link}", messages.WARNING)
+        def act(email: str, context: RequestContext) -> str:
+            # The re-enrolment link is shown to the admin only, to hand over in person.
+            return f"new invite {reviewer_reenrol(email=email, context=context)}"
+
+        self._for_each(request, queryset, act, level=messages.WARNING)
 
 
 @admin.register(EncryptedTOTPDevice)
