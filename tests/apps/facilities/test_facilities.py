@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -79,3 +80,35 @@ def test_create_facility_refuses_invalid_input(args, message):
 def test_facility_names_are_unique(facility_a):
     with pytest.raises(CommandError, match="already exists"):
         run("Facility A", "--country", "DE", "--network", "10.7.0.0/16", "--region", "EU")
+
+
+def test_a_facility_change_stores_canonical_values_and_names_only_what_changed(facility_a, system_context):
+    from apps.facilities.services import facility_change
+
+    changed = facility_change(
+        facility=facility_a,
+        networks=["::ffff:10.7.0.0/112"],
+        regions=[" EU "],
+        name=facility_a.name,
+        context=system_context,
+    )
+
+    assert changed.networks == ["10.7.0.0/16"]
+    event = last_event("facility.change")
+    assert (event.facility_id, event.extra["fields"]) == (facility_a.pk, ["networks"])
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"networks": ["10.0.0.0/33"]}, "Invalid network"), ({"regions": ["MARS"]}, "Unknown regions ['MARS']")],
+)
+def test_a_facility_change_refuses_bad_networks_and_unknown_regions(facility_a, system_context, changes, message):
+    from apps.facilities.services import facility_change
+    from reviewsvc.errors import ServiceError
+
+    with pytest.raises(ServiceError, match=re.escape(message)):
+        facility_change(facility=facility_a, context=system_context, **changes)
+
+    facility_a.refresh_from_db()
+    assert facility_a.networks == ["10.1.0.0/16"]
+    assert facility_a.regions == ["EU"]
