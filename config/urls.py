@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
+    path("audit/", include("apps.console.urls")),
     path("", include("apps.reviews.page_urls")),
     path("", include("apps.accounts.pages")),
 ]

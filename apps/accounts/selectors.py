@@ -113,3 +113,8 @@ def invite_password_problems(*, token: str, password: str) -> list[str]:
     except DjangoValidationError as exc:
         return list(exc.messages)
     return []
+
+
+def reviewer_by_user_id(*, user_id: int) -> Reviewer | None:
+    """The reviewer profile of a user id, with its user and facility (the auditors' console)."""
+    return Reviewer.objects.select_related("user", "facility").filter(user_id=user_id).first()

@@ -32,7 +32,10 @@ from reviewsvc.audit.verify import export_row
 from reviewsvc.errors import AccessDenied, ServiceError
 
 EXPORT_CHUNK = 2000
-_ACTION = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")
+# An action name, a family of them ("clip.*"), or every action ("*").
+_ACTION = re.compile(r"\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?")
+# Query parameters every list takes besides its filters.
+PAGING_PARAMS = frozenset({"cursor", "page_size"})
 # A spreadsheet runs a cell starting with these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -63,23 +66,27 @@ class FilterSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(required=False, choices=Outcome.choices)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
+    q = serializers.CharField(
+        required=False, max_length=MAX_LABEL, help_text="Text in the actor's label or the action."
+    )
 
     def validate_action(self, value: str) -> str:
         if not _ACTION.fullmatch(value):
-            raise serializers.ValidationError("Not an action name (e.g. clip.audio).")
+            raise serializers.ValidationError("Not an action name or family (e.g. clip.audio, clip.*).")
         return value
 
     def validate(self, attrs: dict) -> dict:
+        unknown = sorted(set(self.initial_data) - set(self.fields) - PAGING_PARAMS)
+        if unknown:
+            raise serializers.ValidationError({name: "Unknown query parameter." for name in unknown})
         if "since" in attrs and "until" in attrs and attrs["since"] > attrs["until"]:
             raise serializers.ValidationError({"until": "Must not be before since."})
         return attrs
 
 
-def _filtered(request):
-    filters = FilterSerializer(data=request.query_params)
-    filters.is_valid(raise_exception=True)
-    data = filters.validated_data
-    events = event_list(
+def filtered_events(data: dict):
+    """The events a validated ``FilterSerializer`` asks for (the API and the console's search)."""
+    return event_list(
         clip_id=data.get("clip"),
         subject_id=data.get("subject"),
         reviewer=data.get("reviewer"),
@@ -88,8 +95,14 @@ def _filtered(request):
         outcome=data.get("outcome"),
         since=data.get("since"),
         until=data.get("until"),
+        text=data.get("q"),
     )
-    return events, data
+
+
+def _filtered(request):
+    filters = FilterSerializer(data=request.query_params)
+    filters.is_valid(raise_exception=True)
+    return filtered_events(filters.validated_data), filters.validated_data
 
 
 class EventOutputSerializer(serializers.Serializer):
@@ -114,6 +127,7 @@ class EventOutputSerializer(serializers.Serializer):
 
 class EventPagination(CursorPagination):
     ordering = "-seq"
+    page_size_query_param = "page_size"
 
 
 class AuditEventListApi(APIView):

@@ -108,3 +108,91 @@ class Checkpoint(models.Model):
             key=self.key,
             signature=self.signature,
         )
+
+
+class Granularity(models.TextChoices):
+    HOUR = "h"
+    DAY = "d"
+
+
+class EventCount(models.Model):
+    """How many events of one kind fell in one hour or one UTC day: the console's rollup.
+
+    Counting 1 M events for a 30-day chart takes seconds; these rows (a few tens of thousands)
+    answer it in milliseconds. They are derived data: ``event_counts_catch_up`` adds every
+    event after ``RollupState.last_seq`` exactly once, and a lost table is rebuilt from the log.
+    Hourly rows are kept for two days (the 24-hour views), daily rows for good.
+    """
+
+    granularity = models.CharField(max_length=1, choices=Granularity.choices)
+    bucket = models.DateTimeField()
+    # 0 for an event that names no facility: a NULL would make every such row a new key.
+    facility_id = models.IntegerField(default=0)
+    facility_name = models.CharField(max_length=150, blank=True)
+    actor_kind = models.CharField(max_length=16)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    reason = models.CharField(max_length=64, blank=True)
+    count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "granularity",
+                    "bucket",
+                    "facility_id",
+                    "facility_name",
+                    "actor_kind",
+                    "actor_id",
+                    "actor_label",
+                    "action",
+                    "outcome",
+                    "reason",
+                ],
+                name="audit_eventcount_key",
+            )
+        ]
+        indexes = [models.Index(fields=["granularity", "bucket"], name="audit_eventcount_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H}h {self.action} {self.outcome}: {self.count}"
+
+
+class RollupState(models.Model):
+    """The last event counted into ``EventCount`` (one row)."""
+
+    last_seq = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"rolled up to #{self.last_seq}"
+
+
+class VerificationStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+class VerificationRun(models.Model):
+    """One verification of the whole log, started from the console and run by a worker."""
+
+    id = models.UUIDField(primary_key=True)
+    requested_by = models.CharField(max_length=150)
+    status = models.CharField(max_length=8, choices=VerificationStatus.choices, default=VerificationStatus.QUEUED)
+    total = models.BigIntegerField(default=0)
+    entries = models.BigIntegerField(default=0)
+    first_bad = models.BigIntegerField(null=True)
+    problem = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True)
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"verification {self.id} {self.status}"

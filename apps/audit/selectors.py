@@ -7,14 +7,14 @@ import itertools
 import queue
 import secrets
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 import psycopg
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from apps.audit.models import AccessEvent
 from apps.audit.models import Checkpoint as CheckpointRow
@@ -58,8 +58,14 @@ def event_list(
     outcome: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    text: str | None = None,
 ) -> QuerySet[AccessEvent]:
-    """Events matching every given filter. ``subject_id`` is a raw id, matched by its pseudonym."""
+    """Events matching every given filter. ``subject_id`` is a raw id, matched by its pseudonym.
+
+    ``action`` is a name (``clip.audio``) or a family (``clip.*``, ``*``); an unknown name and a
+    pattern matching nothing both give no events. ``text`` is found, case-insensitively, in the
+    actor's label or the action.
+    """
     events = AccessEvent.objects.all()
     if clip_id is not None:
         events = events.filter(clip_id=clip_id)
@@ -69,8 +75,12 @@ def event_list(
         events = events.filter(actor_kind="reviewer", actor_label=reviewer)
     if facility:
         events = events.filter(facility_name=facility)
-    if action:
-        events = events.filter(action=action)
+    if action and action != "*":
+        events = (
+            events.filter(action__startswith=action[:-1]) if action.endswith(".*") else events.filter(action=action)
+        )
+    if text:
+        events = events.filter(Q(actor_label__icontains=text) | Q(action__icontains=text))
     if outcome:
         events = events.filter(outcome=outcome)
     if since is not None:
@@ -220,7 +230,7 @@ def checkpoints_in_folder(folder: Path) -> list[Checkpoint]:
     return found
 
 
-def audit_log_verify() -> VerifyResult:
+def audit_log_verify(*, progress: Callable[[int], None] | None = None, progress_every: int = 50_000) -> VerifyResult:
     """The whole log against every checkpoint, in the database and in the folder sink.
 
     The folder's copies catch what a database superuser could otherwise hide: deleting the
@@ -243,12 +253,20 @@ def audit_log_verify() -> VerifyResult:
             )
     with event_records() as records:
         return verify_log(
-            records,
+            records if progress is None else _counted(records, progress, progress_every),
             checkpoints=sorted(by_size.values(), key=lambda c: c.size),
             trusted_key=key_provider().signing_public_key(),
             verify_signature=verify_signature,
             complete_series=True,
         )
+
+
+def _counted(records: Iterable[Record], progress: Callable[[int], None], every: int) -> Iterator[Record]:
+    """The records unchanged, calling ``progress(n)`` after every ``every`` of them."""
+    for number, record in enumerate(records, 1):
+        if number % every == 0:
+            progress(number)
+        yield record
 
 
 class NotProvable(Exception):

@@ -10,3 +10,27 @@ def audit_checkpoint_task() -> int | None:
 
     checkpoint = checkpoint_create()
     return checkpoint.size if checkpoint else None
+
+
+@shared_task(name="audit.verification_run")
+def audit_verification_run(*, run_id: str) -> str:
+    """A verification the console started: reads the whole log, records the result on the run."""
+    from apps.audit.verification import verification_run
+
+    return verification_run(run_id=run_id).status
+
+
+@shared_task(name="audit.event_counts")
+def audit_event_counts_task() -> int:
+    """Every minute (CELERY_BEAT_SCHEDULE): count newly sealed events for the console's charts."""
+    from apps.audit.rollups import event_counts_catch_up
+
+    return event_counts_catch_up()
+
+
+@shared_task(name="audit.baseline_alerts")
+def audit_baseline_alerts_task() -> int:
+    """Every hour: raise an alert for each reviewer or facility far above its own 14-day baseline."""
+    from apps.audit.baseline import baseline_alerts_raise
+
+    return baseline_alerts_raise()

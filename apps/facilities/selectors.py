@@ -10,3 +10,16 @@ def facility_by_name(*, name: str) -> Facility | None:
 def facility_name(*, facility_id: int) -> str:
     """The facility's current name, or "" for an unknown id (access events keep a snapshot)."""
     return Facility.objects.filter(pk=facility_id).values_list("name", flat=True).first() or ""
+
+
+def facility_timezones(*, facility_ids) -> dict[int, str]:
+    """Each facility's IANA time zone ("" when none is set), for showing times in local time."""
+    return dict(Facility.objects.filter(pk__in=set(facility_ids)).values_list("pk", "timezone"))
+
+
+def facility_list() -> list[Facility]:
+    return list(Facility.objects.order_by("name"))
+
+
+def facility_get(*, facility_id: int) -> Facility | None:
+    return Facility.objects.filter(pk=facility_id).first()

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "apps.clips",
     "apps.reviews",
     "apps.privacy",
+    "apps.console",
 ]
 
 MIDDLEWARE = [
@@ -123,6 +124,8 @@ CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE["privacy.retention_sweep"] = {"task": "privacy.retention_sweep", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["reviews.expire_leases"] = {"task": "reviews.expire_leases", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["audit.checkpoint"] = {"task": "audit.checkpoint", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["audit.event_counts"] = {"task": "audit.event_counts", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["audit.baseline_alerts"] = {"task": "audit.baseline_alerts", "schedule": 3600.0}
 
 # --- Passwords, sessions, OTP ---------------------------------------------------------------
 PASSWORD_HASHERS = [

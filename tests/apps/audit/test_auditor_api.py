@@ -141,7 +141,7 @@ def test_a_verified_auditor_and_a_verified_superuser_may_search():
 
 def test_it_lists_newest_first_with_a_cursor(auditor):
     record_events(5)
-    first = auditor.get(EVENTS, {"limit": 2}).json()
+    first = auditor.get(EVENTS, {"page_size": 2}).json()
     assert [e["seq"] for e in first["results"]] == [5, 4]
     second = auditor.get(first["next"]).json()
     assert [e["seq"] for e in second["results"]] == [3, 2]
