@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.contrib import admin as django_admin
+from django.db import transaction
 from django.test import RequestFactory
 
 from apps.audit.models import AccessEvent, Checkpoint
-from apps.audit.services import checkpoint_create
-from tests.apps.audit.factories import record_events
+from apps.audit.services import checkpoint_create, event_record
+from tests.apps.audit.factories import REVIEWER, record_events
 
 pytestmark = pytest.mark.django_db
 
@@ -49,3 +52,17 @@ def test_the_admin_refuses_to_edit_or_delete_an_event_through_its_pages(admin_cl
     stored = AccessEvent.objects.get(seq=event.seq)
     assert (stored.action, stored.hash) == (event.action, event.hash)
     assert Checkpoint.objects.count() == 1
+
+
+def test_the_event_list_finds_an_event_by_clip_id_and_shows_facility_address_and_utc_seconds(admin_client):
+    clip = uuid.uuid4()
+    with transaction.atomic():
+        event_record(action="clip.audio", context=REVIEWER, clip_id=clip)
+    record_events(2)
+    page = admin_client.get("/admin/audit/accessevent/", {"q": str(clip)}).content.decode()
+    assert page.count('class="field-seq"') == 1
+    assert str(clip) in page
+    assert '<td class="field-client_address">10.1.2.3</td>' in page
+    assert " UTC</td>" in page
+    other = admin_client.get("/admin/audit/accessevent/", {"q": str(uuid.uuid4())}).content.decode()
+    assert other.count('class="field-seq"') == 0

@@ -346,3 +346,23 @@ def test_a_get_never_starts_a_verification(auditor_client):
 def test_a_reviewer_cannot_start_a_verification(alice_client):
     assert alice_client.post("/audit/integrity/").status_code == 403
     assert not VerificationRun.objects.exists()
+
+
+def test_seed_demo_invites_an_auditor_and_leaves_activity_the_console_can_chart():
+    import io
+
+    from django.core.management import call_command
+
+    from apps.audit.demo import CLIPS, LISTENERS
+
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    text = out.getvalue()
+    assert "Demo auditor auditor@demo.example: enrol at " in text
+    demo = AccessEvent.objects.filter(actor_label__startswith="demo-listener-")
+    assert demo.filter(action="review.lease").count() == LISTENERS * CLIPS
+    assert demo.filter(outcome="denied").count() == LISTENERS
+    assert all(event.extra["demo"] is True for event in demo)
+    before = AccessEvent.objects.filter(actor_label__startswith="demo-listener-").count()
+    call_command("seed_demo", stdout=io.StringIO())
+    assert AccessEvent.objects.filter(actor_label__startswith="demo-listener-").count() == before
