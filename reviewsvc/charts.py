@@ -15,7 +15,7 @@ from html import escape
 
 BAR_HEIGHT = 22
 BAR_GAP = 6
-LABEL_WIDTH = 190
+LABEL_WIDTH = 230
 VALUE_WIDTH = 70
 
 
@@ -36,6 +36,11 @@ class Column:
     href: str
 
 
+def _short(label: str, limit: int = 32) -> str:
+    # The full label is in the bar's <title>; the axis shows what fits.
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
 def _attr(value: str) -> str:
     return escape(value, quote=True)
 
@@ -48,7 +53,7 @@ def bar_chart(*, title: str, bars: Sequence[Bar], width: int = 560) -> str:
     span = width - LABEL_WIDTH - VALUE_WIDTH
     top = max(bar.value for bar in bars) or 1
     parts = [
-        f'<svg class="chart chart-bars" role="img" aria-label="{_attr(title)}" '
+        f'<svg class="chart chart-bars" role="group" aria-label="{_attr(title)}" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
         f"<title>{escape(title)}</title>",
     ]
@@ -57,7 +62,7 @@ def bar_chart(*, title: str, bars: Sequence[Bar], width: int = 560) -> str:
         length = max(round(span * bar.value / top), 1 if bar.value else 0)
         parts.append(
             f'<a href="{_attr(bar.href)}"><title>{escape(bar.label)}: {bar.value}</title>'
-            f'<text class="chart-label" x="0" y="{y + 15}">{escape(bar.label[:28])}</text>'
+            f'<text class="chart-label" x="0" y="{y + 15}">{escape(_short(bar.label))}</text>'
             f'<rect class="chart-bar" x="{LABEL_WIDTH}" y="{y}" width="{length}" height="{BAR_HEIGHT}"></rect>'
             f'<text class="chart-value" x="{LABEL_WIDTH + length + 6}" y="{y + 15}">{bar.value}</text></a>'
         )
@@ -75,7 +80,7 @@ def column_chart(*, title: str, columns: Sequence[Column], width: int = 720, hei
     column_width = max(slot * 0.7, 1.0)
     top = max(column.granted + column.denied for column in columns) or 1
     parts = [
-        f'<svg class="chart chart-columns" role="img" aria-label="{_attr(title)}" '
+        f'<svg class="chart chart-columns" role="group" aria-label="{_attr(title)}" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
         f"<title>{escape(title)}</title>",
         f'<line class="chart-axis" x1="0" y1="{plot}" x2="{width}" y2="{plot}"></line>',

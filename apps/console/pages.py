@@ -98,6 +98,8 @@ class TimedEvent:
     def __init__(self, event: AccessEvent, zone_name: str) -> None:
         self.event = event
         self.utc = event.time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        # Whom an alert is about: alert events name the reviewer (or, for baselines, the label) in extra.
+        self.about = event.extra.get("reviewer") or event.extra.get("label") or event.actor_label
         self.local = ""
         if zone_name:
             local = event.time.astimezone(zoneinfo.ZoneInfo(zone_name))
@@ -236,11 +238,11 @@ def clip_page(request: HttpRequest, clip_id) -> HttpResponse:
 
 
 @auditor_page("reviewer")
-def reviewer_page(request: HttpRequest, user_id: int) -> HttpResponse:
-    reviewer = reviewer_by_user_id(user_id=user_id)
-    actor_id = str(user_id)
+def reviewer_page(request: HttpRequest, actor_id: str) -> HttpResponse:
+    """A reviewer by the id events record as the actor (the account's id)."""
+    reviewer = reviewer_by_user_id(user_id=int(actor_id)) if actor_id.isdecimal() else None
     if reviewer is None and not reviewer_events(actor_id=actor_id, limit=1):
-        return _not_found(request, f"Reviewer {user_id}")
+        return _not_found(request, f"Reviewer {actor_id}")
     username = reviewer.user.get_username() if reviewer else ""
     scope = {"actor_kind": "reviewer", "actor_id": actor_id}
     series = activity_series(window="30d", **scope)
@@ -249,7 +251,7 @@ def reviewer_page(request: HttpRequest, user_id: int) -> HttpResponse:
         "console/reviewer.html",
         {
             "reviewer": reviewer,
-            "user_id": user_id,
+            "actor_id": actor_id,
             "username": username,
             "chart": _series_chart(series, window="30d", title="Activity per day, last 30 days", reviewer=username),
             "clips": clips_heard(actor_kind="reviewer", actor_id=actor_id),

@@ -41,7 +41,8 @@
       document.getElementById("otp").value = "";
       if (result.ok) {
         say("login-status", "Signed in.");
-        window.location.assign(result.data.role === "reviewer" ? "/review/" : "/admin/");
+        const home = { reviewer: "/review/", auditor: "/audit/" };
+        window.location.assign(home[result.data.role] || "/admin/");
       } else {
         say("login-status", errorText(result));
       }
