@@ -31,11 +31,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from apps.audit.models import AccessEvent, Checkpoint, Outcome
+from apps.audit.models import AccessEvent, Checkpoint, Outcome, VerificationRun
 from apps.audit.selectors import event_records, subject_pseudonym
+from apps.audit.tasks import audit_verification_run
 from apps.common.context import MAX_LABEL, RequestContext, clean_text
 from apps.common.keys import key_provider
 from reviewsvc.audit import chain
@@ -329,3 +331,17 @@ def checkpoint_sink_write(checkpoint: signed.Checkpoint) -> None:
             raise
     finally:
         temp.unlink()
+
+
+def verification_start(*, context: RequestContext) -> VerificationRun:
+    """Record a verification of the whole log for a worker to run (``apps.audit.verification``)."""
+    with transaction.atomic():
+        run = VerificationRun.objects.create(
+            id=uuid.uuid4(),
+            requested_by=context.actor_label,
+            total=AccessEvent.objects.aggregate(head=Max("seq"))["head"] or 0,
+            created_at=timezone.now(),
+        )
+        event_record(action="audit.verify", context=context, extra={"run": str(run.id), "mode": "background"})
+        transaction.on_commit(lambda: audit_verification_run.delay(run_id=str(run.id)))
+    return run

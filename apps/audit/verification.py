@@ -1,6 +1,6 @@
 """Verifying the whole log as a background job the console starts and watches.
 
-The request only records the run (and the ``audit.verify`` event naming who asked); a worker
+``apps.audit.services.verification_start`` records the run (and the ``audit.verify`` event naming who asked); a worker
 does the reading, so a long verification neither ties up a web worker nor times out. Progress
 is the number of events checked so far, published through the cache every ``PROGRESS_EVERY``
 events; the result (and the first bad sequence, if any) lands on the run's row.
@@ -8,37 +8,17 @@ events; the result (and the first bad sequence, if any) lands on the run's row.
 
 from __future__ import annotations
 
-import uuid
-
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
-from apps.audit.models import AccessEvent, VerificationRun, VerificationStatus
+from apps.audit.models import VerificationRun, VerificationStatus
 from apps.audit.selectors import audit_log_verify
-from apps.audit.services import event_record
-from apps.audit.tasks import audit_verification_run
-from apps.common.context import RequestContext
 
 PROGRESS_EVERY = 50_000
 
 
 def _progress_key(run_id) -> str:
     return f"audit:verification:{run_id}"
-
-
-def verification_start(*, context: RequestContext) -> VerificationRun:
-    with transaction.atomic():
-        run = VerificationRun.objects.create(
-            id=uuid.uuid4(),
-            requested_by=context.actor_label,
-            total=AccessEvent.objects.aggregate(head=Max("seq"))["head"] or 0,
-            created_at=timezone.now(),
-        )
-        event_record(action="audit.verify", context=context, extra={"run": str(run.id), "mode": "background"})
-        transaction.on_commit(lambda: audit_verification_run.delay(run_id=str(run.id)))
-    return run
 
 
 def verification_run(*, run_id: str) -> VerificationRun:

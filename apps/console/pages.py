@@ -28,6 +28,7 @@ from apps.audit.apis import FilterSerializer, filtered_events
 from apps.audit.models import AccessEvent, Checkpoint, Outcome, VerificationRun
 from apps.audit.rollups import event_counts_catch_up
 from apps.audit.selectors import checkpoints_in_folder
+from apps.audit.services import verification_start
 from apps.audit.statistics import (
     DEFAULT_WINDOW,
     PLAY,
@@ -45,7 +46,7 @@ from apps.audit.statistics import (
     reviewer_events,
     reviewer_status_changes,
 )
-from apps.audit.verification import verification_progress, verification_start
+from apps.audit.verification import verification_progress
 from apps.common.context import context_from_request
 from apps.console.access import auditor_page
 from apps.facilities.selectors import facility_get, facility_timezones
