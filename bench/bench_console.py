@@ -102,8 +102,10 @@ def main() -> int:
 
     user = User.objects.create_user("bench-auditor@example.org", is_staff=True)
     user.groups.add(Group.objects.get_or_create(name=AUDITORS_GROUP)[0])
-    device = EncryptedTOTPDevice.objects.create(user=user, name="bench", confirmed=True)
-    client = Client(REMOTE_ADDR="127.0.0.1")
+    device = EncryptedTOTPDevice(user=user, name="bench", confirmed=True)
+    device.set_seed(os.urandom(20))
+    device.save()
+    client = Client(REMOTE_ADDR="127.0.0.1", HTTP_HOST="127.0.0.1")
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
