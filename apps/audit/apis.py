@@ -26,7 +26,7 @@ from apps.common.clients import ApiClient
 from apps.common.context import MAX_LABEL, context_from_request
 from apps.common.pagination import CursorPagination
 from apps.common.permissions import IsVerifiedAuditor
-from apps.common.serializers import SubjectIdField
+from apps.common.serializers import ClosedSerializer, SubjectIdField
 from reviewsvc.audit.chain import HASHED_FIELDS, canonical_json
 from reviewsvc.audit.verify import export_row
 from reviewsvc.errors import AccessDenied, ServiceError
@@ -57,7 +57,9 @@ class AuditorsOnly(BasePermission):
         raise AccessDenied(code, audit={"action": view.audit_action, "extra": {"path": request.path[:200]}})
 
 
-class FilterSerializer(serializers.Serializer):
+class FilterSerializer(ClosedSerializer):
+    also_allowed = PAGING_PARAMS
+
     clip = serializers.UUIDField(required=False)
     subject = SubjectIdField(required=False)
     reviewer = serializers.CharField(required=False, max_length=MAX_LABEL)
@@ -76,9 +78,7 @@ class FilterSerializer(serializers.Serializer):
         return value
 
     def validate(self, attrs: dict) -> dict:
-        unknown = sorted(set(self.initial_data) - set(self.fields) - PAGING_PARAMS)
-        if unknown:
-            raise serializers.ValidationError({name: "Unknown query parameter." for name in unknown})
+        attrs = super().validate(attrs)
         if "since" in attrs and "until" in attrs and attrs["since"] > attrs["until"]:
             raise serializers.ValidationError({"until": "Must not be before since."})
         return attrs

@@ -9,10 +9,15 @@ from reviewsvc.validation import SUBJECT_ID_RULE, is_subject_id
 
 
 class ClosedSerializer(serializers.Serializer):
-    """Refuses fields it does not name: a client cannot slip in a reviewer, clip, subject or status."""
+    """Refuses fields it does not name: a client cannot slip in a reviewer, clip, subject or status.
+
+    ``also_allowed`` names inputs read elsewhere (a list's ``cursor`` and ``page_size``).
+    """
+
+    also_allowed: frozenset[str] = frozenset()
 
     def validate(self, attrs: dict) -> dict:
-        unknown = sorted(set(self.initial_data) - set(self.fields))
+        unknown = sorted(set(self.initial_data) - set(self.fields) - self.also_allowed)
         if unknown:
             raise serializers.ValidationError({name[:64]: ["Unknown field."] for name in unknown[:10]})
         return attrs
