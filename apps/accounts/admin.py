@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from django.contrib import admin, messages
 from django.contrib.auth.models import Group, User
+from django_otp_webauthn.models import WebAuthnCredential
 
 from apps.accounts.models import ApiKey, EncryptedTOTPDevice, Invite, LoginThrottle, Reviewer, VettingRecord
 from apps.accounts.services import (
@@ -122,6 +123,28 @@ class EncryptedTOTPDeviceAdmin(ReadOnlyAdmin):
     list_display = ("user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count")
     fields = ("user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count")
     readonly_fields = fields
+
+
+# The package's own admin would let a key be changed or deleted without an event: keys go only by
+# re-enrolment or offboarding, so here they are read-only.
+if admin.site.is_registered(WebAuthnCredential):
+    admin.site.unregister(WebAuthnCredential)
+
+
+@admin.register(WebAuthnCredential)
+class WebAuthnCredentialAdmin(admin.ModelAdmin):
+    list_display = ("user", "name", "aaguid", "sign_count", "created_at", "last_used_at")
+    fields = ("user", "name", "aaguid", "sign_count", "backup_eligible", "created_at", "last_used_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False  # keys are registered by their owner while enrolling
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Invite)

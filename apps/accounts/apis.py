@@ -17,10 +17,18 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsReviewer
 from apps.accounts.selectors import invite_password_problems, reviewer_profile, user_role
-from apps.accounts.services import invite_accept, invite_confirm, login_verify
+from apps.accounts.services import (
+    device_factor,
+    invite_accept,
+    invite_confirm,
+    invite_key_options,
+    invite_key_register,
+    login_verify,
+    webauthn_login_options,
+)
 from apps.audit.services import event_record
 from apps.common.context import context_from_request
-from apps.common.net import client_address
+from apps.common.net import client_address, client_certificate_fingerprint
 from apps.common.permissions import IsVerifiedUser
 from reviewsvc.errors import ServiceError
 
@@ -30,6 +38,8 @@ from reviewsvc.errors import ServiceError
 MAX_PASSWORD = 1024
 MAX_OTP = 32
 MAX_TOKEN = 128
+# Longer names are unknown users anyway; the cap keeps the options call from hashing a megabyte.
+MAX_USERNAME_INPUT = 1024
 
 
 class StrictCharField(serializers.CharField):
@@ -71,7 +81,15 @@ class LoginApi(APIView):
     class InputSerializer(serializers.Serializer):
         username = StrictCharField(trim_whitespace=False)
         password = StrictCharField(max_length=MAX_PASSWORD, trim_whitespace=False)
-        otp = StrictCharField(max_length=MAX_OTP, trim_whitespace=False)
+        otp = StrictCharField(max_length=MAX_OTP, trim_whitespace=False, required=False)
+        webauthn = serializers.DictField(
+            required=False, help_text="A security key's assertion: PublicKeyCredential.toJSON() of a get()."
+        )
+
+        def validate(self, attrs):
+            if ("otp" in attrs) == ("webauthn" in attrs):
+                raise serializers.ValidationError({"otp": ["Send either otp or webauthn."]})
+            return attrs
 
     class OutputSerializer(serializers.Serializer):
         username = serializers.CharField()
@@ -93,8 +111,10 @@ class LoginApi(APIView):
         user, device = login_verify(
             username=username,
             password=data.validated_data["password"],
-            otp=data.validated_data["otp"],
+            otp=data.validated_data.get("otp"),
+            webauthn=data.validated_data.get("webauthn"),
             client_address=client_address(request),
+            client_certificate=client_certificate_fingerprint(request),
             context=context,
         )
         django_request = request._request
@@ -107,6 +127,7 @@ class LoginApi(APIView):
                 action="auth.login",
                 context=context_from_request(django_request),
                 facility_id=reviewer.facility_id if reviewer else None,
+                extra={"factor": device_factor(device)},
             )
         body = {
             "username": user.get_username(),
@@ -184,6 +205,7 @@ class InviteAcceptApi(APIView):
         otpauth_uri = serializers.CharField()
         manual_key = serializers.CharField()
         qr_svg = serializers.CharField(help_text="The otpauth URI as an SVG QR code (data: URI).")
+        second_factor = serializers.CharField(help_text="What the facility accepts: totp, webauthn or any.")
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request, token: str):
@@ -200,6 +222,7 @@ class InviteAcceptApi(APIView):
             "otpauth_uri": enrolment.otpauth_uri,
             "manual_key": enrolment.manual_key,
             "qr_svg": enrolment.qr_svg_data_uri,
+            "second_factor": enrolment.second_factor,
         }
         return no_store(Response(self.OutputSerializer(body).data))
 
@@ -248,3 +271,73 @@ class InvitePasswordCheckApi(APIView):
         data.is_valid(raise_exception=True)
         problems = invite_password_problems(token=token[:MAX_TOKEN], password=data.validated_data["password"])
         return no_store(Response(self.OutputSerializer({"ok": not problems, "problems": problems}).data))
+
+
+class WebAuthnLoginOptionsApi(APIView):
+    """Options for a security-key sign-in by this username, for ``navigator.credentials.get``.
+
+    Answers the same way for every name, known or not (decoy key ids; see the accounts app's
+    webauthn module), so it tells nobody which accounts exist.
+    """
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class InputSerializer(serializers.Serializer):
+        username = StrictCharField(trim_whitespace=False, max_length=MAX_USERNAME_INPUT)
+
+    @extend_schema(request=InputSerializer, responses={200: None})
+    def post(self, request):
+        enforce_csrf(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return no_store(Response(webauthn_login_options(username=data.validated_data["username"])))
+
+
+class InviteKeyOptionsApi(APIView):
+    """Creation options for the invited user's security key (after the password step)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class InputSerializer(serializers.Serializer):
+        token = StrictCharField(max_length=MAX_TOKEN)
+
+    @extend_schema(request=InputSerializer, responses={200: None})
+    def post(self, request):
+        enforce_csrf(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        options = invite_key_options(
+            token=data.validated_data["token"],
+            client_address=client_address(request),
+            context=context_from_request(request),
+        )
+        return no_store(Response(options))
+
+
+class InviteKeyRegisterApi(APIView):
+    """Register the key instead of an authenticator app: the account is active afterwards."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class InputSerializer(serializers.Serializer):
+        token = StrictCharField(max_length=MAX_TOKEN)
+        credential = serializers.DictField(help_text="PublicKeyCredential.toJSON() of a create().")
+
+    class OutputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def post(self, request):
+        enforce_csrf(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = invite_key_register(
+            token=data.validated_data["token"],
+            credential=data.validated_data["credential"],
+            client_address=client_address(request),
+            context=context_from_request(request),
+        )
+        return no_store(Response(self.OutputSerializer({"username": user.get_username()}).data))

@@ -235,3 +235,20 @@ class LoginThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username_digest[:12]}… ({self.failures} failures)"
+
+
+class WebAuthnChallenge(models.Model):
+    """One WebAuthn ceremony's challenge: used at most once, dead after a few minutes.
+
+    Kept in the database rather than the session, so the statement that consumes it (a DELETE)
+    is also the lock: two requests carrying one assertion cannot both pass.
+    """
+
+    challenge_digest = models.CharField(max_length=64, unique=True)
+    purpose = models.CharField(max_length=16)  # register | authenticate
+    # What the ceremony is bound to: the hash of the invite token or of the submitted username.
+    bound_to = models.CharField(max_length=64)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.purpose} challenge {self.challenge_digest[:12]}…"

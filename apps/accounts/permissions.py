@@ -6,7 +6,8 @@ from django.utils import timezone
 from rest_framework.permissions import BasePermission
 
 from apps.accounts.selectors import reviewer_snapshot
-from apps.common.net import client_address
+from apps.common.context import request_workstation_set
+from apps.common.net import client_address, client_certificate_fingerprint
 from reviewsvc.errors import AccessDenied, ServiceError
 from reviewsvc.policy import reviewer_may_act
 
@@ -14,7 +15,8 @@ MAX_LOGGED_PATH = 200
 
 
 class IsReviewer(BasePermission):
-    """An OTP-verified, active, vetted reviewer, at an active facility, from its networks.
+    """An OTP-verified, active, vetted reviewer, at an active facility, from its networks (and,
+    where the facility requires it, from one of its enrolled workstations).
 
     On success ``request.reviewer`` holds the ``ReviewerSnapshot`` the view decides with. A
     refusal raises ``AccessDenied``; the exception handler writes its ``denied`` event.
@@ -30,9 +32,12 @@ class IsReviewer(BasePermission):
             client_address=client_address(request),
             otp_verified=user.is_verified(),
             today=timezone.localdate(),
+            client_certificate=client_certificate_fingerprint(request),
         )
         if snapshot is None:
             raise AccessDenied("permission_denied", audit=audit)
+        # Every event of this request names the workstation it came from.
+        request_workstation_set(request, snapshot.workstation_name)
         decision = reviewer_may_act(snapshot.facts)
         if not decision:
             raise AccessDenied(decision.reason, audit={**audit, "facility_id": snapshot.facility_id})

@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.accounts.models import Invite, Reviewer
 from apps.accounts.services import hash_invite_token
 from apps.common import roles
+from apps.facilities.selectors import workstation_enrolled
 from reviewsvc.errors import ServiceError
 from reviewsvc.net import IPAddress, address_in_networks
 from reviewsvc.policy import ReviewerFacts
@@ -34,6 +35,7 @@ class ReviewerSnapshot:
     facility_hours: str
     languages: tuple[str, ...]
     facts: ReviewerFacts
+    workstation_name: str = ""
 
 
 def reviewer_profile(*, user) -> Reviewer | None:
@@ -48,13 +50,22 @@ def reviewer_profile(*, user) -> Reviewer | None:
 
 
 def reviewer_snapshot(
-    *, user, client_address: IPAddress | None, otp_verified: bool, today: date
+    *,
+    user,
+    client_address: IPAddress | None,
+    otp_verified: bool,
+    today: date,
+    client_certificate: str | None = None,
 ) -> ReviewerSnapshot | None:
-    """The reviewer behind ``user`` and the facts of this request; None if the user is no reviewer."""
+    """The reviewer behind ``user`` and the facts of this request; None if the user is no reviewer.
+
+    ``client_certificate``: the fingerprint a trusted proxy forwarded, if any.
+    """
     reviewer = reviewer_profile(user=user)
     if reviewer is None:
         return None
     facility = reviewer.facility
+    workstation = workstation_enrolled(facility_id=facility.pk, fingerprint=client_certificate)
     facts = ReviewerFacts(
         otp_verified=otp_verified,
         account_status=reviewer.status if user.is_active else "suspended",
@@ -62,6 +73,8 @@ def reviewer_snapshot(
         today=today,
         facility_active=facility.active,
         client_in_facility_network=address_in_networks(client_address, facility.parsed_networks()),
+        workstation_required=facility.require_workstation,
+        workstation_enrolled=workstation is not None,
     )
     return ReviewerSnapshot(
         user_id=user.pk,
@@ -74,6 +87,7 @@ def reviewer_snapshot(
         facility_hours=facility.hours,
         languages=tuple(reviewer.languages),
         facts=facts,
+        workstation_name=workstation.name if workstation is not None else "",
     )
 
 

@@ -22,7 +22,8 @@ def grant_auditors_view_permissions(sender, **kwargs) -> None:
 
 
 def end_sessions_of_facility(sender, facility_id: int, **kwargs) -> int:
-    """A deactivated facility's reviewers are cut off at once: every session of theirs ends."""
+    """A deactivated facility's reviewers, or those of a facility whose accepted second factor
+    changed, are cut off at once: every session of theirs ends."""
     from apps.accounts.services import facility_sessions_end
 
     return facility_sessions_end(facility_id=facility_id)

@@ -3,11 +3,14 @@ from django.urls import path
 from apps.accounts.apis import (
     InviteAcceptApi,
     InviteConfirmApi,
+    InviteKeyOptionsApi,
+    InviteKeyRegisterApi,
     InvitePasswordCheckApi,
     LoginApi,
     LogoutApi,
     ReviewerDetailApi,
     SessionDetailApi,
+    WebAuthnLoginOptionsApi,
 )
 
 urlpatterns = [
@@ -15,6 +18,9 @@ urlpatterns = [
     path("auth/logout", LogoutApi.as_view(), name="auth-logout"),
     path("auth/session", SessionDetailApi.as_view(), name="auth-session"),
     path("auth/reviewer", ReviewerDetailApi.as_view(), name="auth-reviewer"),
+    path("auth/webauthn/options", WebAuthnLoginOptionsApi.as_view(), name="auth-webauthn-options"),
+    path("invites/webauthn/options", InviteKeyOptionsApi.as_view(), name="invite-key-options"),
+    path("invites/webauthn/register", InviteKeyRegisterApi.as_view(), name="invite-key-register"),
     path("invites/<str:token>/accept", InviteAcceptApi.as_view(), name="invite-accept"),
     path("invites/<str:token>/confirm", InviteConfirmApi.as_view(), name="invite-confirm"),
     path("invites/<str:token>/password-check", InvitePasswordCheckApi.as_view(), name="invite-password-check"),

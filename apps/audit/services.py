@@ -131,7 +131,9 @@ def _event_fields(
         "outcome": outcome,
         "reason": clean_text(reason, MAX_SHORT),
         "request_id": clean_text(context.request_id, MAX_SHORT),
-        "extra": _normalise_extra(extra),
+        "extra": _normalise_extra(
+            {**(extra or {}), "workstation": context.workstation} if context.workstation else extra
+        ),
     }
 
 

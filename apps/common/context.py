@@ -33,6 +33,8 @@ class RequestContext:
     client_address: str | None
     request_id: str
     user_agent: str = ""
+    # The enrolled workstation the request came from, named in each of its events.
+    workstation: str = ""
 
     @classmethod
     def system(cls, job: str) -> RequestContext:
@@ -45,6 +47,14 @@ def actor_of(user, api_key) -> tuple[str, str, str]:
     if user is None or not user.is_authenticated:
         return "anonymous", "", ""
     return user_role(user), str(user.pk), user.get_username()
+
+
+WORKSTATION_ATTR = "reviewsvc_workstation"
+
+
+def request_workstation_set(request, name: str) -> None:
+    """Name the workstation of this request (on the Django request, which DRF's wraps)."""
+    setattr(getattr(request, "_request", request), WORKSTATION_ATTR, name)
 
 
 def context_from_request(request: HttpRequest, *, username: str | None = None) -> RequestContext:
@@ -62,4 +72,5 @@ def context_from_request(request: HttpRequest, *, username: str | None = None) -
         client_address=str(address) if address else None,
         request_id=getattr(request, "request_id", ""),
         user_agent=clean_text(request.META.get("HTTP_USER_AGENT", ""), MAX_USER_AGENT),
+        workstation=getattr(getattr(request, "_request", request), WORKSTATION_ATTR, ""),
     )

@@ -7,7 +7,15 @@ from functools import lru_cache
 from django.conf import settings
 from django.http import HttpRequest
 
-from reviewsvc.net import IPAddress, IPNetwork, parse_networks, resolve_client_address
+from reviewsvc.clientcert import certificate_fingerprint
+from reviewsvc.net import (
+    IPAddress,
+    IPNetwork,
+    address_in_networks,
+    parse_address,
+    parse_networks,
+    resolve_client_address,
+)
 
 
 @lru_cache(maxsize=8)
@@ -40,3 +48,24 @@ def client_address(request: HttpRequest) -> IPAddress | None:
     )
     request._reviewsvc_client_address = address  # type: ignore[attr-defined]
     return address
+
+
+CLIENT_CERT_META = "HTTP_CLIENT_CERT"
+
+
+def client_certificate_fingerprint(request: HttpRequest) -> str | None:
+    """SHA-256 of the workstation certificate in the RFC 9440 ``Client-Cert`` header, or None.
+
+    Read only when the socket peer is a trusted proxy, which overwrites the client's header (as
+    for ``X-Forwarded-For``); from anyone else the header is ignored, so a client-sent
+    certificate never counts.
+    """
+    cached = getattr(request, "_reviewsvc_client_cert", False)
+    if cached is not False:
+        return cached
+    fingerprint = None
+    peer = parse_address(request.META.get("REMOTE_ADDR", ""))
+    if address_in_networks(peer, trusted_proxies()):
+        fingerprint = certificate_fingerprint(request.META.get(CLIENT_CERT_META))
+    request._reviewsvc_client_cert = fingerprint  # type: ignore[attr-defined]
+    return fingerprint

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -62,6 +63,22 @@ def _parsed(networks: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     return tuple(parse_networks(networks))
 
 
+class SecondFactor(models.TextChoices):
+    """Which second factors count at a facility's sign-ins."""
+
+    TOTP = "totp"
+    WEBAUTHN = "webauthn"
+    ANY = "any"
+
+
+AAGUID_FORMAT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
+
+
+def validate_aaguids(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and AAGUID_FORMAT.fullmatch(v) for v in value):
+        raise ValidationError("AAGUIDs must be a list of lower-case UUIDs.")
+
+
 class Facility(models.Model):
     """A secure site reviewers work from. Reviewers reach data only from its networks."""
 
@@ -74,6 +91,21 @@ class Facility(models.Model):
         max_length=200, blank=True, validators=[validate_hours], help_text="e.g. Mon-Fri 08:00-18:00"
     )
     active = models.BooleanField(default=True)
+    second_factor = models.CharField(
+        max_length=8,
+        choices=SecondFactor.choices,
+        default=SecondFactor.ANY,
+        help_text="Which second factor its reviewers may sign in with.",
+    )
+    webauthn_aaguids = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_aaguids],
+        help_text="Authenticator models (AAGUIDs) its reviewers may register; empty: any. Needs attestation.",
+    )
+    require_workstation = models.BooleanField(
+        default=False, help_text="Every reviewer request must come from an enrolled workstation of this facility."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -89,3 +121,28 @@ class Facility(models.Model):
     def parsed_networks(self) -> tuple[IPNetwork, ...]:
         # Parsed once per distinct list and process: this runs on every reviewer request.
         return _parsed(tuple(self.networks))
+
+
+class Workstation(models.Model):
+    """A machine the facility issued, known by the SHA-256 fingerprint of its client certificate.
+
+    The reverse proxy checks that the client holds the certificate's key (TLS client auth); the
+    service checks that the certificate is one enrolled here, and not revoked.
+    """
+
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="workstations")
+    name = models.CharField(max_length=100)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the certificate's DER, lower-case hex.")
+    certificate_subject = models.CharField(max_length=300, blank=True)
+    enrolled_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["facility", "name"], name="workstation_name_per_facility"),
+            models.UniqueConstraint(fields=["facility", "fingerprint"], name="workstation_cert_per_facility"),
+        ]
+        indexes = [models.Index(fields=["fingerprint"], name="workstation_fingerprint")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.facility_id})"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from apps.facilities.models import Facility
+from django.db.models import QuerySet
+
+from apps.facilities.models import Facility, Workstation
 
 
 def facility_by_name(*, name: str) -> Facility | None:
@@ -23,3 +25,15 @@ def facility_list() -> list[Facility]:
 
 def facility_get(*, facility_id: int) -> Facility | None:
     return Facility.objects.filter(pk=facility_id).first()
+
+
+def workstation_enrolled(*, facility_id: int, fingerprint: str | None) -> Workstation | None:
+    """The facility's unrevoked workstation holding this certificate, or None."""
+    if not fingerprint:
+        return None
+    return Workstation.objects.filter(facility_id=facility_id, fingerprint=fingerprint, revoked_at=None).first()
+
+
+def workstation_list(*, facility: Facility | None = None) -> QuerySet[Workstation]:
+    rows = Workstation.objects.select_related("facility").order_by("facility__name", "name")
+    return rows.filter(facility=facility) if facility is not None else rows

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.utils import timezone as django_timezone
 
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
 from apps.common.regions import regions_unknown, regions_unknown_message
-from apps.facilities.models import Facility
-from apps.facilities.signals import facility_deactivated
+from apps.facilities.models import AAGUID_FORMAT, Facility, SecondFactor, Workstation
+from apps.facilities.signals import facility_deactivated, facility_second_factor_changed
+from reviewsvc.clientcert import pem_fingerprint
 from reviewsvc.errors import ServiceError
 from reviewsvc.net import parse_networks
 
@@ -56,10 +58,16 @@ def facility_create(
     regions: list[str],
     timezone: str = "",
     hours: str = "",
+    second_factor: str = SecondFactor.ANY,
+    require_workstation: bool = False,
+    webauthn_aaguids: list[str] | None = None,
     context: RequestContext,
 ) -> Facility:
     facility = Facility(
-        **_normalised(name=name, country=country, networks=networks, regions=regions, timezone=timezone, hours=hours)
+        **_normalised(name=name, country=country, networks=networks, regions=regions, timezone=timezone, hours=hours),
+        second_factor=_second_factor(second_factor),
+        require_workstation=require_workstation,
+        webauthn_aaguids=_aaguids(webauthn_aaguids or []),
     )
     _full_clean(facility)
     with transaction.atomic():
@@ -68,7 +76,12 @@ def facility_create(
             action="facility.create",
             context=context,
             facility_id=facility.pk,
-            extra={"name": facility.name, "country": facility.country, "regions": facility.regions},
+            extra={
+                "name": facility.name,
+                "country": facility.country,
+                "regions": facility.regions,
+                **_sign_in_settings(facility),
+            },
         )
     return facility
 
@@ -105,6 +118,107 @@ def facility_change(
             extra={"name": locked.name, "fields": changed},
         )
     return locked
+
+
+def _second_factor(value: str) -> str:
+    if value not in SecondFactor.values:
+        raise ServiceError("validation_error", f"The second factor must be one of {', '.join(SecondFactor.values)}.")
+    return value
+
+
+def _aaguids(values: list[str]) -> list[str]:
+    cleaned = sorted({value.strip().lower() for value in values})
+    bad = [value for value in cleaned if not AAGUID_FORMAT.fullmatch(value)]
+    if bad:
+        raise ServiceError("validation_error", f"Not an AAGUID: {', '.join(bad)}.")
+    return cleaned
+
+
+def _sign_in_settings(facility: Facility) -> dict:
+    return {
+        "second_factor": facility.second_factor,
+        "require_workstation": facility.require_workstation,
+        "webauthn_aaguids": list(facility.webauthn_aaguids),
+    }
+
+
+def facility_sign_in_change(
+    *,
+    facility: Facility,
+    second_factor: str | None = None,
+    require_workstation: bool | None = None,
+    webauthn_aaguids: list[str] | None = None,
+    context: RequestContext,
+) -> Facility:
+    """Change which factors and devices count. A change of factor ends the reviewers' sessions,
+    so a session signed in with a factor that no longer counts does not go on."""
+    changes: dict = {}
+    if second_factor is not None:
+        changes["second_factor"] = _second_factor(second_factor)
+    if require_workstation is not None:
+        changes["require_workstation"] = require_workstation
+    if webauthn_aaguids is not None:
+        changes["webauthn_aaguids"] = _aaguids(webauthn_aaguids)
+    with transaction.atomic():
+        Facility.objects.filter(pk=facility.pk).update(**changes)
+        ended = 0
+        if "second_factor" in changes and changes["second_factor"] != facility.second_factor:
+            ended = sum(
+                count for _, count in facility_second_factor_changed.send(sender=Facility, facility_id=facility.pk)
+            )
+        facility.refresh_from_db()
+        event_record(
+            action="facility.change",
+            context=context,
+            facility_id=facility.pk,
+            extra={"name": facility.name, "fields": sorted(changes), "reviewers": ended, **_sign_in_settings(facility)},
+        )
+    return facility
+
+
+def workstation_enrol(*, facility: Facility, name: str, certificate_pem: bytes, context: RequestContext) -> Workstation:
+    """Register a workstation by its client certificate's SHA-256 fingerprint."""
+    try:
+        fingerprint, subject = pem_fingerprint(certificate_pem)
+    except ValueError:
+        raise ServiceError("validation_error", "The file holds no PEM certificate.") from None
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ServiceError("validation_error", "A workstation name has 1 to 100 characters.")
+    with transaction.atomic():
+        if Workstation.objects.filter(facility=facility, name=name).exists():
+            raise ServiceError("conflict", f"{facility.name} has a workstation named {name!r} already.")
+        if Workstation.objects.filter(facility=facility, fingerprint=fingerprint).exists():
+            raise ServiceError("conflict", f"This certificate is enrolled at {facility.name} already.")
+        workstation = Workstation.objects.create(
+            facility=facility, name=name, fingerprint=fingerprint, certificate_subject=subject[:300]
+        )
+        event_record(
+            action="workstation.enrol",
+            context=context,
+            facility_id=facility.pk,
+            extra={"workstation": name, "fingerprint": fingerprint},
+        )
+    return workstation
+
+
+def workstation_revoke(*, facility: Facility, name: str, context: RequestContext) -> Workstation:
+    """From the next request on, the certificate no longer counts (the policy reads it each time)."""
+    with transaction.atomic():
+        workstation = (
+            Workstation.objects.select_for_update().filter(facility=facility, name=name, revoked_at=None).first()
+        )
+        if workstation is None:
+            raise ServiceError("not_found", f"{facility.name} has no enrolled workstation named {name!r}.")
+        workstation.revoked_at = django_timezone.now()
+        workstation.save(update_fields=["revoked_at"])
+        event_record(
+            action="workstation.revoke",
+            context=context,
+            facility_id=facility.pk,
+            extra={"workstation": name, "fingerprint": workstation.fingerprint},
+        )
+    return workstation
 
 
 def facility_deactivate(*, facility: Facility, context: RequestContext) -> Facility:

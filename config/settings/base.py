@@ -7,6 +7,7 @@ holds a secret.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -29,6 +30,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp_webauthn",
     "csp",
     "apps.common",
     "apps.audit",
@@ -156,6 +158,16 @@ OTP_TOTP_ISSUER = "reviewsvc"
 # Each failure doubles the wait before a device accepts another try.
 OTP_TOTP_THROTTLE_FACTOR = 1
 
+# Security keys and passkeys (django-otp-webauthn) as a second factor only: passwordless off.
+# The RP ID is the site's host name (an IP address cannot be one: use a name, e.g. localhost) and
+# the only origin accepted is the site's own, so an assertion made for another origin fails.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_RP_NAME = "reviewsvc"
+OTP_WEBAUTHN_TIMEOUT_SECONDS = 120
+# PEM bundle of the authenticator vendors' attestation roots; needed by a facility that pins
+# authenticator models (AAGUIDs).
+REVIEWSVC_WEBAUTHN_ATTESTATION_ROOTS = env_str("REVIEWSVC_WEBAUTHN_ATTESTATION_ROOTS")
+
 # --- Security headers -----------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -212,6 +224,14 @@ USE_TZ = True
 
 # --- reviewsvc ------------------------------------------------------------------------------
 REVIEWSVC_SITE_URL = env_str("REVIEWSVC_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# WebAuthn's RP ID is a host name, never an IP address: a site at http://127.0.0.1:PORT (the
+# embedded default) takes security keys at http://localhost:PORT.
+_site = urlsplit(REVIEWSVC_SITE_URL)
+_site_host = _site.hostname or "localhost"
+if _site_host.replace(".", "").isdigit() or ":" in _site_host:
+    _site_host = "localhost"
+OTP_WEBAUTHN_RP_ID = env_str("REVIEWSVC_WEBAUTHN_RP_ID", _site_host)
+OTP_WEBAUTHN_ALLOWED_ORIGINS = [f"{_site.scheme}://{_site_host}{f':{_site.port}' if _site.port else ''}"]
 REVIEWSVC_REGIONS = env_list("REVIEWSVC_REGIONS", "EU,US")
 REVIEWSVC_MAX_UPLOAD_BYTES = env_int("REVIEWSVC_MAX_UPLOAD_BYTES", 20 * 1000 * 1000)
 REVIEWSVC_TRUSTED_PROXIES = env_list("REVIEWSVC_TRUSTED_PROXIES")

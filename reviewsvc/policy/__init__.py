@@ -11,6 +11,7 @@ from reviewsvc.policy.access import (
     region_approved,
     reviewer_may_act,
 )
+from reviewsvc.policy.signin import aaguid_allowed, second_factor_allowed
 
 __all__ = [
     "ALLOW",
@@ -18,8 +19,10 @@ __all__ = [
     "Decision",
     "QueueFacts",
     "ReviewerFacts",
+    "aaguid_allowed",
     "can_deliver",
     "can_lease",
     "region_approved",
     "reviewer_may_act",
+    "second_factor_allowed",
 ]

@@ -48,6 +48,10 @@ class ReviewerFacts:
     today: date
     facility_active: bool
     client_in_facility_network: bool
+    # At a facility that requires workstations: does the request carry the certificate of an
+    # enrolled, unrevoked workstation of *that* facility (forwarded by a trusted proxy)?
+    workstation_required: bool = False
+    workstation_enrolled: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ def reviewer_may_act(reviewer: ReviewerFacts) -> Decision:
         return deny("facility_inactive")
     if not reviewer.client_in_facility_network:
         return deny("outside_facility_network")
+    if reviewer.workstation_required and not reviewer.workstation_enrolled:
+        return deny("workstation_not_enrolled")
     return ALLOW
 
 

@@ -1,6 +1,6 @@
 """Accounts' writes: API keys (``api_keys``), invites and enrolment (``invites``), login
-(``login``), session marks (``sessions``), reviewers and staff (``reviewers``). Every public name
-is importable from here."""
+(``login``), session marks (``sessions``), reviewers and staff (``reviewers``), security keys
+(``webauthn``). Every public name is importable from here."""
 
 from apps.accounts.services.api_keys import (
     API_KEY_PREFIX,
@@ -17,15 +17,19 @@ from apps.accounts.services.invites import (
     invite_accept,
     invite_confirm,
     invite_issue,
+    invite_key_options,
+    invite_key_register,
 )
 from apps.accounts.services.login import (
     MAX_USERNAME,
+    device_factor,
     login_locked,
     login_throttle_lift,
     login_verify,
     normalise_username,
     otp_format_ok,
     username_digest,
+    webauthn_login_options,
 )
 from apps.accounts.services.reviewers import (
     reviewer_change,
@@ -61,11 +65,14 @@ __all__ = [
     "api_key_authenticate",
     "api_key_create",
     "api_key_revoke",
+    "device_factor",
     "facility_sessions_end",
     "hash_invite_token",
     "invite_accept",
     "invite_confirm",
     "invite_issue",
+    "invite_key_options",
+    "invite_key_register",
     "login_locked",
     "login_throttle_lift",
     "login_verify",
@@ -82,4 +89,5 @@ __all__ = [
     "staff_invite",
     "username_digest",
     "vetting_record_add",
+    "webauthn_login_options",
 ]

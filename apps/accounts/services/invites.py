@@ -23,12 +23,15 @@ from apps.accounts.models import (
     Reviewer,
     ReviewerStatus,
 )
-from apps.accounts.services.login import otp_format_ok
+from apps.accounts.services import webauthn as webauthn_keys
+from apps.accounts.services.login import otp_format_ok, user_second_factor_policy
 from apps.audit.services import event_record, event_record_denied
 from apps.common.context import RequestContext
 from apps.common.net import admin_networks
 from reviewsvc.errors import AccessDenied, ServiceError
 from reviewsvc.net import IPAddress, IPNetwork, address_in_networks
+from reviewsvc.policy import second_factor_allowed
+from reviewsvc.policy.signin import FACTOR_TOTP, FACTOR_WEBAUTHN
 
 INVITE_VALID = timedelta(hours=72)
 INVITE_PATH = "/invite/{token}/"
@@ -42,6 +45,7 @@ class Enrolment:
     otpauth_uri: str
     manual_key: str
     qr_svg_data_uri: str
+    second_factor: str  # what the facility accepts at sign-in: totp | webauthn | any
 
 
 def invite_issue(*, user: User, context: RequestContext, now: datetime | None = None) -> str:
@@ -159,6 +163,7 @@ def invite_accept(*, token: str, password: str, client_address: IPAddress | None
         otpauth_uri=uri,
         manual_key=device.manual_key(),
         qr_svg_data_uri=segno.make(uri, error="m").svg_data_uri(scale=5, border=2),
+        second_factor=user_second_factor_policy(user) or "any",
     )
 
 
@@ -170,6 +175,8 @@ def invite_confirm(*, token: str, otp: str, client_address: IPAddress | None, co
         device = EncryptedTOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
         if invite.accepted_at is None or device is None:
             raise ServiceError("validation_error", "Set a password first.")
+        if not second_factor_allowed(policy=user_second_factor_policy(user), factor=FACTOR_TOTP):
+            raise ServiceError("validation_error", "Your facility signs in with security keys only: register one.")
     # Outside the block above: a wrong code must still count against the device's throttle.
     verified = otp_format_ok(otp) and django_otp.verify_token(user, device.persistent_id, otp) is not None
     if not verified:
@@ -203,3 +210,84 @@ def invite_confirm(*, token: str, otp: str, client_address: IPAddress | None, co
             extra={"username": user.get_username()},
         )
     return user
+
+
+def _invite_key_check(invite: Invite) -> frozenset[str]:
+    """May this invite's holder register a key now? Returns the facility's AAGUID allow-list."""
+    if invite.accepted_at is None:
+        raise ServiceError("validation_error", "Set a password first.")
+    reviewer = Reviewer.objects.select_related("facility").filter(user=invite.user).first()
+    policy = reviewer.facility.second_factor if reviewer else None
+    if not second_factor_allowed(policy=policy, factor=FACTOR_WEBAUTHN):
+        raise ServiceError("validation_error", "Security keys do not count at your facility: use an authenticator app.")
+    return frozenset(reviewer.facility.webauthn_aaguids) if reviewer else frozenset()
+
+
+def invite_key_options(*, token: str, client_address: IPAddress | None, context: RequestContext) -> dict:
+    """Creation options for the invited user's security key or passkey (after the password step)."""
+    with transaction.atomic():
+        invite = _invite_open(token=token, client_address=client_address, action="invite.key", context=context)
+        allowed = _invite_key_check(invite)
+        return webauthn_keys.registration_options(
+            user=invite.user, bound_to=invite.token_hash, attestation=bool(allowed)
+        )
+
+
+def invite_key_register(
+    *, token: str, credential: object, client_address: IPAddress | None, context: RequestContext
+) -> User:
+    """Register the invited user's key instead of an authenticator app; activates the account and
+    kills the invite, as ``invite_confirm`` does. A refused key leaves a ``denied`` event."""
+    user: User | None = None
+    try:
+        with transaction.atomic():
+            invite = _invite_open(token=token, client_address=client_address, action="invite.key", context=context)
+            user = invite.user
+            allowed = _invite_key_check(invite)
+            if not isinstance(credential, dict):
+                raise webauthn_keys.WebAuthnRefused("webauthn_malformed")
+            registration = webauthn_keys.credential_register(
+                user=user, bound_to=invite.token_hash, data=credential, allowed_aaguids=allowed
+            )
+            EncryptedTOTPDevice.objects.filter(user=user, confirmed=False).delete()
+            User.objects.filter(pk=user.pk).update(is_active=True)
+            Reviewer.objects.filter(user=user).update(status=ReviewerStatus.ACTIVE)
+            invite.used_at = timezone.now()
+            invite.save(update_fields=["used_at"])
+            facility_id = _facility_id_of(user)
+            event_record(
+                action="device.change",
+                context=context,
+                facility_id=facility_id,
+                extra={
+                    "username": user.get_username(),
+                    "change": "security key enrolled",
+                    "aaguid": registration.credential.aaguid,
+                    "attested": registration.attested,
+                },
+            )
+            event_record(
+                action="invite.confirm",
+                context=context,
+                facility_id=facility_id,
+                extra={"username": user.get_username(), "factor": FACTOR_WEBAUTHN},
+            )
+    except webauthn_keys.WebAuthnRefused as refused:
+        assert user is not None  # noqa: S101 - refusals come only after the invite was found
+        event_record_denied(
+            action="invite.key",
+            context=context,
+            reason=refused.reason,
+            facility_id=_facility_id_of(user),
+            extra={"username": user.get_username()},
+        )
+        raise ServiceError("validation_error", KEY_REFUSALS.get(refused.reason, KEY_REFUSED)) from None
+    return user
+
+
+KEY_REFUSED = "The security key's registration did not pass; try again."
+KEY_REFUSALS = {
+    "authenticator_not_allowed": "Your facility does not accept this model of security key.",
+    "attestation_roots_missing": "Your facility pins security key models, but no vendor roots are configured.",
+    "webauthn_key_registered": "This security key is registered already.",
+}

@@ -1,4 +1,5 @@
-"""Login in one step (password and TOTP), the per-name failure throttle, and where one may log in."""
+"""Login in one step (password and a TOTP code or a security key), the per-name failure throttle,
+and where one may log in."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django_otp.models import Device
+from django_otp_webauthn.models import WebAuthnCredential
 
 from apps.accounts.models import (
     OTP_FORMAT,
@@ -17,12 +20,15 @@ from apps.accounts.models import (
     LoginThrottle,
     Reviewer,
 )
+from apps.accounts.services import webauthn as webauthn_keys
 from apps.audit.services import event_record, event_record_denied
 from apps.common.context import RequestContext
 from apps.common.net import admin_networks
+from apps.facilities.selectors import workstation_enrolled
 from reviewsvc.errors import ServiceError
 from reviewsvc.net import IPAddress, address_in_networks
-from reviewsvc.policy import ReviewerFacts, reviewer_may_act
+from reviewsvc.policy import ReviewerFacts, reviewer_may_act, second_factor_allowed
+from reviewsvc.policy.signin import FACTOR_TOTP, FACTOR_WEBAUTHN
 
 MAX_USERNAME = 150  # Django's username column; invited e-mail addresses are checked against it
 
@@ -77,13 +83,23 @@ def _login_failure(*, digest: str, reason: str, context: RequestContext, now: da
 
 
 def login_verify(
-    *, username: str, password: str, otp: str, client_address: IPAddress | None, context: RequestContext
-) -> tuple[User, EncryptedTOTPDevice]:
-    """Check password and OTP in one step; one answer for every wrong part.
+    *,
+    username: str,
+    password: str,
+    otp: str | None = None,
+    webauthn: object = None,
+    client_address: IPAddress | None,
+    context: RequestContext,
+    client_certificate: str | None = None,
+) -> tuple[User, Device]:
+    """Check password and second factor (a TOTP ``otp`` or a key's ``webauthn`` assertion) in
+    one step; one answer for every wrong part.
 
     Returns the user and the device that verified; the caller logs them in. Unknown user, wrong
-    password and wrong or replayed code all raise ``invalid_credentials``; the event keeps the
-    real reason. A locked name is refused before any password is hashed.
+    password, wrong or replayed code, a bad assertion and a factor the facility does not accept
+    all raise ``invalid_credentials``; the event keeps the real reason. A locked name is refused
+    before any password is hashed. ``client_certificate``: the workstation certificate's
+    fingerprint a trusted proxy forwarded.
     """
     now = timezone.now()
     digest = username_digest(username)
@@ -105,6 +121,30 @@ def login_verify(
         raise fail("bad_password")
     if not user.is_active:
         raise fail("inactive_user")
+    factor = FACTOR_WEBAUTHN if webauthn is not None else FACTOR_TOTP
+    if not second_factor_allowed(policy=user_second_factor_policy(user), factor=factor):
+        # Refused before the code or key is even looked at: at a key-only facility a TOTP code
+        # phished from the reviewer is worth nothing.
+        raise fail(f"{factor}_not_allowed")
+    if factor == FACTOR_WEBAUTHN:
+        try:
+            device: Device = webauthn_keys.assertion_verify(user=user, bound_to=digest, data=webauthn)
+        except webauthn_keys.WebAuthnRefused as refused:
+            raise fail(refused.reason) from None
+    else:
+        device = _totp_verify(user=user, otp=otp, context=context, fail=fail)
+    LoginThrottle.objects.filter(username_digest=digest).delete()
+    _login_place_check(
+        user=user,
+        client_address=client_address,
+        client_certificate=client_certificate,
+        context=context,
+        today=timezone.localdate(),
+    )
+    return user, device
+
+
+def _totp_verify(*, user: User, otp: str | None, context: RequestContext, fail) -> Device:
     device = EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).first()
     if device is None or not otp_format_ok(otp):
         raise fail("bad_otp")
@@ -115,23 +155,50 @@ def login_verify(
             event_record_denied(action="auth.otp_replay", context=context, reason="otp_replay")
             raise fail("otp_replay")
         raise fail("bad_otp")
-    LoginThrottle.objects.filter(username_digest=digest).delete()
-    _login_place_check(user=user, client_address=client_address, context=context, today=timezone.localdate())
-    return user, verified
+    return verified
 
 
-def _login_place_check(*, user: User, client_address: IPAddress | None, context: RequestContext, today: date) -> None:
+def device_factor(device: Device) -> str:
+    """``webauthn`` or ``totp``: what a sign-in's event records."""
+    return FACTOR_WEBAUTHN if isinstance(device, WebAuthnCredential) else FACTOR_TOTP
+
+
+def user_second_factor_policy(user: User) -> str | None:
+    """The user's facility's ``second_factor``; None for staff, who belong to no facility."""
+    return Reviewer.objects.filter(user=user).values_list("facility__second_factor", flat=True).first()
+
+
+def webauthn_login_options(*, username: str) -> dict:
+    """Request options for a key sign-in by ``username``; the same shape whether or not the
+    name exists or has keys (see ``apps.accounts.services.webauthn``)."""
+    name = normalise_username(username)
+    user = User.objects.filter(username=name, is_active=True).first() if len(name) <= MAX_USERNAME else None
+    return webauthn_keys.assertion_options(user=user, bound_to=username_digest(username))
+
+
+def _login_place_check(
+    *,
+    user: User,
+    client_address: IPAddress | None,
+    client_certificate: str | None,
+    context: RequestContext,
+    today: date,
+) -> None:
     """With the credentials proven: may this account work, from here?"""
     reviewer = Reviewer.objects.select_related("facility").filter(user=user).first()
     if reviewer is not None:
+        facility = reviewer.facility
         decision = reviewer_may_act(
             ReviewerFacts(
                 otp_verified=True,
                 account_status=reviewer.status,
                 vetted_until=reviewer.vetted_until,
                 today=today,
-                facility_active=reviewer.facility.active,
-                client_in_facility_network=address_in_networks(client_address, reviewer.facility.parsed_networks()),
+                facility_active=facility.active,
+                client_in_facility_network=address_in_networks(client_address, facility.parsed_networks()),
+                workstation_required=facility.require_workstation,
+                workstation_enrolled=workstation_enrolled(facility_id=facility.pk, fingerprint=client_certificate)
+                is not None,
             )
         )
         if not decision:

@@ -17,6 +17,7 @@ from apps.accounts.models import (
     ReviewerStatus,
     VettingRecord,
 )
+from apps.accounts.services import webauthn as webauthn_keys
 from apps.accounts.services.invites import invite_issue
 from apps.accounts.services.login import MAX_USERNAME, normalise_username
 from apps.accounts.services.sessions import reviewer_sessions_end
@@ -113,6 +114,7 @@ def reviewer_reenrol(*, email: str, context: RequestContext) -> str:
         user = reviewer.user
         reviewer_sessions_end(reviewer_ids=[reviewer.pk])
         EncryptedTOTPDevice.objects.filter(user=user).delete()
+        keys = webauthn_keys.user_keys_remove(user=user)
         user.set_unusable_password()
         user.is_active = False
         user.save(update_fields=["password", "is_active"])
@@ -121,7 +123,7 @@ def reviewer_reenrol(*, email: str, context: RequestContext) -> str:
             action="device.change",
             context=context,
             facility_id=reviewer.facility_id,
-            extra={"username": user.get_username(), "change": "removed"},
+            extra={"username": user.get_username(), "change": "removed", "security_keys": keys},
         )
         url = invite_issue(user=user, context=context)
         event_record(
@@ -156,6 +158,7 @@ def reviewer_offboard(*, email: str, context: RequestContext) -> Reviewer:
         now = timezone.now()
         reviewer_sessions_end(reviewer_ids=[reviewer.pk])
         EncryptedTOTPDevice.objects.filter(user=user).delete()
+        webauthn_keys.user_keys_remove(user=user)
         Invite.objects.filter(user=user, used_at=None, expires_at__gt=now).update(expires_at=now)
         user.set_unusable_password()
         user.is_active = False

@@ -33,6 +33,9 @@ ALLOWED = {
     "invite-accept",
     "invite-confirm",
     "invite-password-check",
+    "auth-webauthn-options",
+    "invite-key-options",
+    "invite-key-register",
 }
 REFUSALS = {401, 403, 405}
 SAMPLES = {"int": "1", "uuid": str(uuid.UUID(int=1)), "path": "x/y", "slug": "x", "str": "x"}
