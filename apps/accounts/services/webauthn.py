@@ -277,5 +277,6 @@ def user_has_keys(*, user: User) -> bool:
 
 
 def user_keys_remove(*, user: User) -> int:
-    deleted, _ = WebAuthnCredential.objects.filter(user=user).delete()
-    return deleted
+    """Delete every key of ``user`` (with its attestation); returns how many keys went."""
+    _, per_model = WebAuthnCredential.objects.filter(user=user).delete()
+    return per_model.get(WebAuthnCredential._meta.label, 0)

@@ -42,6 +42,7 @@ def expected_reviewer(r: ReviewerFacts) -> str | None:
         (r.vetted_until is not None and r.vetted_until >= r.today, "vetting_expired"),
         (r.facility_active, "facility_inactive"),
         (r.client_in_facility_network, "outside_facility_network"),
+        (not r.workstation_required or r.workstation_enrolled, "workstation_not_enrolled"),
     ]
     return next((code for ok, code in checks if not ok), None)
 
@@ -83,6 +84,8 @@ reviewer_facts = st.builds(
     today=st.just(TODAY),
     facility_active=st.booleans(),
     client_in_facility_network=st.booleans(),
+    workstation_required=st.booleans(),
+    workstation_enrolled=st.booleans(),
 )
 region_sets = st.frozensets(st.sampled_from(REGIONS))
 moments = (
@@ -181,6 +184,7 @@ RECHECKS = {
     "vetting": ({}, {"vetted_until": TODAY - timedelta(days=1)}),
     "facility": ({}, {"facility_active": False}),
     "network": ({}, {"client_in_facility_network": False}),
+    "workstation": ({}, {"workstation_required": True, "workstation_enrolled": False}),
 }
 CLIP_RECHECKS = {
     "lease_held": ({}, {"lease_status": None}),
