@@ -136,7 +136,7 @@ class SoftKey:
             "clientExtensionResults": {},
         }
 
-    def assert_(
+    def sign_in(
         self, options: dict, *, origin: str | None = None, rp_id: str | None = None, count: int | None = None
     ) -> dict:
         """An assertion for ``options``; the counter goes up by one unless ``count`` is given."""

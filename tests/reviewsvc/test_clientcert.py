@@ -55,5 +55,5 @@ def test_anything_else_is_no_certificate(value):
 
 
 def test_a_pem_file_without_a_certificate_is_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="PEM|certificate|Unable"):
         pem_fingerprint(b"hello")

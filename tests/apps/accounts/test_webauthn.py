@@ -72,7 +72,7 @@ def key_reviewer(facility, email: str = "kim@facility-a.example") -> tuple[str, 
 def key_login(email: str, key: SoftKey, *, address: str = ADDRESS_A, password: str = PASSWORD, **assertion):
     client = APIClient(REMOTE_ADDR=address)
     options = client.post(LOGIN_OPTIONS, {"username": email}, format="json").json()
-    body = {"username": email, "password": password, "webauthn": key.assert_(options, **assertion)}
+    body = {"username": email, "password": password, "webauthn": key.sign_in(options, **assertion)}
     return client, client.post(LOGIN, body, format="json")
 
 
@@ -161,7 +161,7 @@ def test_one_assertion_counts_once(facility_a):
     email, key = key_reviewer(facility_a)
     client = APIClient(REMOTE_ADDR=ADDRESS_A)
     options = client.post(LOGIN_OPTIONS, {"username": email}, format="json").json()
-    body = {"username": email, "password": PASSWORD, "webauthn": key.assert_(options, count=0)}
+    body = {"username": email, "password": PASSWORD, "webauthn": key.sign_in(options, count=0)}
     assert client.post(LOGIN, body, format="json").status_code == 200
     again = APIClient(REMOTE_ADDR=ADDRESS_A).post(LOGIN, body, format="json")
     assert again.status_code == 401
