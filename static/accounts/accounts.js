@@ -28,6 +28,9 @@
     if (node) node.textContent = text;
   }
 
+  // The security-key script (webauthn.js, loaded after this one) calls the API the same way.
+  window.reviewsvcAccounts = { postJson: postJson, errorText: errorText, say: say };
+
   const loginForm = document.getElementById("login-form");
   if (loginForm) {
     loginForm.addEventListener("submit", async function (event) {
@@ -157,6 +160,8 @@
       document.getElementById("qr").src = result.data.qr_svg;
       document.getElementById("manual-key").textContent = groupKey(result.data.manual_key);
       say("invite-status", "Password saved. Now add the account to your authenticator app.");
+      // webauthn.js offers a security key where the facility accepts one.
+      document.getElementById("step-device").dataset.secondFactor = result.data.second_factor;
       showStep("device");
     });
 
