@@ -27,7 +27,7 @@ from apps.accounts.services import (
     webauthn_login_options,
 )
 from apps.audit.services import event_record
-from apps.common.context import context_from_request
+from apps.common.context import context_from_request, request_workstation_set
 from apps.common.net import client_address, client_certificate_fingerprint
 from apps.common.permissions import IsVerifiedUser
 from reviewsvc.errors import ServiceError
@@ -108,7 +108,7 @@ class LoginApi(APIView):
         data.is_valid(raise_exception=True)
         username = data.validated_data["username"]
         context = context_from_request(request, username=username)
-        user, device = login_verify(
+        user, device, workstation = login_verify(
             username=username,
             password=data.validated_data["password"],
             otp=data.validated_data.get("otp"),
@@ -121,6 +121,7 @@ class LoginApi(APIView):
         # login() cycles the session key, so a session id planted before login is worthless.
         login(django_request, user, backend="django.contrib.auth.backends.ModelBackend")
         django_otp.login(django_request, device)
+        request_workstation_set(django_request, workstation)
         reviewer = reviewer_profile(user=user)
         with transaction.atomic():
             event_record(

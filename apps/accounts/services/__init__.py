@@ -22,6 +22,7 @@ from apps.accounts.services.invites import (
 )
 from apps.accounts.services.login import (
     MAX_USERNAME,
+    SignIn,
     device_factor,
     login_locked,
     login_throttle_lift,
@@ -62,6 +63,7 @@ __all__ = [
     "SESSION_LOGIN_AT",
     "SESSION_SEEN_AT",
     "SESSION_TOUCH_SECONDS",
+    "SignIn",
     "api_key_authenticate",
     "api_key_create",
     "api_key_revoke",

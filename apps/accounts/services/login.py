@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 import django_otp
 from django.conf import settings
@@ -82,6 +83,12 @@ def _login_failure(*, digest: str, reason: str, context: RequestContext, now: da
         )
 
 
+class SignIn(NamedTuple):
+    user: User
+    device: Device
+    workstation: str  # the enrolled workstation's name, or ""
+
+
 def login_verify(
     *,
     username: str,
@@ -91,12 +98,12 @@ def login_verify(
     client_address: IPAddress | None,
     context: RequestContext,
     client_certificate: str | None = None,
-) -> tuple[User, Device]:
+) -> SignIn:
     """Check password and second factor (a TOTP ``otp`` or a key's ``webauthn`` assertion) in
     one step; one answer for every wrong part.
 
-    Returns the user and the device that verified; the caller logs them in. Unknown user, wrong
-    password, wrong or replayed code, a bad assertion and a factor the facility does not accept
+    Returns the user, the device that verified and the workstation; the caller logs them in.
+    Unknown user, wrong password, wrong or replayed code, a bad assertion and a factor the facility does not accept
     all raise ``invalid_credentials``; the event keeps the real reason. A locked name is refused
     before any password is hashed. ``client_certificate``: the workstation certificate's
     fingerprint a trusted proxy forwarded.
@@ -134,14 +141,14 @@ def login_verify(
     else:
         device = _totp_verify(user=user, otp=otp, context=context, fail=fail)
     LoginThrottle.objects.filter(username_digest=digest).delete()
-    _login_place_check(
+    workstation = _login_place_check(
         user=user,
         client_address=client_address,
         client_certificate=client_certificate,
         context=context,
         today=timezone.localdate(),
     )
-    return user, device
+    return SignIn(user=user, device=device, workstation=workstation)
 
 
 def _totp_verify(*, user: User, otp: str | None, context: RequestContext, fail) -> Device:
@@ -183,11 +190,13 @@ def _login_place_check(
     client_certificate: str | None,
     context: RequestContext,
     today: date,
-) -> None:
-    """With the credentials proven: may this account work, from here?"""
+) -> str:
+    """With the credentials proven: may this account work, from here? Returns the name of the
+    facility's enrolled workstation the request came from, or ""."""
     reviewer = Reviewer.objects.select_related("facility").filter(user=user).first()
     if reviewer is not None:
         facility = reviewer.facility
+        workstation = workstation_enrolled(facility_id=facility.pk, fingerprint=client_certificate)
         decision = reviewer_may_act(
             ReviewerFacts(
                 otp_verified=True,
@@ -197,8 +206,7 @@ def _login_place_check(
                 facility_active=facility.active,
                 client_in_facility_network=address_in_networks(client_address, facility.parsed_networks()),
                 workstation_required=facility.require_workstation,
-                workstation_enrolled=workstation_enrolled(facility_id=facility.pk, fingerprint=client_certificate)
-                is not None,
+                workstation_enrolled=workstation is not None,
             )
         )
         if not decision:
@@ -206,13 +214,14 @@ def _login_place_check(
                 action="auth.login", context=context, reason=decision.reason, facility_id=reviewer.facility_id
             )
             raise ServiceError(decision.reason)
-        return
+        return workstation.name if workstation is not None else ""
     if not user.is_staff:
         event_record_denied(action="auth.login", context=context, reason="permission_denied")
         raise ServiceError("permission_denied")
     if not address_in_networks(client_address, admin_networks()):
         event_record_denied(action="auth.login", context=context, reason="outside_facility_network")
         raise ServiceError("outside_facility_network")
+    return ""
 
 
 def login_throttle_lift(*, throttle: LoginThrottle, context: RequestContext) -> None:
