@@ -8,9 +8,11 @@ from datetime import date, datetime
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
+from django_otp_webauthn.models import WebAuthnCredential
 
-from apps.accounts.models import Invite, Reviewer
+from apps.accounts.models import EncryptedTOTPDevice, Invite, Reviewer
 from apps.accounts.services import hash_invite_token
+from apps.audit.selectors import WorkstationUse, workstations_used
 from apps.common import roles
 from apps.facilities.selectors import workstation_enrolled
 from reviewsvc.errors import ServiceError
@@ -132,3 +134,46 @@ def invite_password_problems(*, token: str, password: str) -> list[str]:
 def reviewer_by_user_id(*, user_id: int) -> Reviewer | None:
     """The reviewer profile of a user id, with its user and facility (the auditors' console)."""
     return Reviewer.objects.select_related("user", "facility").filter(user_id=user_id).first()
+
+
+@dataclass(frozen=True)
+class SecurityKey:
+    name: str
+    aaguid: str
+    attestation_format: str  # "none" when the key's model was not attested
+    registered_at: datetime | None
+    last_used_at: datetime | None
+    sign_count: int
+
+
+@dataclass(frozen=True)
+class ReviewerDevices:
+    """What a person signs in with and from: for the auditors' per-reviewer page."""
+
+    totp_enrolled: bool
+    keys: tuple[SecurityKey, ...]
+    workstations: tuple[WorkstationUse, ...]
+
+
+def reviewer_devices(*, user) -> ReviewerDevices:
+    """The user's authenticator app, security keys and the workstations their requests came from."""
+    keys = (
+        WebAuthnCredential.objects.filter(user=user, confirmed=True)
+        .select_related("attestation")
+        .order_by("created_at")
+    )
+    return ReviewerDevices(
+        totp_enrolled=EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).exists(),
+        keys=tuple(
+            SecurityKey(
+                name=key.name,
+                aaguid=key.aaguid,
+                attestation_format=getattr(getattr(key, "attestation", None), "fmt", "none"),
+                registered_at=key.created_at,
+                last_used_at=key.last_used_at,
+                sign_count=key.sign_count,
+            )
+            for key in keys
+        ),
+        workstations=tuple(workstations_used(actor_label=user.get_username(), actor_id=str(user.pk))),
+    )

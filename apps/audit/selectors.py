@@ -8,6 +8,7 @@ import queue
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -294,3 +295,38 @@ def event_inclusion_proof(*, seq: int, checkpoint: Checkpoint) -> InclusionProof
     if problem:
         raise NotProvable(problem)
     return proof
+
+
+@dataclass(frozen=True)
+class WorkstationUse:
+    """One workstation an actor's requests came from, as the access log records it."""
+
+    name: str
+    facility_name: str
+    first_seen: datetime
+    last_seen: datetime
+    events: int
+
+
+def workstations_used(*, actor_label: str, actor_id: str) -> list[WorkstationUse]:
+    """The workstations named in this actor's events, most recently used first."""
+    # ``extra`` is the hashed canonical text, not a JSON column: narrowed by text, read in Python.
+    rows = (
+        AccessEvent.objects.filter(actor_label=actor_label, actor_id=actor_id, extra__contains='"workstation":')
+        .values_list("extra", "facility_name", "time")
+        .iterator(chunk_size=CHUNK)
+    )
+    seen: dict[tuple[str, str], WorkstationUse] = {}
+    for extra, facility_name, time in rows:
+        name = extra.get("workstation")
+        if not isinstance(name, str):
+            continue
+        known = seen.get((name, facility_name))
+        seen[(name, facility_name)] = WorkstationUse(
+            name=name,
+            facility_name=facility_name,
+            first_seen=min(time, known.first_seen) if known else time,
+            last_seen=max(time, known.last_seen) if known else time,
+            events=known.events + 1 if known else 1,
+        )
+    return sorted(seen.values(), key=lambda use: use.last_seen, reverse=True)

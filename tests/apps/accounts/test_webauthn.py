@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.utils import timezone
 from django_otp_webauthn.models import WebAuthnCredential
 from rest_framework.test import APIClient
@@ -84,6 +85,12 @@ def test_a_reviewer_registers_a_key_at_enrolment_and_signs_in_with_password_and_
     assert response.status_code == 200, response.json()
     assert client.get("/api/v1/auth/reviewer").status_code == 200
     assert last_event("auth.login").extra["factor"] == "webauthn"
+    from apps.accounts.selectors import reviewer_devices
+
+    devices = reviewer_devices(user=User.objects.get(username=email))
+    assert devices.totp_enrolled is False
+    assert [(k.attestation_format, k.sign_count) for k in devices.keys] == [("none", 1)]
+    assert devices.keys[0].last_used_at is not None
 
 
 def test_a_totp_sign_in_records_its_factor(alice):
@@ -276,6 +283,10 @@ def test_a_pinned_model_with_verified_attestation_registers(facility_a, vendor):
     assert options["attestation"] == "direct"
     assert response.status_code == 200, response.json()
     assert last_event("device.change").extra["attested"] is True
+    from apps.accounts.selectors import reviewer_devices
+
+    (key,) = reviewer_devices(user=User.objects.get(username="kim@facility-a.example")).keys
+    assert (key.aaguid, key.attestation_format) == (MODEL_A, "packed")
 
 
 def test_a_model_not_on_the_list_is_refused(facility_a, vendor):

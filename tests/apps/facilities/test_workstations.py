@@ -97,6 +97,18 @@ def test_every_access_event_of_the_request_names_the_workstation(bound_a, alice)
     assert lease.client_address == ADDRESS_A
 
 
+def test_the_auditors_see_the_workstations_a_reviewer_worked_from(bound_a, alice):
+    from apps.accounts.selectors import reviewer_devices
+
+    assert reviewer_devices(user=alice.user).workstations == ()
+    ingest_clip(subject_id="subject-ws", language="de-DE")
+    via_proxy(verified_client(alice, address=PROXY), "/api/v1/review/next", WS_01, method="post")
+    devices = reviewer_devices(user=alice.user)
+    assert [(w.name, w.facility_name) for w in devices.workstations] == [("ws-01", "Facility A")]
+    assert devices.workstations[0].events >= 1
+    assert (devices.totp_enrolled, devices.keys) == (True, ())
+
+
 def test_a_correct_password_and_code_from_a_non_enrolled_device_get_nothing(bound_a, alice):
     from rest_framework.test import APIClient
 
