@@ -192,24 +192,30 @@ def invite_confirm(*, token: str, otp: str, client_address: IPAddress | None, co
         invite = _invite_open(token=token, client_address=client_address, action="invite.confirm", context=context)
         EncryptedTOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
         EncryptedTOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
-        User.objects.filter(pk=user.pk).update(is_active=True)
-        Reviewer.objects.filter(user=user).update(status=ReviewerStatus.ACTIVE)
-        invite.used_at = timezone.now()
-        invite.save(update_fields=["used_at"])
-        facility_id = _facility_id_of(user)
-        event_record(
-            action="device.change",
-            context=context,
-            facility_id=facility_id,
-            extra={"username": user.get_username(), "change": "enrolled"},
-        )
-        event_record(
-            action="invite.confirm",
-            context=context,
-            facility_id=facility_id,
-            extra={"username": user.get_username()},
-        )
+        _enrolment_finish(invite=invite, change={"change": "enrolled"}, extra={}, context=context)
     return user
+
+
+def _enrolment_finish(*, invite: Invite, change: dict, extra: dict, context: RequestContext) -> None:
+    """The second factor is proven: the account is active, the invite dead, both recorded."""
+    user = invite.user
+    User.objects.filter(pk=user.pk).update(is_active=True)
+    Reviewer.objects.filter(user=user).update(status=ReviewerStatus.ACTIVE)
+    invite.used_at = timezone.now()
+    invite.save(update_fields=["used_at"])
+    facility_id = _facility_id_of(user)
+    event_record(
+        action="device.change",
+        context=context,
+        facility_id=facility_id,
+        extra={"username": user.get_username(), **change},
+    )
+    event_record(
+        action="invite.confirm",
+        context=context,
+        facility_id=facility_id,
+        extra={"username": user.get_username(), **extra},
+    )
 
 
 def _invite_key_check(invite: Invite) -> frozenset[str]:
@@ -250,27 +256,15 @@ def invite_key_register(
                 user=user, bound_to=invite.token_hash, data=credential, allowed_aaguids=allowed
             )
             EncryptedTOTPDevice.objects.filter(user=user, confirmed=False).delete()
-            User.objects.filter(pk=user.pk).update(is_active=True)
-            Reviewer.objects.filter(user=user).update(status=ReviewerStatus.ACTIVE)
-            invite.used_at = timezone.now()
-            invite.save(update_fields=["used_at"])
-            facility_id = _facility_id_of(user)
-            event_record(
-                action="device.change",
-                context=context,
-                facility_id=facility_id,
-                extra={
-                    "username": user.get_username(),
+            _enrolment_finish(
+                invite=invite,
+                change={
                     "change": "security key enrolled",
                     "aaguid": registration.credential.aaguid,
                     "attested": registration.attested,
                 },
-            )
-            event_record(
-                action="invite.confirm",
+                extra={"factor": FACTOR_WEBAUTHN},
                 context=context,
-                facility_id=facility_id,
-                extra={"username": user.get_username(), "factor": FACTOR_WEBAUTHN},
             )
     except webauthn_keys.WebAuthnRefused as refused:
         assert user is not None  # noqa: S101 - refusals come only after the invite was found
