@@ -15,7 +15,7 @@ from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.permissions import IsReviewer
+from apps.accounts.permissions import IsReviewer, IsSignedInPerson
 from apps.accounts.selectors import invite_password_problems, reviewer_profile, user_role
 from apps.accounts.services import (
     device_factor,
@@ -24,6 +24,8 @@ from apps.accounts.services import (
     invite_key_options,
     invite_key_register,
     login_verify,
+    own_key_add,
+    own_key_options,
     webauthn_login_options,
 )
 from apps.audit.services import event_record
@@ -342,3 +344,36 @@ class InviteKeyRegisterApi(APIView):
             context=context_from_request(request),
         )
         return no_store(Response(self.OutputSerializer({"username": user.get_username()}).data))
+
+
+class OwnKeyOptionsApi(APIView):
+    """Creation options for one more security key of the signed-in person (a spare, a passkey)."""
+
+    permission_classes = [IsSignedInPerson]
+
+    @extend_schema(request=None, responses={200: None})
+    def post(self, request):
+        return no_store(Response(own_key_options(user=request.user)))
+
+
+class OwnKeyAddApi(APIView):
+    """Register that key; it counts from the next sign-in."""
+
+    permission_classes = [IsSignedInPerson]
+
+    class InputSerializer(serializers.Serializer):
+        credential = serializers.DictField(help_text="PublicKeyCredential.toJSON() of a create().")
+
+    class OutputSerializer(serializers.Serializer):
+        aaguid = serializers.CharField()
+        attested = serializers.BooleanField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        registration = own_key_add(
+            user=request.user, credential=data.validated_data["credential"], context=context_from_request(request)
+        )
+        body = {"aaguid": registration.credential.aaguid, "attested": registration.attested}
+        return no_store(Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework.permissions import BasePermission
 
-from apps.accounts.selectors import reviewer_snapshot
+from apps.accounts.selectors import reviewer_profile, reviewer_snapshot
 from apps.common.context import request_workstation_set
-from apps.common.net import client_address, client_certificate_fingerprint
+from apps.common.net import admin_networks, client_address, client_certificate_fingerprint
 from reviewsvc.errors import AccessDenied, ServiceError
+from reviewsvc.net import address_in_networks
 from reviewsvc.policy import reviewer_may_act
 
 MAX_LOGGED_PATH = 200
@@ -42,4 +43,24 @@ class IsReviewer(BasePermission):
         if not decision:
             raise AccessDenied(decision.reason, audit={**audit, "facility_id": snapshot.facility_id})
         request.reviewer = snapshot
+        return True
+
+
+class IsSignedInPerson(BasePermission):
+    """Any OTP-verified person where they may work: a reviewer passing ``IsReviewer``, staff
+    from the admin networks. For what people do to their own account (their keys)."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if user is None or not user.is_authenticated:
+            raise ServiceError("authentication_required")
+        if reviewer_profile(user=user) is not None:
+            return IsReviewer().has_permission(request, view)
+        if not user.is_verified():
+            raise ServiceError("otp_required")
+        if not address_in_networks(client_address(request), admin_networks()):
+            raise AccessDenied(
+                "outside_facility_network",
+                audit={"action": "request.denied", "extra": {"path": request.path[:MAX_LOGGED_PATH]}},
+            )
         return True

@@ -3,20 +3,25 @@
 from django.contrib import admin, messages
 
 from apps.common.context import context_from_request
-from apps.facilities.models import Facility
+from apps.facilities.models import Facility, Workstation
 from apps.facilities.services import EDITABLE, facility_activate, facility_change, facility_create, facility_deactivate
 
 
 @admin.register(Facility)
 class FacilityAdmin(admin.ModelAdmin):
-    list_display = ("name", "country", "regions", "networks", "timezone", "hours", "active")
+    list_display = ("name", "country", "regions", "networks", "timezone", "hours", "second_factor", "active")
     list_filter = ("active", "country")
     search_fields = ("name",)
     actions = ("deactivate", "activate")
 
     def get_readonly_fields(self, request, obj=None):
-        # The flag changes only through the actions, so deactivation always ends sessions.
-        return ("active", "created_at") if obj else ("created_at",)
+        # The flag changes only through the actions, so deactivation always ends sessions; the
+        # sign-in rules only through change_facility, so a change of factor ends them too.
+        return (
+            ("active", "second_factor", "webauthn_aaguids", "require_workstation", "created_at")
+            if obj
+            else ("second_factor", "webauthn_aaguids", "require_workstation", "created_at")
+        )
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # reviewers and the access log refer to it
@@ -46,3 +51,22 @@ class FacilityAdmin(admin.ModelAdmin):
         for facility in queryset:
             facility_activate(facility=facility, context=context)
         self.message_user(request, f"Activated {queryset.count()} facilities.", messages.SUCCESS)
+
+
+@admin.register(Workstation)
+class WorkstationAdmin(admin.ModelAdmin):
+    """Read-only: workstations are enrolled and revoked with the commands, which log it."""
+
+    list_display = ("name", "facility", "fingerprint", "certificate_subject", "enrolled_at", "revoked_at")
+    list_filter = ("facility",)
+    search_fields = ("name", "fingerprint")
+    readonly_fields = list_display
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

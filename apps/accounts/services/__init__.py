@@ -51,6 +51,7 @@ from apps.accounts.services.sessions import (
     session_end_reason,
     session_start,
 )
+from apps.accounts.services.webauthn import own_key_add, own_key_options
 
 __all__ = [
     "API_KEY_PREFIX",
@@ -80,6 +81,8 @@ __all__ = [
     "login_verify",
     "normalise_username",
     "otp_format_ok",
+    "own_key_add",
+    "own_key_options",
     "reviewer_change",
     "reviewer_invite",
     "reviewer_offboard",

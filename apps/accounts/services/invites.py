@@ -222,11 +222,7 @@ def _invite_key_check(invite: Invite) -> frozenset[str]:
     """May this invite's holder register a key now? Returns the facility's AAGUID allow-list."""
     if invite.accepted_at is None:
         raise ServiceError("validation_error", "Set a password first.")
-    reviewer = Reviewer.objects.select_related("facility").filter(user=invite.user).first()
-    policy = reviewer.facility.second_factor if reviewer else None
-    if not second_factor_allowed(policy=policy, factor=FACTOR_WEBAUTHN):
-        raise ServiceError("validation_error", "Security keys do not count at your facility: use an authenticator app.")
-    return frozenset(reviewer.facility.webauthn_aaguids) if reviewer else frozenset()
+    return webauthn_keys.key_rules(user=invite.user)
 
 
 def invite_key_options(*, token: str, client_address: IPAddress | None, context: RequestContext) -> dict:
@@ -275,13 +271,5 @@ def invite_key_register(
             facility_id=_facility_id_of(user),
             extra={"username": user.get_username()},
         )
-        raise ServiceError("validation_error", KEY_REFUSALS.get(refused.reason, KEY_REFUSED)) from None
+        raise ServiceError("validation_error", webauthn_keys.key_refusal_message(refused.reason)) from None
     return user
-
-
-KEY_REFUSED = "The security key's registration did not pass; try again."
-KEY_REFUSALS = {
-    "authenticator_not_allowed": "Your facility does not accept this model of security key.",
-    "attestation_roots_missing": "Your facility pins security key models, but no vendor roots are configured.",
-    "webauthn_key_registered": "This security key is registered already.",
-}

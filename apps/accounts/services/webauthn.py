@@ -55,9 +55,13 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from apps.accounts.models import WebAuthnChallenge
+from apps.accounts.models import Reviewer, WebAuthnChallenge
+from apps.audit.services import event_record, event_record_denied
+from apps.common.context import RequestContext
 from apps.common.keys import key_provider
-from reviewsvc.policy import aaguid_allowed
+from reviewsvc.errors import ServiceError
+from reviewsvc.policy import aaguid_allowed, second_factor_allowed
+from reviewsvc.policy.signin import FACTOR_WEBAUTHN
 
 CHALLENGE_VALID = timedelta(minutes=5)
 PURPOSE_REGISTER = "register"
@@ -195,6 +199,70 @@ def credential_register(*, user: User, bound_to: str, data: dict, allowed_aaguid
         device.save()
         helper.create_attestation(device, verified.attestation_object, credential.response.client_data_json)
     return KeyRegistration(credential=device, attested=attested)
+
+
+KEY_REFUSED = "The security key's registration did not pass; try again."
+KEY_REFUSALS = {
+    "authenticator_not_allowed": "Your facility does not accept this model of security key.",
+    "attestation_roots_missing": "Your facility pins security key models, but no vendor roots are configured.",
+    "webauthn_key_registered": "This security key is registered already.",
+}
+
+
+def key_rules(*, user: User) -> frozenset[str]:
+    """May ``user`` register keys at all? Returns their facility's AAGUID allow-list (empty: any)."""
+    reviewer = Reviewer.objects.select_related("facility").filter(user=user).first()
+    if reviewer is None:
+        return frozenset()  # staff: no facility, either factor
+    if not second_factor_allowed(policy=reviewer.facility.second_factor, factor=FACTOR_WEBAUTHN):
+        raise ServiceError("validation_error", "Security keys do not count at your facility: use an authenticator app.")
+    return frozenset(reviewer.facility.webauthn_aaguids)
+
+
+def own_key_options(*, user: User) -> dict:
+    """Creation options for one more key of a signed-in person (a spare, or a passkey)."""
+    allowed = key_rules(user=user)
+    return registration_options(user=user, bound_to=_own_binding(user), attestation=bool(allowed))
+
+
+def own_key_add(*, user: User, credential: dict, context: RequestContext) -> KeyRegistration:
+    """Register one more key of a signed-in person; a refused key leaves a ``denied`` event."""
+    allowed = key_rules(user=user)
+    facility_id = Reviewer.objects.filter(user=user).values_list("facility_id", flat=True).first()
+    try:
+        with transaction.atomic():
+            registration = credential_register(
+                user=user, bound_to=_own_binding(user), data=credential, allowed_aaguids=allowed
+            )
+            event_record(
+                action="device.change",
+                context=context,
+                facility_id=facility_id,
+                extra={
+                    "username": user.get_username(),
+                    "change": "security key added",
+                    "aaguid": registration.credential.aaguid,
+                    "attested": registration.attested,
+                },
+            )
+    except WebAuthnRefused as refused:
+        event_record_denied(
+            action="device.change",
+            context=context,
+            reason=refused.reason,
+            facility_id=facility_id,
+            extra={"username": user.get_username()},
+        )
+        raise ServiceError("validation_error", key_refusal_message(refused.reason)) from None
+    return registration
+
+
+def key_refusal_message(reason: str) -> str:
+    return KEY_REFUSALS.get(reason, KEY_REFUSED)
+
+
+def _own_binding(user: User) -> str:
+    return _digest(f"user:{user.pk}")
 
 
 # --- Sign-in ----------------------------------------------------------------------------------

@@ -322,3 +322,59 @@ def test_pinned_models_without_configured_vendor_roots_refuse_every_key(facility
     _, response = register(invited(facility_a, "kim@facility-a.example"), SoftKey(ORIGIN, RP_ID, aaguid=MODEL_A))
     assert response.status_code == 400
     assert last_event("invite.key").reason == "attestation_roots_missing"
+
+
+# --- Keys added after sign-in ------------------------------------------------------------------
+OWN_OPTIONS = "/api/v1/auth/webauthn/keys/options"
+OWN_KEYS = "/api/v1/auth/webauthn/keys"
+
+
+def add_key(client, key: SoftKey):
+    options = client.post(OWN_OPTIONS, format="json")
+    assert options.status_code == 200, options.json()
+    return client.post(OWN_KEYS, {"credential": key.register(options.json())}, format="json")
+
+
+def test_a_signed_in_reviewer_adds_a_key_and_then_signs_in_with_it(alice):
+    from tests.personas import verified_client
+
+    key = SoftKey(origin=ORIGIN, rp_id=RP_ID)
+    response = add_key(verified_client(alice), key)
+    assert response.status_code == 201, response.json()
+    assert last_event("device.change").extra["change"] == "security key added"
+    _, response = key_login(alice.username, key, password=alice.password)
+    assert response.status_code == 200, response.json()
+
+
+def test_staff_add_a_key_from_the_admin_networks_only(admin):
+    from tests.personas import ADDRESS_OUTSIDE, verified_client
+
+    key = SoftKey(origin=ORIGIN, rp_id=RP_ID)
+    outside = verified_client(admin, address=ADDRESS_OUTSIDE).post(OWN_OPTIONS, format="json")
+    assert (outside.status_code, error_code(outside)) == (403, "outside_facility_network")
+    assert add_key(verified_client(admin), key).status_code == 201
+    _, response = key_login(admin.username, key, address="127.0.0.1", password=admin.password)
+    assert response.status_code == 200, response.json()
+    assert last_event("auth.login").extra["factor"] == "webauthn"
+
+
+def test_a_reviewer_adds_no_key_at_a_totp_facility_nor_from_outside_its_network(alice, facility_a):
+    from tests.personas import ADDRESS_OUTSIDE, verified_client
+
+    outside = verified_client(alice, address=ADDRESS_OUTSIDE).post(OWN_OPTIONS, format="json")
+    assert (outside.status_code, error_code(outside)) == (403, "outside_facility_network")
+    facility_sign_in_change(facility=facility_a, second_factor="totp", context=SYSTEM)
+    response = verified_client(alice).post(OWN_OPTIONS, format="json")
+    assert response.status_code == 400
+
+
+def test_a_refused_added_key_is_logged(alice):
+    from tests.personas import verified_client
+
+    client = verified_client(alice)
+    options = client.post(OWN_OPTIONS, format="json").json()
+    forged = SoftKey(origin="https://phish.example", rp_id=RP_ID).register(options)
+    response = client.post(OWN_KEYS, {"credential": forged}, format="json")
+    assert response.status_code == 400
+    denied = last_event("device.change")
+    assert (denied.outcome, denied.reason) == ("denied", "webauthn_bad_registration")

@@ -199,3 +199,18 @@ def test_a_change_of_second_factor_ends_the_reviewers_sessions(alice, facility_a
     assert client.get(REVIEWER_ME).status_code == 200
     facility_sign_in_change(facility=facility_a, second_factor="webauthn", context=system_context)
     assert client.get(REVIEWER_ME).status_code in {401, 403}
+
+
+def test_the_admin_shows_workstations_and_keys_but_changes_neither(admin_client, facility_a, system_context):
+    workstation = workstation_enrol(
+        facility=facility_a, name="ws-01", certificate_pem=WS_01.pem, context=system_context
+    )
+    listing = admin_client.get("/admin/facilities/workstation/")
+    assert listing.status_code == 200
+    assert b"ws-01" in listing.content
+    admin_client.post(f"/admin/facilities/workstation/{workstation.pk}/delete/", {"post": "yes"})
+    assert Workstation.objects.filter(pk=workstation.pk, revoked_at=None).exists()
+    assert admin_client.get("/admin/django_otp_webauthn/webauthncredential/").status_code == 200
+    assert admin_client.get("/admin/django_otp_webauthn/webauthncredential/add/").status_code == 403
+    form = admin_client.get(f"/admin/facilities/facility/{facility_a.pk}/change/")
+    assert b'name="second_factor"' not in form.content
