@@ -27,13 +27,17 @@ class IsReviewer(BasePermission):
         user = request.user
         if user is None or not user.is_authenticated:
             raise ServiceError("authentication_required")
+        certificate = client_certificate_fingerprint(request)
         audit = {"action": "request.denied", "extra": {"path": request.path[:MAX_LOGGED_PATH]}}
+        if certificate:
+            # Which device was refused: a certificate's fingerprint is no secret.
+            audit["extra"]["certificate"] = certificate
         snapshot = reviewer_snapshot(
             user=user,
             client_address=client_address(request),
             otp_verified=user.is_verified(),
             today=timezone.localdate(),
-            client_certificate=client_certificate_fingerprint(request),
+            client_certificate=certificate,
         )
         if snapshot is None:
             raise AccessDenied("permission_denied", audit=audit)

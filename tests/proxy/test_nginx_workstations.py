@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import quote
 
 import pytest
@@ -63,6 +64,7 @@ def test_a_correct_password_and_code_from_any_other_certificate_get_a_logged_ref
     assert client.call("GET", REVIEWER_ME).status in {401, 403}
     denied = AccessEvent.objects.get(action="auth.login", outcome="denied")
     assert (denied.reason, denied.facility_name) == ("workstation_not_enrolled", "Facility W")
+    assert denied.extra["certificate"] == hashlib.sha256(certs[cert].der).hexdigest()
 
 
 def test_without_a_client_certificate_the_proxy_lets_nothing_through(proxy, site):

@@ -211,7 +211,11 @@ def _login_place_check(
         )
         if not decision:
             event_record_denied(
-                action="auth.login", context=context, reason=decision.reason, facility_id=reviewer.facility_id
+                action="auth.login",
+                context=context,
+                reason=decision.reason,
+                facility_id=reviewer.facility_id,
+                extra={"certificate": client_certificate} if client_certificate else None,
             )
             raise ServiceError(decision.reason)
         return workstation.name if workstation is not None else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -68,6 +69,8 @@ def test_a_request_without_an_enrolled_workstation_is_refused_and_logged(
     assert (response.status_code, error_code(response)) == (403, "workstation_not_enrolled")
     denied = last_event("request.denied")
     assert (denied.outcome, denied.reason, denied.facility_name) == ("denied", "workstation_not_enrolled", "Facility A")
+    if cert is not None:
+        assert denied.extra["certificate"] == hashlib.sha256(cert.der).hexdigest()
 
 
 def test_a_revoked_workstation_is_refused_from_the_next_request_on(bound_a, alice, system_context):
