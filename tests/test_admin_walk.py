@@ -13,12 +13,13 @@ from django.contrib import admin as django_admin
 from django.contrib.auth.models import Group, User
 from django.test import RequestFactory
 from django.utils import timezone
+from django_otp_webauthn.models import WebAuthnCredential
 
 from apps.accounts.models import ApiKey, EncryptedTOTPDevice, Invite, LoginThrottle, Reviewer
 from apps.accounts.services import api_key_create, username_digest
 from apps.audit.models import AccessEvent, Checkpoint
 from apps.common.context import RequestContext
-from apps.facilities.models import Facility
+from apps.facilities.models import Facility, Workstation
 from apps.reviews.models import Assignment, Transcript
 
 pytestmark = pytest.mark.django_db
@@ -136,6 +137,9 @@ REGISTERED = {
     Checkpoint,
     Assignment,
     Transcript,
+    # Read-only: keys go by re-enrolment, workstations by the commands.
+    WebAuthnCredential,
+    Workstation,
 }
 
 

@@ -103,10 +103,10 @@ def login_verify(
     one step; one answer for every wrong part.
 
     Returns the user, the device that verified and the workstation; the caller logs them in.
-    Unknown user, wrong password, wrong or replayed code, a bad assertion and a factor the facility does not accept
-    all raise ``invalid_credentials``; the event keeps the real reason. A locked name is refused
-    before any password is hashed. ``client_certificate``: the workstation certificate's
-    fingerprint a trusted proxy forwarded.
+    Unknown user, wrong password, wrong or replayed code, a bad assertion and a factor the
+    facility does not accept all raise ``invalid_credentials``; the event keeps the real reason.
+    A locked name is refused before any password is hashed. ``client_certificate``: the
+    workstation certificate's fingerprint a trusted proxy forwarded.
     """
     now = timezone.now()
     digest = username_digest(username)
