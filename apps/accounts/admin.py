@@ -132,19 +132,10 @@ if admin.site.is_registered(WebAuthnCredential):
 
 
 @admin.register(WebAuthnCredential)
-class WebAuthnCredentialAdmin(admin.ModelAdmin):
+class WebAuthnCredentialAdmin(ReadOnlyAdmin):
     list_display = ("user", "name", "aaguid", "sign_count", "created_at", "last_used_at")
     fields = ("user", "name", "aaguid", "sign_count", "backup_eligible", "created_at", "last_used_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False  # keys are registered by their owner while enrolling
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Invite)

@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 
+from apps.common.admin import ReadOnlyAdmin
 from apps.common.context import context_from_request
 from apps.facilities.models import Facility, Workstation
 from apps.facilities.services import EDITABLE, facility_activate, facility_change, facility_create, facility_deactivate
@@ -54,19 +55,10 @@ class FacilityAdmin(admin.ModelAdmin):
 
 
 @admin.register(Workstation)
-class WorkstationAdmin(admin.ModelAdmin):
-    """Read-only: workstations are enrolled and revoked with the commands, which log it."""
+class WorkstationAdmin(ReadOnlyAdmin):
+    """Workstations are enrolled and revoked with the commands, which log it."""
 
     list_display = ("name", "facility", "fingerprint", "certificate_subject", "enrolled_at", "revoked_at")
     list_filter = ("facility",)
     search_fields = ("name", "fingerprint")
     readonly_fields = list_display
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
