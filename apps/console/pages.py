@@ -23,7 +23,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from apps.accounts.selectors import reviewer_by_user_id
+from apps.accounts.selectors import reviewer_by_user_id, reviewer_devices
 from apps.audit.apis import FilterSerializer, filtered_events
 from apps.audit.models import AccessEvent, Checkpoint, Outcome, VerificationRun
 from apps.audit.rollups import event_counts_catch_up
@@ -259,6 +259,7 @@ def reviewer_page(request: HttpRequest, actor_id: str) -> HttpResponse:
             "denials": _timed(reviewer_events(actor_id=actor_id, outcome=Outcome.DENIED, limit=50)),
             "sessions": _timed(reviewer_events(actor_id=actor_id, actions=SESSION_ACTIONS, limit=50)),
             "changes": _timed(reviewer_status_changes(username=username)) if username else [],
+            "devices": reviewer_devices(user=reviewer.user) if reviewer else None,
             "search": _search_url(reviewer=username),
         },
     )

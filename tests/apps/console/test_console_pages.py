@@ -366,3 +366,10 @@ def test_seed_demo_invites_an_auditor_and_leaves_activity_the_console_can_chart(
     before = AccessEvent.objects.filter(actor_label__startswith="demo-listener-").count()
     call_command("seed_demo", stdout=io.StringIO())
     assert AccessEvent.objects.filter(actor_label__startswith="demo-listener-").count() == before
+
+
+def test_a_reviewers_page_lists_their_authenticator_keys_and_workstations(auditor_client, alice):
+    page = auditor_client.get(f"/audit/reviewers/{alice.user.pk}/").content.decode()
+    assert "Authenticator app: enrolled." in page
+    assert "No security key." in page
+    assert "No enrolled workstation recorded." in page
