@@ -15,7 +15,7 @@ from apps.accounts.services import api_key_create
 from apps.common.context import RequestContext
 from tests.apps.audit.support import access_log_flushable_by_the_suite  # noqa: F401  (autouse: TRUNCATE trigger)
 
-pytest_plugins = ["tests.personas"]
+pytest_plugins = ["tests.personas", "tests.seaweedfs"]
 
 ALL_SCOPES = ["clips:ingest", "subjects:manage", "transcripts:read"]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from apps.clips.blobs import blob_open
 from apps.clips.models import Clip
 from apps.clips.services import CLIP_KIND, clip_storage
 from apps.common.keys import key_provider
@@ -27,8 +28,7 @@ def clip_audio_chunks(
     """
     if clip.wrapped_key is None or not clip.blob_name:
         raise ServiceError("clip_gone")
-    storage = clip_storage()
-    with storage.open(clip.blob_name, "rb") as source:
+    with blob_open(clip_storage(), clip.blob_name) as source:
         yield from envelope.open_range(
             source,
             provider=key_provider(),

@@ -91,3 +91,30 @@ def test_the_local_secret_key_is_made_once_with_owner_only_permissions(tmp_path)
     assert first.stdout == second.stdout
     assert len(first.stdout.strip()) >= 50
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_clips_go_to_the_s3_bucket_django_storages_names_in_the_environment(tmp_path):
+    shown = run_manage(
+        "shell",
+        "-c",
+        "from django.core.files.storage import storages; s = storages['clips']; "
+        "print(type(s).__name__, s.bucket_name, s.endpoint_url, s.access_key, s.region_name, s.addressing_style)",
+        env={
+            "REVIEWSVC_VAR_DIR": str(tmp_path),
+            "REVIEWSVC_STORAGE": "storages.backends.s3.S3Storage",
+            "AWS_S3_ENDPOINT_URL": "http://objects.internal:8333",
+            "AWS_STORAGE_BUCKET_NAME": "reviewsvc-clips",
+            "AWS_ACCESS_KEY_ID": "reviewsvc",
+            "AWS_SECRET_ACCESS_KEY": "not-a-real-secret",
+            "AWS_S3_REGION_NAME": "eu-central-1",
+        },
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[-1].split() == [
+        "S3Storage",
+        "reviewsvc-clips",
+        "http://objects.internal:8333",
+        "reviewsvc",
+        "eu-central-1",
+        "path",
+    ]

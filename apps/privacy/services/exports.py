@@ -20,6 +20,7 @@ from django.utils import timezone
 from apps.accounts.models import ApiKey
 from apps.audit.services import event_record, event_record_denied, subject_pseudonym
 from apps.clips.audio import clip_audio_chunks
+from apps.clips.blobs import blob_open
 from apps.clips.models import Clip
 from apps.clips.services import clip_storage
 from apps.common.context import RequestContext
@@ -328,7 +329,7 @@ def export_download(*, export: Export, context: RequestContext) -> Iterator[byte
 def _stream_and_remove(blob_name: str, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
     storage = clip_storage()
     try:
-        with storage.open(blob_name, "rb") as source:
+        with blob_open(storage, blob_name) as source:
             while chunk := source.read(chunk_size):
                 yield chunk
     finally:
