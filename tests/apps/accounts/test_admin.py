@@ -74,7 +74,7 @@ def test_auditors_may_look_but_not_change(auditor, alice):
     assert client.get("/admin/accounts/reviewer/").status_code == 200
     response = client.post("/admin/accounts/reviewer/", {"action": "suspend", "_selected_action": [alice.reviewer.pk]})
     assert Reviewer.objects.get(pk=alice.reviewer.pk).status == "active"
-    assert response.status_code in {200, 302, 403}
+    assert response.status_code == 200  # the change list again, no action run
 
 
 def test_an_admin_suspends_a_reviewer_with_an_action(admin_client, alice):

@@ -48,7 +48,7 @@ def test_the_admin_refuses_to_edit_or_delete_an_event_through_its_pages(admin_cl
     bulk = admin_client.post(
         "/admin/audit/accessevent/", {"action": "delete_selected", "_selected_action": [event.seq], "post": "yes"}
     )
-    assert bulk.status_code in (200, 302, 403)
+    assert bulk.status_code == 200  # the change list again: the log offers no delete action
     stored = AccessEvent.objects.get(seq=event.seq)
     assert (stored.action, stored.hash) == (event.action, event.hash)
     assert Checkpoint.objects.count() == 1

@@ -79,7 +79,8 @@ def test_refused_attempts_and_service_calls_are_not_listed(service_client, alice
     add_clip()
     leased = lease(alice_client)
     service_client.put(f"/api/v1/subjects/{SUBJECT}/opt-out")
-    assert alice_client.get(leased["audio_url"]).status_code in (403, 410)
+    refused = alice_client.get(leased["audio_url"])
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "subject_opted_out")
 
     actions = [e["action"] for e in service_client.get(URL).json()["results"]]
 

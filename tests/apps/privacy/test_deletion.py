@@ -68,7 +68,7 @@ def test_the_leasing_reviewer_is_refused_after_the_deletion(service_client, alic
     service_client.delete(URL)
 
     response = alice_client.get(leased["audio_url"])
-    assert response.status_code in (403, 410)
+    assert (response.status_code, response.json()["error"]["code"]) == (410, "clip_gone")
     [denied] = AccessEvent.objects.filter(action="clip.audio", outcome="denied")
     assert denied.reason == response.json()["error"]["code"]
 

@@ -63,7 +63,7 @@ def test_it_refuses_a_reviewer_session(alice_client):
 
     response = alice_client.get(URL)
 
-    assert response.status_code in (401, 403)
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "authentication_required")
     assert "clips" not in response.json()
 
 

@@ -215,7 +215,8 @@ def test_it_refuses_a_session_used_from_outside_the_facility(alice, make_clip):
 
 def test_it_refuses_an_api_key_and_an_anonymous_caller(service_client, make_clip):
     make_clip()
-    assert service_client.post(NEXT).status_code in {401, 403}
+    response = service_client.post(NEXT)
+    assert (response.status_code, error_code(response)) == (401, "authentication_required")
     assert APIClient(REMOTE_ADDR="10.1.2.3").post(NEXT).status_code == 401
     assert not Assignment.objects.exists()
 
