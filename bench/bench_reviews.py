@@ -6,7 +6,7 @@
    plain file with no checks, in the same run. Target >= 0.5x.
 2. The reviewer loop (next -> the whole audio -> submit a transcript), each thread its own
    reviewer with its own OTP-verified session, at concurrency 1 and 8, counting double leases.
-   Target >= 120 loops/s at c=8 (Label Studio 1.23: ~8 loops/s here, PERF-NOTES.md), zero double
+   Target >= 120 loops/s at c=8 (Label Studio 1.23.2 does ~8 loops/s at c=8 on this machine class), zero double
    leases.
 3. ``next`` latency (p50/p99, c=1, each next followed by a release) with 10 k and with 1 M
    queued clips (rows bulk-inserted directly). Target: p99 grows < 2x.

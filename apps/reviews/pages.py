@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from apps.reviews.services import FLAG_LABELS, FLAGS
 
-# The contract's paths (CONTRACT.md, "Sessions"); the script appends ids and actions.
+# The API's paths (docs/API.md, "Sessions"); the script appends ids and actions.
 REVIEW_API = {
     "next": "/api/v1/review/next",
     "assignments": "/api/v1/review/assignments/",
