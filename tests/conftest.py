@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
-import struct
-import wave
 
 import pytest
 from django.conf import settings
@@ -14,42 +11,11 @@ from rest_framework.test import APIClient
 from apps.accounts.services import api_key_create
 from apps.common.context import RequestContext
 from tests.apps.audit.support import access_log_flushable_by_the_suite  # noqa: F401  (autouse: TRUNCATE trigger)
+from tests.support import make_wav
 
 pytest_plugins = ["tests.personas", "tests.seaweedfs"]
 
 ALL_SCOPES = ["clips:ingest", "subjects:manage", "transcripts:read"]
-
-
-def make_wav(*, seconds: float = 1.0, rate: int = 16000, frequency: float = 440.0) -> bytes:
-    """A mono 16-bit PCM sine, deterministic."""
-    frames = int(seconds * rate)
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(
-            b"".join(
-                struct.pack("<h", int(12000 * math.sin(2 * math.pi * frequency * i / rate))) for i in range(frames)
-            )
-        )
-    return buffer.getvalue()
-
-
-def ingest_clip(*, subject_id: str = "subject-1", language: str = "de-DE", region: str = "EU", seconds: float = 1.0):
-    """One clip ingested through the service, as the system: for tests that need clips, not HTTP."""
-    from apps.clips.services import clip_ingest
-
-    return clip_ingest(
-        audio=make_wav(seconds=seconds),
-        subject_id=subject_id,
-        language=language,
-        region=region,
-        activation="deliberate",
-        captured_at=None,
-        api_key=None,
-        context=RequestContext.system("tests"),
-    )
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,9 @@ from rest_framework.test import APIClient
 
 from apps.accounts.models import Reviewer
 from apps.facilities.models import Facility
-from tests.apps.accounts.support import REVIEWER_ME, last_event
+from tests.apps.accounts.support import REVIEWER_ME
 from tests.personas import ADDRESS_A, password_only, totp_code, verified_client
+from tests.support import last_event
 
 pytestmark = pytest.mark.django_db
 

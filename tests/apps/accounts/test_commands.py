@@ -16,8 +16,9 @@ from apps.accounts.demo import DEMO_REVIEWER, seed_demo_reviewer
 from apps.accounts.models import EncryptedTOTPDevice, Reviewer
 from apps.common.keys import key_provider
 from apps.facilities.models import Facility
-from tests.apps.accounts.support import REVIEWER_ME, last_event
+from tests.apps.accounts.support import REVIEWER_ME
 from tests.personas import enrol, totp_code, verified_client
+from tests.support import last_event
 
 pytestmark = pytest.mark.django_db
 

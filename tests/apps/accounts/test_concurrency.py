@@ -8,9 +8,10 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from tests.apps.accounts.support import LOGIN, events
+from tests.apps.accounts.support import LOGIN
 from tests.conftest import requires_postgres
 from tests.personas import ADDRESS_A, totp_code
+from tests.support import events
 
 pytestmark = [requires_postgres, pytest.mark.postgres]
 

@@ -16,8 +16,9 @@ from rest_framework.test import APIClient
 
 from apps.accounts.models import EncryptedTOTPDevice, Invite, Reviewer
 from apps.accounts.services import hash_invite_token, reviewer_invite, staff_invite
-from tests.apps.accounts.support import LOGIN, error_code, events, last_event
+from tests.apps.accounts.support import LOGIN
 from tests.personas import ADDRESS_A, ADDRESS_ADMIN, ADDRESS_OUTSIDE, token_of, totp_code
+from tests.support import error_code, events, last_event
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.accounts.models import LoginThrottle
-from tests.apps.accounts.support import LOGIN, LOGOUT, SESSION_ME, error_code, events, last_event
+from tests.apps.accounts.support import LOGIN, LOGOUT, SESSION_ME
 from tests.personas import ADDRESS_A, ADDRESS_OUTSIDE, totp_code
+from tests.support import error_code, events, last_event
 
 pytestmark = pytest.mark.django_db
 

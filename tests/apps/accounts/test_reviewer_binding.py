@@ -8,8 +8,9 @@ from rest_framework.test import APIClient
 from apps.accounts.services import reviewer_suspend
 from apps.common.context import RequestContext
 from apps.facilities.services import facility_deactivate
-from tests.apps.accounts.support import REVIEWER_ME, error_code, events, last_event
+from tests.apps.accounts.support import REVIEWER_ME
 from tests.personas import ADDRESS_B, ADDRESS_OUTSIDE, verified_client
+from tests.support import error_code, events, last_event
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.accounts.services import reviewer_offboard, reviewer_reenrol
-from tests.apps.accounts.support import REVIEWER_ME, SESSION_ME, error_code, events, last_event
+from tests.apps.accounts.support import REVIEWER_ME, SESSION_ME
 from tests.personas import password_only, verified_client
+from tests.support import error_code, events, last_event
 
 pytestmark = pytest.mark.django_db
 

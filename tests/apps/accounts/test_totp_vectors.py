@@ -13,7 +13,8 @@ import time_machine
 from rest_framework.test import APIClient
 
 from apps.accounts.models import TOTP_SEED_BYTES
-from tests.apps.accounts.support import LOGIN, error_code, last_event
+from tests.apps.accounts.support import LOGIN
+from tests.support import error_code, last_event
 
 pytestmark = pytest.mark.django_db
 

@@ -10,11 +10,8 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.utils import timezone
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from apps.audit.models import AccessEvent
@@ -22,38 +19,16 @@ from apps.audit.selectors import subject_pseudonym
 from apps.audit.services import checkpoint_create, event_record
 from apps.common.context import RequestContext
 from apps.common.keys import key_provider
-from apps.common.roles import AUDITORS_GROUP
 from apps.facilities.services import facility_create
 from reviewsvc.audit.verify import records_from_jsonl, verify_log
 from reviewsvc.crypto.keys import verify_signature
 from tests.apps.audit.factories import REVIEWER, record_events
+from tests.personas import make_staff, password_only, verified_client
+from tests.support import error_code
 
 pytestmark = pytest.mark.django_db
 
 EVENTS = "/api/v1/audit/events"
-
-
-def verified_client(user: User) -> APIClient:
-    """A session that passed the OTP step, as the login flow would leave it."""
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = APIClient()
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return client
-
-
-def staff(username: str, *, auditor: bool = False, superuser: bool = False) -> User:
-    user = User.objects.create_user(username=username, password=None, is_staff=True, is_superuser=superuser)
-    if auditor:
-        user.groups.add(Group.objects.get_or_create(name=AUDITORS_GROUP)[0])
-    return user
-
-
-@pytest.fixture
-def auditor() -> APIClient:
-    return verified_client(staff("audrey@example.com", auditor=True))
 
 
 def context_for(kind: str, label: str) -> RequestContext:
@@ -65,10 +40,6 @@ def record(**fields) -> AccessEvent:
     fields.setdefault("action", "clip.audio")
     with transaction.atomic():
         return event_record(**fields)
-
-
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
 
 
 # --- who may call -------------------------------------------------------------------------------
@@ -83,10 +54,10 @@ PATHS = {
 
 
 def assert_refusal_logged(path: str, reason: str, label: str) -> None:
-    (denied,) = AccessEvent.objects.filter(outcome="denied")
-    assert (denied.action, denied.reason, denied.actor_label) == (PATHS[path], reason, label)
+    (denied,) = AccessEvent.objects.filter(action=PATHS[path])
+    assert (denied.outcome, denied.reason, denied.actor_label) == ("denied", reason, label)
     assert denied.extra == {"path": path}
-    assert not AccessEvent.objects.filter(outcome="granted").exists()
+    assert not AccessEvent.objects.filter(action__startswith="audit.", outcome="granted").exists()
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -97,24 +68,19 @@ def test_an_anonymous_caller_is_refused_and_logged(path):
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_an_auditor_with_a_password_only_session_is_refused_and_logged(path):
-    client = APIClient()
-    client.force_login(staff("audrey@example.com", auditor=True))
-    response = client.get(path)
+def test_an_auditor_with_a_password_only_session_is_refused_and_logged(auditor, path):
+    response = password_only(auditor).get(path)
     assert (response.status_code, error_code(response)) == (403, "otp_required")
-    assert_refusal_logged(path, "otp_required", "audrey@example.com")
+    assert_refusal_logged(path, "otp_required", auditor.username)
 
 
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("who", ["reviewer", "staff"])
-def test_a_reviewer_and_staff_outside_auditors_are_refused_and_logged(path, who):
-    if who == "reviewer":
-        user = User.objects.create_user(username="rev@example.com", password=None)
-    else:
-        user = staff("ops@example.com")
-    response = verified_client(user).get(path)
+def test_a_reviewer_and_staff_outside_auditors_are_refused_and_logged(request, path, who):
+    persona = request.getfixturevalue("alice") if who == "reviewer" else make_staff(email="ops@reviewsvc.example")
+    response = verified_client(persona).get(path)
     assert (response.status_code, error_code(response)) == (403, "permission_denied")
-    assert_refusal_logged(path, "permission_denied", user.username)
+    assert_refusal_logged(path, "permission_denied", persona.username)
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -127,24 +93,21 @@ def test_an_api_key_is_refused_and_logged(service_client, path):
     assert (denied.actor_kind, denied.actor_label) == ("api_key", "product-backend")
 
 
-def test_a_verified_auditor_and_a_verified_superuser_may_search():
+def test_a_verified_auditor_and_a_verified_superuser_may_search(auditor_client, admin_client):
     record()
-    for client in (
-        verified_client(staff("audrey@example.com", auditor=True)),
-        verified_client(staff("root@example.com", superuser=True)),
-    ):
+    for client in (auditor_client, admin_client):
         assert client.get(EVENTS).status_code == 200
 
 
 # --- search ---------------------------------------------------------------------------------------
 
 
-def test_it_lists_newest_first_with_a_cursor(auditor):
-    record_events(5)
-    first = auditor.get(EVENTS, {"page_size": 2}).json()
-    assert [e["seq"] for e in first["results"]] == [5, 4]
-    second = auditor.get(first["next"]).json()
-    assert [e["seq"] for e in second["results"]] == [3, 2]
+def test_it_lists_newest_first_with_a_cursor(auditor_client):
+    made = [event.seq for event in record_events(5)]
+    first = auditor_client.get(EVENTS, {"page_size": 2}).json()
+    assert [e["seq"] for e in first["results"]] == [made[4], made[3]]
+    second = auditor_client.get(first["next"]).json()
+    assert [e["seq"] for e in second["results"]] == [made[2], made[1]]
     assert list(first["results"][0]) == [
         *("seq", "time", "actor_kind", "actor_id", "actor_label", "action", "clip_id", "subject_pseudonym"),
         *("facility_id", "facility_name", "client_address", "outcome", "reason", "request_id", "extra"),
@@ -152,7 +115,7 @@ def test_it_lists_newest_first_with_a_cursor(auditor):
     ]
 
 
-def test_it_filters_by_clip_subject_reviewer_facility_action_and_outcome(auditor):
+def test_it_filters_by_clip_subject_reviewer_facility_action_and_outcome(auditor_client):
     clip = uuid.uuid4()
     hit = record(clip_id=clip, subject_id="subject-9")
     record(clip_id=uuid.uuid4(), subject_id="subject-8")
@@ -163,7 +126,7 @@ def test_it_filters_by_clip_subject_reviewer_facility_action_and_outcome(auditor
     in_lisbon = record(facility_id=facility.pk)
 
     def seqs(**params) -> list[int]:
-        response = auditor.get(EVENTS, params)
+        response = auditor_client.get(EVENTS, params)
         assert response.status_code == 200, response.content
         return [e["seq"] for e in response.json()["results"]]
 
@@ -178,15 +141,17 @@ def test_it_filters_by_clip_subject_reviewer_facility_action_and_outcome(auditor
     assert seqs(outcome="denied") == [denied.seq]
 
 
-def test_it_filters_by_time(auditor):
+def test_it_filters_by_time(auditor_client):
+    # The personas' own events are from now: one event two days back, one a day ahead.
     start = timezone.now()
     with time_machine.travel(start - timedelta(days=2), tick=False):
         old = record()
-    with time_machine.travel(start, tick=False):
+    with time_machine.travel(start + timedelta(days=1), tick=False):
         new = record()
-    since = (start - timedelta(days=1)).isoformat()
-    assert [e["seq"] for e in auditor.get(EVENTS, {"since": since}).json()["results"]] == [new.seq]
-    assert [e["seq"] for e in auditor.get(EVENTS, {"until": since}).json()["results"]] == [old.seq]
+    since = (start + timedelta(hours=12)).isoformat()
+    until = (start - timedelta(days=1)).isoformat()
+    assert [e["seq"] for e in auditor_client.get(EVENTS, {"since": since}).json()["results"]] == [new.seq]
+    assert [e["seq"] for e in auditor_client.get(EVENTS, {"until": until}).json()["results"]] == [old.seq]
 
 
 @pytest.mark.parametrize(
@@ -202,8 +167,8 @@ def test_it_filters_by_time(auditor):
         {"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
     ],
 )
-def test_it_refuses_an_invalid_filter(auditor, params):
-    response = auditor.get(EVENTS, params)
+def test_it_refuses_an_invalid_filter(auditor_client, params):
+    response = auditor_client.get(EVENTS, params)
     assert (response.status_code, error_code(response)) == (400, "validation_error")
 
 
@@ -214,9 +179,9 @@ def streamed(response) -> str:
     return b"".join(response.streaming_content).decode()
 
 
-def test_the_csv_export_streams_every_hashed_field_and_is_itself_an_event(auditor):
+def test_the_csv_export_streams_every_hashed_field_and_is_itself_an_event(auditor, auditor_client):
     record_events(3)
-    response = auditor.get(f"{EVENTS}.csv", {"subject": "subject-1", "action": "clip.audio"})
+    response = auditor_client.get(f"{EVENTS}.csv", {"subject": "subject-1", "action": "clip.audio"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(streamed(response))))
@@ -224,7 +189,7 @@ def test_the_csv_export_streams_every_hashed_field_and_is_itself_an_event(audito
     assert "hash" in rows[0]
     assert "prev_hash" in rows[0]
     export = AccessEvent.objects.get(action="audit.export")
-    assert (export.actor_kind, export.actor_label) == ("auditor", "audrey@example.com")
+    assert (export.actor_kind, export.actor_label) == ("auditor", auditor.username)
     # The raw subject id of the filter is not written into the log, only its pseudonym.
     assert export.extra == {
         "format": "csv",
@@ -233,14 +198,15 @@ def test_the_csv_export_streams_every_hashed_field_and_is_itself_an_event(audito
     }
 
 
-def test_the_csv_export_defuses_formulas_and_keeps_a_hostile_label_to_one_row(auditor):
+def test_the_csv_export_defuses_formulas_and_keeps_a_hostile_label_to_one_row(auditor_client):
+    before = AccessEvent.objects.count()  # the personas' enrolment
     record(context=context_for("anonymous", '=HYPERLINK("http://evil")\nLOGIN_OK admin\x1b[0m' + "x" * 1_000_000))
     record(context=context_for("anonymous", "@SUM(A1)"))
     record(context=context_for("anonymous", "+1"))
     record(context=context_for("anonymous", "-2"))
-    rows = list(csv.reader(io.StringIO(streamed(auditor.get(f"{EVENTS}.csv")))))
-    labels = [row[rows[0].index("actor_label")] for row in rows[1:]]
-    assert len(rows) == 1 + 4 + 1  # header, four events, the export's own event
+    rows = list(csv.reader(io.StringIO(streamed(auditor_client.get(f"{EVENTS}.csv")))))
+    labels = [row[rows[0].index("actor_label")] for row in rows[1 + before :]]
+    assert len(rows) == 1 + before + 4 + 1  # header, earlier events, four events, the export's own event
     assert labels[0].startswith("'=HYPERLINK")
     assert "\n" not in labels[0]
     assert "\x1b" not in labels[0]
@@ -248,13 +214,14 @@ def test_the_csv_export_defuses_formulas_and_keeps_a_hostile_label_to_one_row(au
     assert labels[1:4] == ["'@SUM(A1)", "'+1", "'-2"]
 
 
-def test_the_jsonl_export_verifies_against_a_signed_checkpoint(auditor):
+def test_the_jsonl_export_verifies_against_a_signed_checkpoint(auditor_client):
+    before = AccessEvent.objects.count()  # the personas' enrolment
     record_events(6, context=context_for("anonymous", "line\nbreak"))
     checkpoint = checkpoint_create().as_signed()
-    response = auditor.get(f"{EVENTS}.jsonl")
+    response = auditor_client.get(f"{EVENTS}.jsonl")
     assert response["Content-Type"] == "application/x-ndjson"
     lines = streamed(response).splitlines()
-    assert len(lines) == 7  # six events and the export itself
+    assert len(lines) == before + 7  # earlier events, six events and the export itself
     assert all(json.loads(line)["actor_label"] != "line\nbreak" for line in lines)
     result = verify_log(
         records_from_jsonl(lines),
@@ -263,9 +230,10 @@ def test_the_jsonl_export_verifies_against_a_signed_checkpoint(auditor):
         verify_signature=verify_signature,
         complete_series=False,
     )
-    assert (result.ok, result.entries) == (True, 7)
+    assert (result.ok, result.entries) == (True, before + 7)
 
 
-def test_verify_reports_an_intact_log(auditor):
+def test_verify_reports_an_intact_log(auditor_client):
     record_events(4)
-    assert auditor.get("/api/v1/audit/verify").json() == {"ok": True, "entries": 4, "first_bad": None}
+    entries = AccessEvent.objects.count()
+    assert auditor_client.get("/api/v1/audit/verify").json() == {"ok": True, "entries": entries, "first_bad": None}

@@ -14,7 +14,7 @@ from apps.audit.models import AccessEvent
 from apps.audit.selectors import audit_log_verify, subject_pseudonym
 from apps.privacy.services import ids_digest
 from reviewsvc.audit import chain
-from tests.conftest import make_wav
+from tests.support import make_wav
 
 pytestmark = pytest.mark.django_db
 

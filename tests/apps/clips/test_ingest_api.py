@@ -14,13 +14,9 @@ from rest_framework.test import APIClient
 from apps.audit.models import AccessEvent
 from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip, Subject
-from tests.conftest import make_wav
+from tests.support import error_code, make_wav
 
 pytestmark = pytest.mark.django_db
-
-
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
 
 
 def blob_dir() -> Path:

@@ -5,7 +5,7 @@ from apps.audit.models import AccessEvent
 from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip
 from apps.common.keys import key_provider
-from tests.conftest import make_wav
+from tests.support import make_wav
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.facilities.models import Facility
-from tests.apps.accounts.support import last_event
+from tests.support import last_event
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, lease, subject_events, submit
+from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, subject_events
+from tests.support import lease_next, transcript_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +16,7 @@ FIELDS = {"time", "action", "clip", "reviewer", "facility", "country"}
 
 
 def listen(client) -> dict:
-    leased = lease(client)
+    leased = lease_next(client)
     assert client.get(leased["audio_url"]).status_code == 200
     return leased
 
@@ -23,7 +24,7 @@ def listen(client) -> dict:
 def test_it_lists_every_granted_reviewer_access_to_the_subjects_clips(service_client, alice_client):
     clip = add_clip()
     leased = listen(alice_client)
-    submit(alice_client, leased["assignment"])
+    transcript_submit(alice_client, leased["assignment"])
 
     response = service_client.get(URL)
 
@@ -43,7 +44,7 @@ def test_it_lists_every_granted_reviewer_access_to_the_subjects_clips(service_cl
 
 def test_the_reviewer_pseudonym_differs_across_subjects_and_reviewers(service_client, alice_client, bob_client):
     add_clip()
-    submit(alice_client, listen(alice_client)["assignment"])
+    transcript_submit(alice_client, listen(alice_client)["assignment"])
     add_clip(OTHER)
     add_clip(SUBJECT, region="US", language="en-US")
     listen(bob_client)
@@ -77,7 +78,7 @@ def test_it_reveals_nothing_else_about_the_reviewer(service_client, alice, alice
 
 def test_refused_attempts_and_service_calls_are_not_listed(service_client, alice_client):
     add_clip()
-    leased = lease(alice_client)
+    leased = lease_next(alice_client)
     service_client.put(f"/api/v1/subjects/{SUBJECT}/opt-out")
     refused = alice_client.get(leased["audio_url"])
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "subject_opted_out")
@@ -98,7 +99,7 @@ def test_it_pages_with_a_cursor(service_client, alice_client):
     add_clip()
     leased = listen(alice_client)
     alice_client.get(leased["audio_url"], HTTP_RANGE="bytes=0-9")
-    submit(alice_client, leased["assignment"])
+    transcript_submit(alice_client, leased["assignment"])
 
     first = service_client.get(URL, {"limit": 2}).json()
     assert len(first["results"]) == 2

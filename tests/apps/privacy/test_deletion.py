@@ -17,7 +17,8 @@ from apps.common.keys import key_provider
 from apps.reviews.models import Assignment, AssignmentStatus, Transcript
 from reviewsvc.crypto import streaming
 from reviewsvc.crypto.errors import DecryptionError, KeyUnwrapError
-from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, lease, subject_events, submit
+from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, subject_events
+from tests.support import lease_next, transcript_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -36,9 +37,9 @@ def test_it_deletes_every_clip_and_transcript_of_the_subject(
 ):
     transcribed, leased_clip, queued = add_clip(), add_clip(), add_clip()
     other = add_clip(OTHER)
-    first = lease(alice_client)
-    submit(alice_client, first["assignment"], text="mein geheimer satz")
-    second = lease(alice_client)
+    first = lease_next(alice_client)
+    transcript_submit(alice_client, first["assignment"], text="mein geheimer satz")
+    second = lease_next(alice_client)
     assert second["clip"] == str(leased_clip.pk)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -63,7 +64,7 @@ def test_it_deletes_every_clip_and_transcript_of_the_subject(
 
 def test_the_leasing_reviewer_is_refused_after_the_deletion(service_client, alice_client):
     add_clip()
-    leased = lease(alice_client)
+    leased = lease_next(alice_client)
 
     service_client.delete(URL)
 
@@ -134,8 +135,8 @@ def test_a_backed_up_wrapped_key_dies_with_its_master_key_version(
 
 def test_events_keep_the_ids_and_hold_no_content(service_client, alice_client):
     clip = add_clip()
-    assignment = lease(alice_client)["assignment"]
-    submit(alice_client, assignment, text="geheimnisvoller inhalt")
+    assignment = lease_next(alice_client)["assignment"]
+    transcript_submit(alice_client, assignment, text="geheimnisvoller inhalt")
 
     service_client.delete(URL)
 

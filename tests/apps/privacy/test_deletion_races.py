@@ -13,8 +13,9 @@ from apps.common.context import RequestContext
 from apps.privacy.services import subject_clips_delete, subject_opt_out
 from apps.reviews.models import Transcript
 from apps.reviews.services import transcripts as review_transcripts
-from tests.apps.privacy.conftest import SUBJECT, add_clip, lease
+from tests.apps.privacy.conftest import SUBJECT, add_clip
 from tests.conftest import requires_postgres
+from tests.support import lease_next
 
 
 def submit_paused_inside_its_transaction(monkeypatch, alice_client, assignment: str):
@@ -82,7 +83,7 @@ def in_thread(target) -> tuple[threading.Thread, list]:
 @pytest.mark.django_db(transaction=True)
 def test_a_deletion_waits_for_a_submit_in_flight_and_then_shreds_its_transcript(monkeypatch, alice_client):
     clip = add_clip()
-    assignment = lease(alice_client)["assignment"]
+    assignment = lease_next(alice_client)["assignment"]
     submitter, go, responses = submit_paused_inside_its_transaction(monkeypatch, alice_client, assignment)
 
     deleter, deleted = in_thread(
@@ -107,7 +108,7 @@ def test_a_deletion_waits_for_a_submit_in_flight_and_then_shreds_its_transcript(
 @pytest.mark.django_db(transaction=True)
 def test_an_opt_out_waits_for_a_submit_in_flight_without_a_deadlock(monkeypatch, alice_client):
     transcribed, queued = add_clip(), add_clip()
-    assignment = lease(alice_client)["assignment"]
+    assignment = lease_next(alice_client)["assignment"]
     submitter, go, responses = submit_paused_inside_its_transaction(monkeypatch, alice_client, assignment)
 
     opter, withdrawn = in_thread(lambda: subject_opt_out(subject_id=SUBJECT, context=RequestContext.system("tests")))

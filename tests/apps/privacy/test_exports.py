@@ -28,8 +28,8 @@ from apps.privacy.models import Export, ExportStatus
 from apps.privacy.services import exports
 from reviewsvc.crypto.errors import DecryptionError
 from reviewsvc.crypto.export import open_bundle
-from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, lease, subject_events, submit
-from tests.conftest import make_wav
+from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, subject_events
+from tests.support import lease_next, make_wav, transcript_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +84,7 @@ def test_the_bundle_holds_exactly_the_subjects_data(
 ):
     first, second = add_clip(), add_clip()
     foreign = add_clip(OTHER)
-    submit(alice_client, lease(alice_client)["assignment"], text="guten morgen")
+    transcript_submit(alice_client, lease_next(alice_client)["assignment"], text="guten morgen")
 
     status = export_ready(service_client, recipient, django_capture_on_commit_callbacks)
     files = unpack(download(service_client, status), recipient)
@@ -119,7 +119,7 @@ def test_the_stored_bundle_is_ciphertext_only(
     service_client, alice_client, recipient, django_capture_on_commit_callbacks
 ):
     add_clip()
-    submit(alice_client, lease(alice_client)["assignment"], text="ein vertraulicher satz")
+    transcript_submit(alice_client, lease_next(alice_client)["assignment"], text="ein vertraulicher satz")
 
     status = export_ready(service_client, recipient, django_capture_on_commit_callbacks)
 
@@ -361,7 +361,7 @@ def test_an_export_queued_before_a_deletion_holds_nothing_deleted(
     service_client, alice_client, recipient, django_capture_on_commit_callbacks
 ):
     add_clip()
-    submit(alice_client, lease(alice_client)["assignment"], text="bald gelöscht")
+    transcript_submit(alice_client, lease_next(alice_client)["assignment"], text="bald gelöscht")
     with django_capture_on_commit_callbacks(execute=False) as queued:
         export_id = request_export(service_client, recipient).json()["id"]
     with django_capture_on_commit_callbacks(execute=True):

@@ -12,7 +12,8 @@ from apps.keys.services import master_key_rotate
 from apps.keys.tasks import wrapped_keys_rewrap_task
 from apps.reviews.models import Assignment, AssignmentStatus
 from apps.reviews.tasks import expire_leases
-from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, events, lease, subject_events, submit
+from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, subject_events
+from tests.support import events, lease_next, transcript_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ URL = f"/api/v1/subjects/{SUBJECT}/opt-out"
 
 def test_it_withdraws_queued_and_leased_clips_and_answers_how_many(service_client, alice_client):
     first, second, third = add_clip(), add_clip(), add_clip()
-    leased = lease(alice_client)
+    leased = lease_next(alice_client)
     transcribed_elsewhere = add_clip(OTHER)
 
     response = service_client.put(URL)
@@ -79,7 +80,7 @@ def test_it_writes_one_aggregate_event_not_one_per_clip(service_client):
 
 def test_the_next_range_request_of_a_half_streamed_clip_is_refused(service_client, alice_client):
     add_clip(seconds=2.0)
-    leased = lease(alice_client)
+    leased = lease_next(alice_client)
     audio_url = leased["audio_url"]
     first = alice_client.get(audio_url, HTTP_RANGE="bytes=0-999")
     assert first.status_code == 206
@@ -178,7 +179,7 @@ def test_it_refuses_an_anonymous_caller(client):
 
 def test_a_lease_expiry_that_runs_after_the_opt_out_does_not_requeue_the_clip(service_client, alice_client):
     clip = add_clip()
-    lease(alice_client)
+    lease_next(alice_client)
     # The lease would be due the moment the expiry task runs, as if it had been queued earlier.
     Assignment.objects.update(expires_at="2000-01-01T00:00:00Z")
 
@@ -207,7 +208,7 @@ def test_a_key_rotation_queued_before_the_opt_out_restores_no_key(service_client
 
 def test_transcripts_made_before_the_opt_out_stay_with_the_client(service_client, alice_client):
     clip = add_clip()
-    submit(alice_client, lease(alice_client)["assignment"], text="schon transkribiert")
+    transcript_submit(alice_client, lease_next(alice_client)["assignment"], text="schon transkribiert")
 
     service_client.put(URL)
 

@@ -13,7 +13,8 @@ from apps.clips.models import Clip, ClipStatus
 from apps.privacy.services import ids_digest, retention_sweep
 from apps.privacy.tasks import retention_sweep_task
 from apps.reviews.models import Transcript
-from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, lease, submit
+from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip
+from tests.support import lease_next, transcript_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +73,7 @@ def test_transcripts_follow_their_own_retention_period(settings, alice_client):
     settings.REVIEWSVC_TRANSCRIPT_RETENTION_DAYS = 60
     with time_machine.travel(START, tick=True):
         add_clip()
-        submit(alice_client, lease(alice_client)["assignment"], text="bitte löschen")
+        transcript_submit(alice_client, lease_next(alice_client)["assignment"], text="bitte löschen")
     transcript = Transcript.objects.get()
 
     with time_machine.travel(START + timedelta(days=45), tick=False):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from apps.clips.models import ClipStatus
-from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, lease
+from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip
+from tests.support import lease_next
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +16,7 @@ URL = f"/api/v1/subjects/{SUBJECT}"
 def test_it_counts_the_subjects_clips_by_status(service_client, alice_client):
     add_clip(), add_clip(), add_clip()
     add_clip(OTHER)
-    lease(alice_client)
+    lease_next(alice_client)
 
     body = service_client.get(URL).json()
 

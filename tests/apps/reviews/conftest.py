@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from tests.conftest import ingest_clip
+from tests.support import ingest_clip
 
 
 @pytest.fixture(autouse=True)

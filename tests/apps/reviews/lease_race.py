@@ -57,7 +57,7 @@ def queue(count: int, *, subject_prefix: str = "race-subject") -> None:
     """``count`` short German clips of a few subjects, oldest first."""
     from apps.clips.services import clip_ingest
     from apps.common.context import RequestContext
-    from tests.conftest import make_wav
+    from tests.support import make_wav
 
     audio = make_wav(seconds=0.1)
     for index in range(count):

@@ -1,10 +1,6 @@
-"""URLs and small helpers of the review workflow's tests."""
+"""URLs of the review workflow's tests; the shared helpers are in tests/support.py."""
 
 from __future__ import annotations
-
-from apps.audit.models import AccessEvent
-
-NEXT = "/api/v1/review/next"
 
 
 def assignment_url(assignment_id, suffix: str = "") -> str:
@@ -17,22 +13,3 @@ def audio_url(assignment_id) -> str:
 
 def transcript_url(clip_id) -> str:
     return f"/api/v1/clips/{clip_id}/transcript"
-
-
-def events(action: str | None = None, **filters) -> list[AccessEvent]:
-    queryset = AccessEvent.objects.order_by("seq")
-    if action:
-        queryset = queryset.filter(action=action)
-    return list(queryset.filter(**filters))
-
-
-def denied(action: str, reason: str) -> list[AccessEvent]:
-    return events(action, outcome="denied", reason=reason)
-
-
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
-
-
-def body(response) -> bytes:
-    return b"".join(response.streaming_content)

@@ -12,8 +12,9 @@ from django.core import mail
 
 from apps.accounts.models import Reviewer
 from apps.reviews import alerts
-from tests.apps.reviews.support import NEXT, audio_url, body, error_code, events
+from tests.apps.reviews.support import audio_url
 from tests.personas import verified_client
+from tests.support import NEXT, body, error_code, events, lease_next
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +61,7 @@ def test_playing_one_clip_too_often_raises_one_alert(alice_client, make_clip, se
     settings.REVIEWSVC_ALERT_REPEATED_PLAYS = 2
     settings.REVIEWSVC_ALERT_WEBHOOK_URL = "https://alerts.example/hook"
     make_clip()
-    lease = alice_client.post(NEXT).json()
+    lease = lease_next(alice_client)
     for _ in range(2):
         body(alice_client.get(lease["audio_url"]))
     # Range requests inside one play are not new plays.
@@ -99,7 +100,7 @@ def test_access_outside_the_facilitys_hours_raises_an_alert(alice, make_clip, se
     make_clip()
     with time_machine.travel(SATURDAY_NIGHT), committed():
         alice_client = verified_client(alice)
-        lease = alice_client.post(NEXT).json()
+        lease = lease_next(alice_client)
         body(alice_client.get(lease["audio_url"]))
     alert = events("alert.outside_hours")
     assert len(alert) == 1  # once per reviewer and hour, not per request
@@ -112,7 +113,7 @@ def test_access_within_hours_raises_nothing(alice, make_clip, settings, admins, 
     make_clip()
     with time_machine.travel(TUESDAY_MORNING), committed():
         alice_client = verified_client(alice)
-        lease = alice_client.post(NEXT).json()
+        lease = lease_next(alice_client)
         body(alice_client.get(lease["audio_url"]))
     assert not events("alert.outside_hours")
     assert not mail.outbox

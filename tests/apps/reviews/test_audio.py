@@ -19,9 +19,9 @@ from apps.facilities.models import Facility
 from apps.reviews.models import Assignment
 from apps.reviews.services import delivery, leases
 from reviewsvc.crypto import streaming
-from tests.apps.reviews.support import NEXT, audio_url, body, denied, error_code, events
-from tests.conftest import make_wav
+from tests.apps.reviews.support import audio_url
 from tests.personas import ADDRESS_OUTSIDE, verified_client
+from tests.support import body, denied, error_code, events, lease_next, make_wav
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.django_db
 def leased(alice_client, make_clip):
     """Alice's lease on a 5 s clip (160 kB of WAV: three 64 KiB segments)."""
     clip = make_clip(seconds=5.0)
-    lease = alice_client.post(NEXT).json()
+    lease = lease_next(alice_client)
     assert lease["clip"] == str(clip.id)
     return clip, lease
 
@@ -333,7 +333,7 @@ def test_it_caps_audio_requests_per_hour(alice_client, leased, settings):
 def test_a_blob_and_key_moved_from_another_clip_fail_and_raise_an_alert(alice_client, make_clip, settings):
     settings.REVIEWSVC_ALERT_AUTO_SUSPEND = True
     victim = make_clip(subject_id="victim", seconds=5.0)
-    lease = alice_client.post(NEXT).json()
+    lease = lease_next(alice_client)
     assert lease["clip"] == str(victim.id)
     other = make_clip(subject_id="other", seconds=5.0)
     Clip.objects.filter(pk=victim.pk).update(blob_name=other.blob_name, wrapped_key=other.wrapped_key)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.apps.reviews.support import NEXT, assignment_url, body, events
+from tests.apps.reviews.support import assignment_url
+from tests.support import NEXT, body, events, lease_next
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,7 @@ SUBMIT_QUERIES = 13
 @pytest.fixture
 def lease(alice_client, make_clip):
     make_clip(seconds=1.0)
-    return alice_client.post(NEXT).json()
+    return lease_next(alice_client)
 
 
 def test_an_audio_request_stays_within_its_query_budget(alice_client, lease, django_assert_max_num_queries):

@@ -14,8 +14,9 @@ from rest_framework.test import APIClient
 from apps.clips.models import Clip
 from apps.reviews.models import Assignment
 from apps.reviews.tasks import expire_leases
-from tests.apps.reviews.support import NEXT, assignment_url, denied, error_code, events
+from tests.apps.reviews.support import assignment_url
 from tests.personas import ADDRESS_OUTSIDE, verified_client
+from tests.support import NEXT, denied, error_code, events, lease_next
 
 pytestmark = pytest.mark.django_db
 
@@ -101,7 +102,7 @@ def test_an_expired_lease_returns_the_clip_to_the_queue_when_next_is_asked(alice
 
 def test_the_beat_task_expires_lapsed_leases(alice_client, make_clip):
     clip = make_clip()
-    lease = alice_client.post(NEXT).json()
+    lease = lease_next(alice_client)
     assert expire_leases() == 0
     with time_machine.travel(timezone.now() + timedelta(minutes=11)):
         assert expire_leases() == 1
@@ -112,7 +113,7 @@ def test_the_beat_task_expires_lapsed_leases(alice_client, make_clip):
 
 def test_reading_a_lapsed_lease_ends_it(alice_client, make_clip):
     make_clip()
-    lease = alice_client.post(NEXT).json()
+    lease = lease_next(alice_client)
     assert alice_client.get(assignment_url(lease["assignment"])).json()["status"] == "active"
     with time_machine.travel(timezone.now() + timedelta(minutes=11)):
         data = alice_client.get(assignment_url(lease["assignment"])).json()
@@ -122,7 +123,7 @@ def test_reading_a_lapsed_lease_ends_it(alice_client, make_clip):
 
 def test_a_heartbeat_extends_the_lease(alice_client, make_clip):
     make_clip()
-    lease = alice_client.post(NEXT).json()
+    lease = lease_next(alice_client)
     with time_machine.travel(timezone.now() + timedelta(minutes=8)):
         response = alice_client.post(assignment_url(lease["assignment"], "heartbeat"))
         assert response.status_code == 200
@@ -135,7 +136,7 @@ def test_a_heartbeat_extends_the_lease(alice_client, make_clip):
 
 def test_a_released_clip_goes_back_to_the_queue(alice_client, make_clip):
     clip = make_clip()
-    lease = alice_client.post(NEXT).json()
+    lease = lease_next(alice_client)
     response = alice_client.post(assignment_url(lease["assignment"], "release"))
     assert response.status_code == 200
     assert response.json() == {"assignment": lease["assignment"], "status": "released"}
@@ -148,7 +149,7 @@ def test_a_released_clip_goes_back_to_the_queue(alice_client, make_clip):
 
 def test_it_refuses_to_release_a_lease_twice(alice_client, make_clip):
     make_clip()
-    lease = alice_client.post(NEXT).json()
+    lease = lease_next(alice_client)
     alice_client.post(assignment_url(lease["assignment"], "release"))
     response = alice_client.post(assignment_url(lease["assignment"], "release"))
     assert (response.status_code, error_code(response)) == (403, "lease_expired")
@@ -158,7 +159,7 @@ def test_it_refuses_to_release_a_lease_twice(alice_client, make_clip):
 @pytest.mark.parametrize("suffix", ["", "heartbeat", "release", "audio", "transcript"])
 def test_another_reviewers_lease_answers_exactly_like_a_missing_one(alice_client, bob_client, make_clip, suffix):
     make_clip()
-    lease = alice_client.post(NEXT).json()
+    lease = lease_next(alice_client)
 
     def method(url):
         if suffix in {"", "audio"}:
@@ -225,7 +226,7 @@ def test_it_caps_new_leases_per_hour(alice_client, make_clip, settings):
     settings.REVIEWSVC_LEASES_PER_HOUR = 1
     make_clip()
     make_clip()
-    lease = alice_client.post(NEXT).json()
+    lease = lease_next(alice_client)
     assert alice_client.post(NEXT).json() == lease  # the same lease is not a new one
     alice_client.post(assignment_url(lease["assignment"], "release"))
     response = alice_client.post(NEXT)

@@ -10,7 +10,8 @@ from apps.clips.models import Clip
 from apps.reviews.models import Assignment, Transcript
 from apps.reviews.services import TRANSCRIPT_KIND
 from reviewsvc.crypto.errors import DecryptionError
-from tests.apps.reviews.support import NEXT, assignment_url, denied, error_code, events, transcript_url
+from tests.apps.reviews.support import assignment_url, transcript_url
+from tests.support import denied, error_code, events, lease_next
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def lease(alice_client, make_clip):
     make_clip(subject_id="subject-7")
-    return alice_client.post(NEXT).json()
+    return lease_next(alice_client)
 
 
 def submit(client, lease, payload, **kwargs):

@@ -6,26 +6,15 @@ structures mutagen reads are small and documented.
 
 from __future__ import annotations
 
-import io
 import os
 import struct
-import wave
 
 import pytest
 
 from reviewsvc.audio.probe import AudioError, AudioInfo, InvalidAudio, UnsupportedAudio, probe
+from tests.support import make_wav
 
 # -- sample builders --------------------------------------------------------------------------
-
-
-def make_wav(*, seconds: float = 1.0, rate: int = 16_000, channels: int = 1, width: int = 2) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(channels)
-        writer.setsampwidth(width)
-        writer.setframerate(rate)
-        writer.writeframes(b"\x01" * (round(seconds * rate) * channels * width))
-    return out.getvalue()
 
 
 def riff(*chunks: tuple[bytes, bytes]) -> bytes:
