@@ -66,3 +66,7 @@ def test_a_chain_of_only_trusted_proxies_yields_the_last_of_them():
 
 def test_an_unparseable_peer_is_no_address():
     assert resolve_client_address(remote_addr="", forwarded_for=[], trusted_proxies=PROXIES) is None
+
+
+def test_blank_entries_in_a_network_list_are_skipped():
+    assert parse_networks(["", "  ", " 10.1.0.0/16 "]) == [ipaddress.ip_network("10.1.0.0/16")]

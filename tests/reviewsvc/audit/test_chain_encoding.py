@@ -98,3 +98,8 @@ def test_different_fields_never_share_a_body(first, second):
     one = dict(zip(names, first, strict=True)) | {"time": FIELDS["time"]}
     two = dict(zip(names, second, strict=True)) | {"time": FIELDS["time"]}
     assert (chain.encode_body(one) == chain.encode_body(two)) == (first == second)
+
+
+def test_it_refuses_a_previous_hash_that_is_not_64_hex_digits():
+    with pytest.raises(ValueError, match="prev_hash must be 64 hex digits"):
+        chain.record_hash(1, chain.GENESIS[:-2], b"body")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -67,21 +68,30 @@ def test_it_refuses_a_checkpoint_signed_by_another_key_even_if_the_file_names_it
     assert "not the trusted key" in checkpoint_problem(forged, trusted_key=PUBLIC, verify=verify_signature)
 
 
-@pytest.mark.parametrize(
-    "mangle",
-    [
-        lambda t: t.replace("size 12", "size 012"),
-        lambda t: t.replace("size 12", "size -1"),
-        lambda t: t + "extra line\n",
-        lambda t: t.replace("reviewsvc-audit-checkpoint v1", "reviewsvc-audit-checkpoint v2"),
-        lambda t: t.replace("root ab", "root AB"),
-        lambda t: t.replace("sig ", "sig  "),
-        lambda t: "\n".join(t.splitlines()[:-1]),
-    ],
-)
-def test_it_refuses_malformed_text(mangle):
-    with pytest.raises(CheckpointFormatError):
+MALFORMED = [
+    (lambda t: t.replace("size 12", "size 012"), "size must be a decimal number"),
+    (lambda t: t.replace("size 12", "size -1"), "size must be a decimal number"),
+    (lambda t: t + "extra line\n", "not a 'reviewsvc-audit-checkpoint v1' checkpoint"),
+    (lambda t: t.replace("reviewsvc-audit-checkpoint v1", "reviewsvc-audit-checkpoint v2"), "not a 'reviewsvc"),
+    (lambda t: "\n".join(t.splitlines()[:-1]), "not a 'reviewsvc-audit-checkpoint v1' checkpoint"),
+    (lambda t: t.replace("\nprev ", "\nprevious "), "expected a 'prev' line"),
+    (lambda t: t.replace("root ab", "root AB"), "root and prev must be 64 lower-case hex digits"),
+    (lambda t: t.replace("prev " + GENESIS, "prev " + GENESIS[:-1]), "root and prev must be 64 lower-case hex digits"),
+    (lambda t: t.replace("key " + PUBLIC.hex(), "key " + PUBLIC.hex().upper()), "key must be 64 lower-case hex"),
+    (lambda t: t.replace("time " + TIME, "time " + TIME[:19] + "Z"), "time must be ISO 8601 UTC with microseconds"),
+    (lambda t: t.replace("sig ", "sig  "), "sig must be 128 lower-case hex digits"),
+]
+
+
+@pytest.mark.parametrize(("mangle", "message"), MALFORMED)
+def test_it_refuses_malformed_text_and_names_what_is_wrong(mangle, message):
+    with pytest.raises(CheckpointFormatError, match=re.escape(message)):
         parse_checkpoint(mangle(make(12).text()))
+
+
+def test_it_refuses_to_sign_a_negative_size():
+    with pytest.raises(CheckpointFormatError, match="size must not be negative"):
+        make(-1)
 
 
 def test_a_series_chains_and_a_missing_or_reordered_link_shows():
@@ -92,6 +102,11 @@ def test_a_series_chains_and_a_missing_or_reordered_link_shows():
     assert chain_problem([first, third]) == (1, "checkpoint 14 does not chain to the checkpoint before it")
     assert chain_problem([first, third, second])[0] == 1
     assert chain_problem([second, third])[0] == 0
+
+
+def test_a_series_that_does_not_grow_is_refused():
+    first = make(5)
+    assert chain_problem([first, make(5, prev=first.digest())]) == (1, "checkpoint 5 does not grow the log past 5")
 
 
 def test_the_chain_digest_covers_the_signed_text():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from reviewsvc.audit import chain
 from reviewsvc.audit.checkpoint import GENESIS, checkpoint_sign
 from reviewsvc.audit.cli import main
-from reviewsvc.audit.merkle import tree_root
-from reviewsvc.audit.verify import export_row, records_from_jsonl, verify_log
+from reviewsvc.audit.merkle import TreeBuilder, tree_root
+from reviewsvc.audit.verify import ExportFormatError, export_row, records_from_jsonl, verify_log, walk_chain
 from reviewsvc.crypto.keys import verify_signature
 
 SIGNER = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -213,3 +215,78 @@ def test_the_command_line_exits_2_on_usage_errors(files, tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["--export", args[1]])
     assert exited.value.code == 2
+
+
+def test_it_finds_an_event_that_appears_twice():
+    rows = build_log(8)
+    checkpoint = sign(rows, 8)
+    result = verify([*rows[:5], rows[3], *rows[5:]], [checkpoint])
+    assert (result.ok, result.entries, result.first_bad) == (False, 5, 6)
+    assert result.problem == "event 4 appears again after event 5"
+
+
+def test_a_complete_series_whose_checkpoints_do_not_chain_is_refused_from_the_first_unvouched_event():
+    rows = build_log(20)
+    first = sign(rows, 8)
+    unchained = sign(rows, 20)  # names the genesis, not checkpoint 8, as its predecessor
+    result = verify_log(
+        records_from_jsonl(export_row(row) for row in rows),
+        checkpoints=[first, unchained],
+        trusted_key=PUBLIC,
+        verify_signature=verify_signature,
+        complete_series=True,
+    )
+    assert (result.ok, result.first_bad) == (False, 9)
+    assert result.problem == "checkpoint 20 does not chain to the checkpoint before it"
+    chained = sign(rows, 20, prev=first.digest())
+    assert verify_log(
+        records_from_jsonl(export_row(row) for row in rows),
+        checkpoints=[first, chained],
+        trusted_key=PUBLIC,
+        verify_signature=verify_signature,
+        complete_series=True,
+    ).ok
+
+
+def test_a_walk_stops_after_the_event_it_is_told_to():
+    rows = build_log(10)
+    tree = TreeBuilder()
+    outcome = walk_chain(records_from_jsonl(export_row(row) for row in rows), tree=tree, prev_hash=GENESIS, stop=6)
+    assert (outcome.ok, outcome.entries, tree.size) == (True, 6, 6)
+    assert tree.root() == tree_root(bytes.fromhex(row["hash"]) for row in rows[:6])
+
+
+def test_blank_export_lines_are_skipped_and_a_seq_that_is_not_an_integer_is_refused():
+    rows = build_log(2)
+    lines = [export_row(rows[0]), "", "  ", export_row(rows[1])]
+    assert [seq for seq, *_ in records_from_jsonl(lines)] == [1, 2]
+    not_integer = json.dumps({**json.loads(export_row(rows[0])), "seq": "1"})
+    with pytest.raises(ExportFormatError, match="^line 1: seq must be an integer$"):
+        list(records_from_jsonl([not_integer]))
+    with pytest.raises(ExportFormatError, match="^line 2: "):
+        list(records_from_jsonl([export_row(rows[0]), "{not json"]))
+
+
+def test_the_command_line_exits_2_for_a_malformed_key_or_a_missing_export(files, tmp_path, capsys):
+    rows = build_log(3)
+    args = files(rows, [sign(rows, 3)])
+    assert main([*args[:-1], "zz" * 32]) == 2
+    assert "the public key must be 64 hex digits" in capsys.readouterr().err
+    assert main(["--export", str(tmp_path / "missing.jsonl"), *args[2:]]) == 2
+    assert "cannot read export" in capsys.readouterr().err
+
+
+def test_the_command_line_exits_1_for_a_malformed_export(files, tmp_path, capsys):
+    rows = build_log(3)
+    args = files(rows, [sign(rows, 3)])
+    (tmp_path / "broken.jsonl").write_text("{not json\n")
+    assert main(["--export", str(tmp_path / "broken.jsonl"), *args[2:]]) == 1
+    assert capsys.readouterr().out.startswith("FAILED: unreadable: malformed export: line 1: ")
+
+
+def test_the_module_runs_as_a_program_and_exits_2_without_arguments():
+    result = subprocess.run(
+        [sys.executable, "-m", "reviewsvc.audit"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert "--export" in result.stderr
