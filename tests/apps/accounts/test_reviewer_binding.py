@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from apps.accounts.services import reviewer_suspend
 from apps.common.context import RequestContext
-from apps.facilities.services import facility_deactivate
+from apps.facilities.services import facility_activate, facility_deactivate
 from tests.apps.accounts.support import REVIEWER_ME
 from tests.personas import ADDRESS_B, ADDRESS_OUTSIDE, verified_client
 from tests.support import error_code, events, last_event
@@ -131,3 +131,11 @@ def test_behind_a_trusted_proxy_the_rightmost_untrusted_hop_decides(alice, setti
     assert response.status_code == status
     if status == 403:
         assert last_event("request.denied").client_address == "203.0.113.9"
+
+
+def test_a_reactivated_facility_lets_its_reviewers_work_again(alice, facility_a):
+    facility_deactivate(facility=facility_a, context=RequestContext.system("tests"))
+    facility_activate(facility=facility_a, context=RequestContext.system("tests"))
+    assert facility_a.active
+    assert verified_client(alice).get(REVIEWER_ME).status_code == 200
+    assert last_event("facility.activate").facility_name == "Facility A"

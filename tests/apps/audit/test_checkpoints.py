@@ -101,6 +101,15 @@ def test_the_sink_file_is_written_once_and_never_overwritten(django_capture_on_c
     assert path.read_text() == "tampered\n"
 
 
+def test_writing_the_same_checkpoint_again_is_a_no_op(django_capture_on_commit_callbacks, checkpoint_dir):
+    record_events(2)
+    with django_capture_on_commit_callbacks(execute=True):
+        row = checkpoint_create()
+    checkpoint_sink_write(row.as_signed())  # a retried task
+    assert [p.name for p in checkpoint_dir.iterdir()] == ["checkpoint-000000000002.txt"]
+    assert parse_checkpoint((checkpoint_dir / "checkpoint-000000000002.txt").read_text()) == row.as_signed()
+
+
 def test_the_command_prints_the_checkpoint_text(capsys):
     record_events(4)
     call_command("audit_checkpoint")

@@ -191,3 +191,10 @@ def test_a_stored_hash_that_is_not_hex_is_a_finding_not_a_crash(log):
         AccessEvent.objects.filter(seq=7).update(prev_hash="AB" * 32)
     code, out = verify_command()
     assert (code, "first bad event 4" in out) == (1, True)
+
+
+def test_an_unreadable_checkpoint_file_in_the_sink_folder_is_itself_a_finding(log, checkpoint_dir):
+    (checkpoint_dir / "checkpoint-000000000099.txt").write_text("reviewsvc-audit-checkpoint v1\nsize 99\n")
+    result = audit_log_verify()
+    assert (result.ok, result.entries, result.first_bad) == (False, 12, 1)
+    assert result.problem.startswith("unreadable checkpoint file: not a 'reviewsvc-audit-checkpoint v1' checkpoint")

@@ -183,6 +183,20 @@ def test_a_missing_audio_part_is_a_validation_error(service_client):
     assert "audio" in response.json()["error"]["fields"]
 
 
+def test_two_files_in_one_upload_are_refused_and_nothing_is_stored(service_client):
+    first, second = io.BytesIO(make_wav()), io.BytesIO(make_wav(frequency=523.0))
+    first.name, second.name = "clip.wav", "other.wav"
+    response = service_client.post(
+        "/api/v1/clips",
+        {"subject_id": "s", "language": "de-DE", "region": "EU", "audio": first, "extra": second},
+        format="multipart",
+    )
+    assert (response.status_code, error_code(response)) == (400, "validation_error")
+    assert response.json()["error"]["message"] == "Send exactly one audio file."
+    assert not Clip.objects.exists()
+    assert not any(path.is_file() for path in blob_dir().rglob("*"))
+
+
 def test_json_instead_of_multipart_is_refused(service_client):
     response = service_client.post("/api/v1/clips", {"subject_id": "s"}, format="json")
     assert response.status_code == 415

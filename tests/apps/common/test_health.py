@@ -40,3 +40,12 @@ def test_readyz_reports_a_missing_key_file_when_it_may_not_be_created(client, se
     assert response.status_code == 503
     assert response.json()["down"] == ["keys"]
     assert not (tmp_path / "not-mounted").exists()
+
+
+def test_readyz_reports_a_cache_that_does_not_return_what_was_stored(client, monkeypatch, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    monkeypatch.setattr(health, "_broker", lambda: None)
+    monkeypatch.setattr(health.cache, "get", lambda key, default=None: None)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "down": ["cache"]}

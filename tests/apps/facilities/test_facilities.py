@@ -8,7 +8,10 @@ import re
 import pytest
 from django.core.management import CommandError, call_command
 
+from apps.common.context import RequestContext
 from apps.facilities.models import Facility
+from apps.facilities.services import facility_create
+from reviewsvc.errors import ServiceError
 from tests.support import last_event
 
 pytestmark = pytest.mark.django_db
@@ -112,3 +115,12 @@ def test_a_facility_change_refuses_bad_networks_and_unknown_regions(facility_a, 
     facility_a.refresh_from_db()
     assert facility_a.networks == ["10.1.0.0/16"]
     assert facility_a.regions == ["EU"]
+
+
+@pytest.mark.parametrize("field", ["networks", "regions"])
+def test_the_service_refuses_a_facility_without_networks_or_regions(db, field):
+    fields = {"name": "Nowhere", "country": "DE", "networks": ["10.7.0.0/16"], "regions": ["EU"], field: []}
+    with pytest.raises(ServiceError) as refused:
+        facility_create(**fields, context=RequestContext.system("tests"))
+    assert (refused.value.code, refused.value.details) == ("validation_error", {field: ["This field cannot be blank."]})
+    assert not Facility.objects.exists()
