@@ -18,7 +18,7 @@ from apps.clips.services import (
     subject_lock,
     subject_opted_out_set,
 )
-from tests.conftest import ingest_clip
+from tests.support import ingest_clip
 
 pytestmark = pytest.mark.django_db
 
