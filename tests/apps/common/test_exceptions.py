@@ -7,7 +7,8 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions
 
-from apps.common.exceptions import as_service_error, exception_handler
+from apps.audit.exceptions import exception_handler
+from apps.common.exceptions import as_service_error
 
 
 @pytest.mark.parametrize(
