@@ -26,8 +26,9 @@ from apps.reviews.tasks import expire_leases
 from reviewsvc.crypto import envelope
 from reviewsvc.crypto.errors import KeyUnwrapError
 from reviewsvc.crypto.keys import LocalKeyProvider
-from tests.conftest import ingest_clip, requires_redis
+from tests.conftest import requires_redis
 from tests.personas import ADDRESS_A
+from tests.support import ingest_clip
 
 pytestmark = pytest.mark.django_db
 

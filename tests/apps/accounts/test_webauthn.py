@@ -14,9 +14,10 @@ from apps.accounts.models import WebAuthnChallenge
 from apps.accounts.services import invite_accept, reviewer_invite, reviewer_reenrol
 from apps.common.context import RequestContext
 from apps.facilities.services import facility_sign_in_change
-from tests.apps.accounts.support import LOGIN, error_code, events, last_event
+from tests.apps.accounts.support import LOGIN
 from tests.personas import ADDRESS_A, ADDRESS_B, token_of, totp_code
 from tests.softkey import AttestationCA, SoftKey
+from tests.support import error_code, events, last_event
 
 pytestmark = pytest.mark.django_db
 

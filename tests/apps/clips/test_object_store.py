@@ -13,8 +13,8 @@ from django.core.files.base import ContentFile
 from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip, ClipStatus
 from apps.clips.services import blobs_sweep_batch, clip_storage, clips_shred
-from tests.conftest import ingest_clip, make_wav
 from tests.seaweedfs import SESSION_BUCKET
+from tests.support import ingest_clip, make_wav
 
 pytestmark = [pytest.mark.django_db, pytest.mark.s3]
 

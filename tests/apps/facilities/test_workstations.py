@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from apps.facilities.models import Facility, Workstation
 from apps.facilities.services import facility_sign_in_change, workstation_enrol, workstation_revoke
-from tests.apps.accounts.support import LOGIN, REVIEWER_ME, error_code, events, last_event
+from tests.apps.accounts.support import LOGIN, REVIEWER_ME
 from tests.certs import CertificateAuthority
-from tests.conftest import ingest_clip
 from tests.personas import ADDRESS_A, totp_code, verified_client
+from tests.support import error_code, events, ingest_clip, last_event
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,7 @@ import pytest
 
 from apps.clips.services import clip_storage
 from reviewsvc.crypto import streaming
-from tests.apps.reviews.support import NEXT, body
-from tests.conftest import make_wav
+from tests.support import NEXT, body, make_wav
 
 pytestmark = [pytest.mark.django_db, pytest.mark.s3]
 
