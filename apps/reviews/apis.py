@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -13,17 +16,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsReviewer
+from apps.accounts.services import SESSION_LOGIN_AT
 from apps.common.context import context_from_request
 from apps.common.negotiation import AnyAcceptNegotiation
 from apps.common.permissions import scope_required
 from apps.common.serializers import ClosedSerializer
 from apps.reviews import alerts
+from apps.reviews.selectors import reviewer_progress
 from apps.reviews.services import (
     FLAGS,
     RangeNotSatisfiable,
     assignment_heartbeat,
     assignment_lease_next,
     assignment_release,
+    assignment_retake,
     assignment_state,
     clip_deliver,
     transcript_read,
@@ -98,7 +104,44 @@ class ReviewNextApi(ReviewerApi):
         return Response(LeaseSerializer(assignment).data)
 
 
+class AssignmentRetakeApi(ReviewerApi):
+    """Lease again the clip of one's own lease that ran out, when the queue still offers it.
+
+    The workbench keeps what was typed on the page; this gives it a new lease on the same clip.
+    """
+
+    @extend_schema(request=None, responses={200: LeaseSerializer})
+    def post(self, request, assignment_id: str) -> Response:
+        assignment = assignment_retake(
+            reviewer=request.reviewer, assignment_id=assignment_id, context=context_from_request(request)
+        )
+        return Response(LeaseSerializer(assignment).data)
+
+
+class ReviewProgressApi(ReviewerApi):
+    """The reviewer's own progress: clips done this session and today (the facility's day), lease
+    time spent, and the size of the queue in their languages and regions (a count, capped)."""
+
+    @extend_schema_serializer(component_name="ReviewProgress")
+    class OutputSerializer(serializers.Serializer):
+        done_session = serializers.IntegerField()
+        done_today = serializers.IntegerField()
+        worked_seconds_session = serializers.IntegerField()
+        worked_seconds_today = serializers.IntegerField()
+        queue_size = serializers.IntegerField()
+        queue_size_capped = serializers.BooleanField(help_text="True when there are at least queue_size clips.")
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request) -> Response:
+        # Login sets the stamp on every reviewer session (the session policy refuses any without).
+        started = datetime.fromtimestamp(request.session[SESSION_LOGIN_AT], tz=UTC)
+        progress = reviewer_progress(reviewer=request.reviewer, session_started_at=started, now=timezone.now())
+        return Response(self.OutputSerializer(progress).data)
+
+
 class AssignmentDetailApi(ReviewerApi):
+    """The lease's state; the workbench polls it (``X-Background-Poll: 1``, which keeps no session alive)."""
+
     @extend_schema_serializer(component_name="AssignmentState")
     class OutputSerializer(serializers.Serializer):
         assignment = serializers.UUIDField(source="id")
