@@ -91,8 +91,13 @@ class LeaseSerializer(serializers.Serializer):
         return audio_url(assignment.id)
 
 
+LEASE_LIMIT = {429: "The reviewer's hourly lease limit is reached: `rate_limited`."}
+
+
 class ReviewNextApi(ReviewerApi):
     """The next clip: the reviewer's current lease, or a new one on the oldest eligible clip."""
+
+    schema_errors = LEASE_LIMIT
 
     @extend_schema(
         request=None, responses={200: LeaseSerializer, 204: OpenApiResponse(description="Nothing to review.")}
@@ -109,6 +114,8 @@ class AssignmentRetakeApi(ReviewerApi):
 
     The workbench keeps what was typed on the page; this gives it a new lease on the same clip.
     """
+
+    schema_errors = {**LEASE_LIMIT, 409: "The reviewer already holds another lease: `conflict`."}
 
     @extend_schema(request=None, responses={200: LeaseSerializer})
     def post(self, request, assignment_id: str) -> Response:
@@ -158,6 +165,8 @@ class AssignmentDetailApi(ReviewerApi):
 
 
 class AssignmentHeartbeatApi(ReviewerApi):
+    """The reviewer is working: extends the lease and the session."""
+
     @extend_schema_serializer(component_name="LeaseExtended")
     class OutputSerializer(serializers.Serializer):
         lease_expires_at = serializers.DateTimeField(source="expires_at")
@@ -171,6 +180,8 @@ class AssignmentHeartbeatApi(ReviewerApi):
 
 
 class AssignmentReleaseApi(ReviewerApi):
+    """Give the clip back: it returns to the queue at its original place."""
+
     @extend_schema_serializer(component_name="LeaseReleased")
     class OutputSerializer(serializers.Serializer):
         assignment = serializers.UUIDField(source="id")
@@ -189,6 +200,11 @@ class AssignmentAudioApi(ReviewerApi):
 
     http_method_names = ["get"]
     content_negotiation_class = AnyAcceptNegotiation
+    schema_errors = {
+        410: "The clip was withdrawn, deleted or expired: `clip_gone`.",
+        416: "The `Range` lies outside the audio: `range_not_satisfiable`.",
+        429: "The reviewer's hourly audio limit is reached: `rate_limited`.",
+    }
 
     @extend_schema(responses={(200, "audio/*"): OpenApiTypes.BINARY, (206, "audio/*"): OpenApiTypes.BINARY})
     def get(self, request, assignment_id: str) -> StreamingHttpResponse:
@@ -222,6 +238,8 @@ class AssignmentAudioApi(ReviewerApi):
 
 
 class TranscriptSubmitApi(ReviewerApi):
+    """Submit the transcript and flags; the lease ends and the clip is done."""
+
     @extend_schema_serializer(component_name="TranscriptSubmit")
     class InputSerializer(ClosedSerializer):
         text = StrictCharField(
