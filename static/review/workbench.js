@@ -232,6 +232,8 @@
     }
     el.stateText.textContent = text;
     el.stateAction.textContent = state.action;
+    // With text kept, taking it again is the first choice and the next clip the second.
+    el.stateAction.classList.toggle("secondary", Boolean(kept));
     stateAction = name === "session_ended" ? goToLogin : takeNext;
     showKept();
     el.state.hidden = false;

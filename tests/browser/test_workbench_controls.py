@@ -210,6 +210,7 @@ def test_keys_insert_the_time_flag_zoom_and_release_and_the_sheet_lists_them(pag
     from apps.clips.models import Clip
 
     check = expect()
+    page.set_viewport_size({"width": 1280, "height": 800})
     clip = ready(page, reviewer, demo_clip)
     check(page.locator("#transcript")).to_have_attribute("lang", "en-US")
 

@@ -41,6 +41,13 @@ def test_everything_needed_while_working_fits_without_scrolling(page, reviewer, 
     demo_clip("en-US-1", subject_id="subject-a")
     open_workbench(page, reviewer())
     check(page.locator("#workbench")).to_have_attribute("data-waveform", "drawn")
+    # At work: a loop dragged on the waveform, some text typed.
+    box = page.locator("#waveform").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + 80)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.65, box["y"] + 80, steps=5)
+    page.mouse.up()
+    page.keyboard.type("What's the weather like in ")
 
     assert below_the_fold(page) == []
     page.screenshot(path=str(shoot(page, request.node.name, "viewport")))
