@@ -8,9 +8,10 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-REVIEWER_HOME = "/review/"
-# Staff land in the admin until the auditors' console has a home page of its own.
-STAFF_HOME = "/admin/"
+from apps.common.roles import user_role
+
+# Each role's home page. Auditors land in the admin until their console has a home of its own.
+HOME_BY_ROLE = {"reviewer": "/review/", "admin": "/admin/", "auditor": "/admin/"}
 
 
 def home_path(user) -> str:
@@ -19,7 +20,7 @@ def home_path(user) -> str:
     verified = getattr(user, "is_verified", None)
     if not user.is_authenticated or verified is None or not verified():
         return settings.LOGIN_URL
-    return STAFF_HOME if user.is_staff else REVIEWER_HOME
+    return HOME_BY_ROLE[user_role(user)]
 
 
 @require_GET
