@@ -320,7 +320,12 @@ def main() -> int:
                 ),
                 ("server CPU per open workbench (ms per s)", f"{per_workbench:.1f}", "-"),
                 (
-                    "open workbenches that would fill both workers",
+                    "open workbenches per core of server CPU",
+                    f"{1000 / max(per_workbench, 0.1):.0f}",
+                    "-",
+                ),
+                (
+                    "open workbenches the measured throughput serves",
                     f"{cost['status_rate'] / max(cost['polls_per_s'], 0.01):.0f}",
                     "-",
                 ),
