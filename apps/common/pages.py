@@ -10,8 +10,9 @@ from django.views.decorators.http import require_GET
 
 from apps.common.roles import user_role
 
-# Each role's home page. Auditors land in the admin until their console has a home of its own.
-HOME_BY_ROLE = {"reviewer": "/review/", "admin": "/admin/", "auditor": "/admin/"}
+# Each role's home page: reviewers work at the workbench, auditors read in their console, admins
+# manage in the admin.
+HOME_BY_ROLE = {"reviewer": "/review/", "admin": "/admin/", "auditor": "/audit/"}
 
 
 def home_path(user) -> str:

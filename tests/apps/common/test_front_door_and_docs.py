@@ -26,7 +26,7 @@ def test_the_front_door_sends_a_signed_in_reviewer_to_the_workbench(alice_client
 
 def test_the_front_door_sends_staff_to_their_home(admin_client, auditor_client):
     assert admin_client.get("/")["Location"] == "/admin/"
-    assert auditor_client.get("/")["Location"] == "/admin/"
+    assert auditor_client.get("/")["Location"] == "/audit/"
 
 
 def test_the_front_door_treats_a_password_only_session_as_signed_out(password_only_client):
