@@ -28,7 +28,6 @@ run: venv
 	mkdir -p -m 700 var
 	$(MANAGE) migrate --noinput
 	$(MANAGE) collectstatic --noinput --verbosity 0
-	$(MANAGE) seed_demo
 	HOST=$(HOST) PORT=$(PORT) bin/run-embedded
 
 # The coverage gate (bin/coverage-gate: reviewsvc/ >= 95 %, apps/ >= 90 %, lines and branches each) is on

@@ -8,6 +8,12 @@ Targets (issue 6): static assets of the first load under 300 KB; interactive in 
 "Interactive" is DOMContentLoaded: the deferred script has run and the keyboard works. The time
 until the first clip is playable (lease, audio fetched, player ready) is reported beside it.
 Baseline, same run and browser: navigating to /healthz (a 16-byte JSON answer).
+
+Then what an open workbench costs the server: it asks for its lease's state every 750 ms (an
+opt-out is heard within a second) with a plain GET, never a held connection, so gunicorn's sync
+workers are never tied up. Measured: the status endpoint's throughput on the 2 sync workers
+(baseline /healthz, same load), the polls one open workbench sends, and the gunicorn workers' CPU
+time over a window with one open workbench against the same window with none.
 """
 
 from __future__ import annotations
@@ -20,13 +26,14 @@ import re
 import statistics
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import gunicorn, manage, table  # noqa: E402
+from bench.common import cpu_seconds_of_children, gunicorn, manage, percentile, run_load, table  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -45,6 +52,8 @@ EMAIL = "bench-reviewer@example.org"
 PASSWORD = "bench password that is long enough 7"
 TARGET_STATIC_BYTES = 300 * 1024
 TARGET_INTERACTIVE_MS = 1000.0
+POLL_WINDOW_S = float(os.environ.get("BENCH_BROWSER_POLL_WINDOW", "20"))
+STATUS_REQUESTS = int(os.environ.get("BENCH_BROWSER_STATUS_REQUESTS", "2000"))
 
 TIMINGS_JS = """() => {
   const nav = performance.getEntriesByType("navigation")[0];
@@ -156,7 +165,66 @@ def measure(cookies: list[dict]) -> tuple[list[dict], list[float]]:
     return runs, baseline
 
 
-def seed_and_measure(env: dict[str, str]) -> tuple[list[dict], list[float]]:
+def cookie_header(cookies: list[dict]) -> str:
+    return "; ".join(f"{c['name']}={c['value']}" for c in cookies)
+
+
+def current_assignment(cookies: list[dict]) -> str:
+    csrf = next(c["value"] for c in cookies if c["name"] == "csrftoken")
+    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    conn.request("POST", "/api/v1/review/next", headers={"Cookie": cookie_header(cookies), "X-CSRFToken": csrf})
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    if response.status != 200:
+        raise SystemExit(f"next answered {response.status}: {body}")
+    return body["assignment"]
+
+
+def load_of(path: str, cookies: list[dict]) -> tuple[float, float, int]:
+    """(requests/s, median ms, failures) of STATUS_REQUESTS GETs of ``path`` from 4 keep-alive clients."""
+    headers = {"Cookie": cookie_header(cookies), "X-Background-Poll": "1", "Accept": "application/json"}
+
+    def one(conn: http.client.HTTPConnection) -> bool:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status == 200
+
+    rate, latencies, failures = run_load(port=PORT, requests=STATUS_REQUESTS, concurrency=4, make_request=one)
+    return rate, percentile(latencies, 50) * 1000, failures
+
+
+def poll_cost(server_pid: int, cookies: list[dict]) -> dict[str, float]:
+    """Server CPU over POLL_WINDOW_S with no page open, then with one open workbench."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        before = cpu_seconds_of_children(server_pid)
+        time.sleep(POLL_WINDOW_S)
+        idle = cpu_seconds_of_children(server_pid) - before
+        context = browser.new_context(base_url=f"http://127.0.0.1:{PORT}")
+        context.add_cookies(cookies)
+        page = context.new_page()
+        polls: list[str] = []
+        page.on("request", lambda r: r.method == "GET" and "/review/assignments/" in r.url and polls.append(r.url))
+        page.goto("/review/", wait_until="load")
+        page.wait_for_selector('#workbench[data-audio="ready"]', timeout=15000)
+        polls.clear()
+        before = cpu_seconds_of_children(server_pid)
+        page.wait_for_timeout(POLL_WINDOW_S * 1000)
+        busy = cpu_seconds_of_children(server_pid) - before
+        count = len(polls)
+        context.close()
+        browser.close()
+    return {
+        "idle_ms_per_s": idle / POLL_WINDOW_S * 1000,
+        "open_ms_per_s": busy / POLL_WINDOW_S * 1000,
+        "polls_per_s": count / POLL_WINDOW_S,
+    }
+
+
+def seed_and_measure(env: dict[str, str]) -> tuple[list[dict], list[float], dict[str, float]]:
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")
     manage(env, "create_facility", "Bench room", "--country", "DE", "--network", "127.0.0.0/8", "--region", "EU")
@@ -176,8 +244,21 @@ def seed_and_measure(env: dict[str, str]) -> tuple[list[dict], list[float]]:
         (datetime.now(UTC).date() + timedelta(days=30)).isoformat(),
     ).split()[-1]
     manage(env, "seed_demo")
-    with gunicorn(env, port=PORT):
-        return measure(enrol_and_login(invite_url))
+    with gunicorn(env, port=PORT) as server:
+        cookies = enrol_and_login(invite_url)
+        runs, baseline = measure(cookies)
+        assignment = current_assignment(cookies)
+        status_rate, status_ms, status_failures = load_of(f"/api/v1/review/assignments/{assignment}", cookies)
+        health_rate, health_ms, _ = load_of("/healthz", cookies)
+        cost = poll_cost(server.pid, cookies)
+    cost |= {
+        "status_rate": status_rate,
+        "status_ms": status_ms,
+        "status_failures": status_failures,
+        "health_rate": health_rate,
+        "health_ms": health_ms,
+    }
+    return runs, baseline, cost
 
 
 def main() -> int:
@@ -185,7 +266,7 @@ def main() -> int:
         print(f"skipped: needs Chromium at {CHROMIUM}")
         return 0
     with tempfile.TemporaryDirectory(prefix="reviewsvc-bench-browser-") as var_dir:
-        runs, baseline = seed_and_measure(bench_env(var_dir))
+        runs, baseline, cost = seed_and_measure(bench_env(var_dir))
 
     static_kb = statistics.median(r["static"] for r in runs) / 1024
     static_raw_kb = statistics.median(r["staticDecoded"] for r in runs) / 1024
@@ -215,6 +296,41 @@ def main() -> int:
                 ("first clip playable (ms)", f"{ready:.0f}", f"{health:.0f}", "1000", f"{ready / 1000:.2f}"),
             ],
             ("measure", "workbench", "baseline /healthz", "target", "ratio to target"),
+        )
+    )
+    per_workbench = max(0.0, cost["open_ms_per_s"] - cost["idle_ms_per_s"])
+    print(
+        f"\nWhat one open workbench costs: {STATUS_REQUESTS} status GETs from 4 clients; CPU over {POLL_WINDOW_S:.0f} s"
+    )
+    print(
+        table(
+            [
+                (
+                    "status GET throughput, 2 sync workers (req/s)",
+                    f"{cost['status_rate']:.0f}",
+                    f"/healthz {cost['health_rate']:.0f}",
+                ),
+                ("status GET median latency (ms)", f"{cost['status_ms']:.1f}", f"/healthz {cost['health_ms']:.1f}"),
+                ("status GET failures", str(cost["status_failures"]), "-"),
+                ("polls sent by one open workbench (per s)", f"{cost['polls_per_s']:.2f}", "-"),
+                (
+                    "server CPU with one open workbench (ms per s)",
+                    f"{cost['open_ms_per_s']:.1f}",
+                    f"no page open {cost['idle_ms_per_s']:.1f}",
+                ),
+                ("server CPU per open workbench (ms per s)", f"{per_workbench:.1f}", "-"),
+                (
+                    "open workbenches per core of server CPU",
+                    f"{1000 / max(per_workbench, 0.1):.0f}",
+                    "-",
+                ),
+                (
+                    "open workbenches the measured throughput serves",
+                    f"{cost['status_rate'] / max(cost['polls_per_s'], 0.01):.0f}",
+                    "-",
+                ),
+            ],
+            ("measure", "workbench", "baseline"),
         )
     )
     ok = static_raw_kb * 1024 <= TARGET_STATIC_BYTES and dcl <= TARGET_INTERACTIVE_MS

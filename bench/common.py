@@ -57,7 +57,7 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], *, port: int, workers: int = 2) -> Iterator[None]:
+def gunicorn(env: dict[str, str], *, port: int, workers: int = 2) -> Iterator[subprocess.Popen]:
     server = subprocess.Popen(
         [
             sys.executable,
@@ -86,7 +86,7 @@ def gunicorn(env: dict[str, str], *, port: int, workers: int = 2) -> Iterator[No
                 time.sleep(0.2)
         else:
             raise SystemExit("gunicorn did not come up")
-        yield
+        yield server
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -120,6 +120,21 @@ def run_load(
         thread.join()
     elapsed = time.perf_counter() - started
     return requests / elapsed, latencies, failures
+
+
+def cpu_seconds_of_children(parent_pid: int) -> float:
+    """User + system CPU seconds of ``parent_pid``'s child processes so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, ..., utime and stime are the 12th and 13th fields.
+        if int(fields[1]) == parent_pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 from django_otp.admin import OTPAdminSite
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from apps.common.exceptions import json_error_view
 from apps.common.health import healthz, readyz
+from apps.common.pages import api_docs, home
 
 # The admin asks for an OTP code at login and refuses sessions that did not pass one.
 admin.site.__class__ = OTPAdminSite
@@ -18,11 +19,12 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", api_docs, name="api-docs"),
     path("admin/", admin.site.urls),
     path("audit/", include("apps.console.urls")),
     path("", include("apps.reviews.page_urls")),

@@ -131,6 +131,11 @@ class EventPagination(CursorPagination):
 
 
 class AuditEventListApi(APIView):
+    """Auditors: search the access log by clip, subject, reviewer, facility, action, outcome and time.
+
+    Each search is itself logged.
+    """
+
     permission_classes = [AuditorsOnly]
     audit_action = "audit.search"
 
@@ -178,6 +183,8 @@ def _jsonl_rows(events) -> Iterator[str]:
 
 
 class AuditEventCsvExportApi(APIView):
+    """Auditors: the matching access events as CSV, streamed; the export is logged."""
+
     permission_classes = [AuditorsOnly]
     audit_action = "audit.export"
 
@@ -193,6 +200,8 @@ class AuditEventCsvExportApi(APIView):
 
 
 class AuditEventJsonlExportApi(APIView):
+    """Auditors: the matching access events as JSON Lines, streamed; the export is logged."""
+
     permission_classes = [AuditorsOnly]
     audit_action = "audit.export"
 
@@ -209,6 +218,8 @@ class AuditEventJsonlExportApi(APIView):
 
 
 class AuditVerifyApi(APIView):
+    """Auditors: verify the access log's hash chain and signed checkpoints now."""
+
     permission_classes = [AuditorsOnly]
     audit_action = "audit.verify"
 

@@ -38,6 +38,8 @@ class ClipOutputSerializer(serializers.Serializer):
 
 
 class ClipIngestApi(APIView):
+    """Ingest one recording (multipart `audio` plus its fields): encrypted at once, stored, queued for review."""
+
     permission_classes = [scope_required("clips:ingest")]
     parser_classes = [MultiPartParser]
 
@@ -78,6 +80,8 @@ class ClipIngestApi(APIView):
 
 
 class ClipDetailApi(APIView):
+    """A clip's status and metadata, never its audio."""
+
     permission_classes = [scope_required("clips:ingest")]
 
     @extend_schema(responses={200: ClipOutputSerializer})

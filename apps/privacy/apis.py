@@ -46,6 +46,8 @@ def site_url(path: str) -> str:
 
 
 class SubjectOptOutApi(APIView):
+    """Opt the subject out of human review: from the moment this returns no reviewer can reach their clips."""
+
     permission_classes = [scope_required(SCOPE)]
 
     @extend_schema(
@@ -79,6 +81,8 @@ class SubjectOptOutApi(APIView):
 
 
 class SubjectDetailApi(APIView):
+    """The subject's opt-out state and their clips counted by status."""
+
     permission_classes = [scope_required(SCOPE)]
 
     class OutputSerializer(serializers.Serializer):
@@ -97,6 +101,8 @@ class SubjectDetailApi(APIView):
 
 
 class SubjectClipsDeleteApi(APIView):
+    """Delete the subject's clips: their keys are destroyed (crypto-shredding), so no copy can be read again."""
+
     permission_classes = [scope_required(SCOPE)]
 
     @extend_schema(
@@ -154,6 +160,8 @@ def export_urls(export: Export) -> tuple[str, str]:
 
 
 class SubjectExportCreateApi(APIView):
+    """Start a data-subject export of exactly this subject's data, encrypted to the caller's X25519 key."""
+
     permission_classes = [scope_required(SCOPE)]
 
     class InputSerializer(ClosedSerializer):
@@ -198,6 +206,8 @@ class SubjectExportCreateApi(APIView):
 
 
 class SubjectExportDetailApi(APIView):
+    """An export's progress and, once ready, its download URL."""
+
     permission_classes = [scope_required(SCOPE)]
 
     class OutputSerializer(serializers.Serializer):
@@ -228,6 +238,8 @@ class SubjectExportDetailApi(APIView):
 
 
 class SubjectExportDownloadApi(APIView):
+    """The encrypted export bundle, once (within 24 hours); a second download answers `export_gone`."""
+
     permission_classes = [scope_required(SCOPE)]
     content_negotiation_class = AnyAcceptNegotiation
 

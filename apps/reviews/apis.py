@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -13,17 +16,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsReviewer
+from apps.accounts.services import SESSION_LOGIN_AT
 from apps.common.context import context_from_request
 from apps.common.negotiation import AnyAcceptNegotiation
 from apps.common.permissions import scope_required
 from apps.common.serializers import ClosedSerializer
 from apps.reviews import alerts
+from apps.reviews.selectors import reviewer_progress
 from apps.reviews.services import (
     FLAGS,
     RangeNotSatisfiable,
     assignment_heartbeat,
     assignment_lease_next,
     assignment_release,
+    assignment_retake,
     assignment_state,
     clip_deliver,
     transcript_read,
@@ -85,8 +91,13 @@ class LeaseSerializer(serializers.Serializer):
         return audio_url(assignment.id)
 
 
+LEASE_LIMIT = {429: "The reviewer's hourly lease limit is reached: `rate_limited`."}
+
+
 class ReviewNextApi(ReviewerApi):
     """The next clip: the reviewer's current lease, or a new one on the oldest eligible clip."""
+
+    schema_errors = LEASE_LIMIT
 
     @extend_schema(
         request=None, responses={200: LeaseSerializer, 204: OpenApiResponse(description="Nothing to review.")}
@@ -98,7 +109,46 @@ class ReviewNextApi(ReviewerApi):
         return Response(LeaseSerializer(assignment).data)
 
 
+class AssignmentRetakeApi(ReviewerApi):
+    """Lease again the clip of one's own lease that ran out, when the queue still offers it.
+
+    The workbench keeps what was typed on the page; this gives it a new lease on the same clip.
+    """
+
+    schema_errors = {**LEASE_LIMIT, 409: "The reviewer already holds another lease: `conflict`."}
+
+    @extend_schema(request=None, responses={200: LeaseSerializer})
+    def post(self, request, assignment_id: str) -> Response:
+        assignment = assignment_retake(
+            reviewer=request.reviewer, assignment_id=assignment_id, context=context_from_request(request)
+        )
+        return Response(LeaseSerializer(assignment).data)
+
+
+class ReviewProgressApi(ReviewerApi):
+    """The reviewer's own progress: clips done this session and today (the facility's day), lease
+    time spent, and the size of the queue in their languages and regions (a count, capped)."""
+
+    @extend_schema_serializer(component_name="ReviewProgress")
+    class OutputSerializer(serializers.Serializer):
+        done_session = serializers.IntegerField()
+        done_today = serializers.IntegerField()
+        worked_seconds_session = serializers.IntegerField()
+        worked_seconds_today = serializers.IntegerField()
+        queue_size = serializers.IntegerField()
+        queue_size_capped = serializers.BooleanField(help_text="True when there are at least queue_size clips.")
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request) -> Response:
+        # Login sets the stamp on every reviewer session (the session policy refuses any without).
+        started = datetime.fromtimestamp(request.session[SESSION_LOGIN_AT], tz=UTC)
+        progress = reviewer_progress(reviewer=request.reviewer, session_started_at=started, now=timezone.now())
+        return Response(self.OutputSerializer(progress).data)
+
+
 class AssignmentDetailApi(ReviewerApi):
+    """The lease's state; the workbench polls it (``X-Background-Poll: 1``, which keeps no session alive)."""
+
     @extend_schema_serializer(component_name="AssignmentState")
     class OutputSerializer(serializers.Serializer):
         assignment = serializers.UUIDField(source="id")
@@ -115,6 +165,8 @@ class AssignmentDetailApi(ReviewerApi):
 
 
 class AssignmentHeartbeatApi(ReviewerApi):
+    """The reviewer is working: extends the lease and the session."""
+
     @extend_schema_serializer(component_name="LeaseExtended")
     class OutputSerializer(serializers.Serializer):
         lease_expires_at = serializers.DateTimeField(source="expires_at")
@@ -128,6 +180,8 @@ class AssignmentHeartbeatApi(ReviewerApi):
 
 
 class AssignmentReleaseApi(ReviewerApi):
+    """Give the clip back: it returns to the queue at its original place."""
+
     @extend_schema_serializer(component_name="LeaseReleased")
     class OutputSerializer(serializers.Serializer):
         assignment = serializers.UUIDField(source="id")
@@ -146,6 +200,11 @@ class AssignmentAudioApi(ReviewerApi):
 
     http_method_names = ["get"]
     content_negotiation_class = AnyAcceptNegotiation
+    schema_errors = {
+        410: "The clip was withdrawn, deleted or expired: `clip_gone`.",
+        416: "The `Range` lies outside the audio: `range_not_satisfiable`.",
+        429: "The reviewer's hourly audio limit is reached: `rate_limited`.",
+    }
 
     @extend_schema(responses={(200, "audio/*"): OpenApiTypes.BINARY, (206, "audio/*"): OpenApiTypes.BINARY})
     def get(self, request, assignment_id: str) -> StreamingHttpResponse:
@@ -179,6 +238,8 @@ class AssignmentAudioApi(ReviewerApi):
 
 
 class TranscriptSubmitApi(ReviewerApi):
+    """Submit the transcript and flags; the lease ends and the clip is done."""
+
     @extend_schema_serializer(component_name="TranscriptSubmit")
     class InputSerializer(ClosedSerializer):
         text = StrictCharField(

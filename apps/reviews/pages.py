@@ -20,10 +20,16 @@ from apps.reviews.services import FLAG_LABELS, FLAGS
 REVIEW_API = {
     "next": "/api/v1/review/next",
     "assignments": "/api/v1/review/assignments/",
+    "progress": "/api/v1/review/progress",
     "logout": "/api/v1/auth/logout",
 }
-# How often the open page asks for its lease's state, so an opt-out shows within seconds.
-POLL_SECONDS = 5
+# How often the open page asks for its lease's state: an opt-out, a revoked lease, a suspension
+# or an ended session stops playback within a second. One small GET per open workbench and
+# interval, not a held connection: the server's sync workers are never tied up waiting
+# (bench/bench_browser.py measures what an open workbench costs).
+POLL_MS = 750
+# A hidden tab that plays nothing asks less often; playback, or showing the tab, asks at once.
+IDLE_POLL_MS = 5000
 # Typing sends a heartbeat at most this often: the lease (10 min) and the session's idle limit
 # (15 min) never run out under a working reviewer, and keystrokes do not become requests.
 HEARTBEAT_SECONDS = 30
@@ -45,7 +51,8 @@ def workbench(request: HttpRequest) -> HttpResponse:
             "api": REVIEW_API,
             "login_url": settings.LOGIN_URL,
             "idle_seconds": settings.SESSION_IDLE_SECONDS,
-            "poll_seconds": POLL_SECONDS,
+            "poll_ms": POLL_MS,
+            "idle_poll_ms": IDLE_POLL_MS,
             "heartbeat_seconds": HEARTBEAT_SECONDS,
             "transcript_max_chars": settings.REVIEWSVC_TRANSCRIPT_MAX_CHARS,
             "flags": [(flag, FLAG_LABELS[flag]) for flag in FLAGS],

@@ -5,8 +5,10 @@ from apps.reviews.apis import (
     AssignmentDetailApi,
     AssignmentHeartbeatApi,
     AssignmentReleaseApi,
+    AssignmentRetakeApi,
     ClipTranscriptApi,
     ReviewNextApi,
+    ReviewProgressApi,
     TranscriptSubmitApi,
 )
 
@@ -23,6 +25,12 @@ urlpatterns = [
         AssignmentReleaseApi.as_view(),
         name="review-assignment-release",
     ),
+    path(
+        "review/assignments/<str:assignment_id>/retake",
+        AssignmentRetakeApi.as_view(),
+        name="review-assignment-retake",
+    ),
+    path("review/progress", ReviewProgressApi.as_view(), name="review-progress"),
     path("review/assignments/<str:assignment_id>/audio", AssignmentAudioApi.as_view(), name="review-assignment-audio"),
     path(
         "review/assignments/<str:assignment_id>/transcript",

@@ -250,3 +250,14 @@ def api_login(page, reviewer: Reviewer) -> None:
         headers={"X-CSRFToken": csrf},
     )
     assert response.status == 200, response.text()
+
+
+def open_workbench(page, reviewer: Reviewer) -> None:
+    api_login(page, reviewer)
+    page.goto("/review/")
+
+
+def expect():
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect

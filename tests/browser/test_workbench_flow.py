@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import PASSWORD, key_of, service_call, shoot
+from tests.browser.conftest import PASSWORD, expect, key_of, service_call, shoot
 
 pytestmark = pytest.mark.browser
 
 AUDIO = "document.getElementById('audio')"
-
-
-def expect():
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect
 
 
 def code(key: bytes, steps_ahead: int) -> str:
@@ -71,7 +65,7 @@ def test_a_new_reviewer_enrols_listens_transcribes_and_sees_an_opt_out_withdraw_
     # Slower, back 3 s, pause: all from the keyboard while the transcript has the focus.
     page.keyboard.press("Alt+Comma")
     assert page.evaluate(f"{AUDIO}.playbackRate") == pytest.approx(0.9)
-    check(page.locator("#rate")).to_have_text("0.90×")
+    check(page.locator("#rate")).to_have_text("0.9×")
     page.keyboard.press("Alt+KeyJ")
     assert page.evaluate(f"{AUDIO}.currentTime") < 0.5
     page.keyboard.press("Escape")

@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import api_login, shoot
+from tests.browser.conftest import expect, open_workbench, shoot
 
 pytestmark = pytest.mark.browser
-
-
-def expect():
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect
-
-
-def open_workbench(page, reviewer) -> None:
-    api_login(page, reviewer)
-    page.goto("/review/")
 
 
 def test_it_says_when_there_is_nothing_to_review_and_finds_a_clip_when_asked_again(page, reviewer, demo_clip, request):
@@ -182,7 +171,8 @@ def test_after_an_opt_out_the_audio_already_in_the_page_does_not_play_again(
 
     check = expect()
     # No background poll in this test: only the check that playback itself makes can notice.
-    monkeypatch.setattr("apps.reviews.pages.POLL_SECONDS", 600)
+    monkeypatch.setattr("apps.reviews.pages.POLL_MS", 600_000)
+    monkeypatch.setattr("apps.reviews.pages.IDLE_POLL_MS", 600_000)
     demo_clip("en-US-2", subject_id="subject-a")
     open_workbench(page, reviewer())
     check(page.locator("#workbench")).to_have_attribute("data-audio", "ready")

@@ -337,26 +337,37 @@ def _lease_next_once(*, reviewer: ReviewerSnapshot, context: RequestContext) -> 
             return None, False
         limits.limit_take(kind="lease", reviewer=reviewer, action="review.lease")
         clip = candidates[0]
-        assignment = Assignment.objects.create(
-            clip=clip,
-            reviewer_id=reviewer.user_id,
-            facility_id=reviewer.facility_id,
-            leased_at=now,
-            expires_at=now + lease_duration(),
-        )
-        clip_transition(clip=clip, to=ClipStatus.ASSIGNED, now=now)
+        assignment = _lease_create(reviewer=reviewer, clip=clip, now=now)
         _expire_events(lapsed)
-        event_record(
-            action="review.lease",
-            context=context,
-            clip_id=clip.id,
-            subject_id=clip.subject_id,
-            facility_id=reviewer.facility_id,
-            facility_name=reviewer.facility_name,
-            extra={"assignment": str(assignment.id), "language": clip.language, "region": clip.region},
-        )
-    assignment.clip = clip
+        _lease_event(reviewer=reviewer, assignment=assignment, context=context)
     return assignment, True
+
+
+def _lease_create(*, reviewer: ReviewerSnapshot, clip: Clip, now: datetime) -> Assignment:
+    """A new lease on the locked, queued ``clip``; the caller records its event."""
+    assignment = Assignment.objects.create(
+        clip=clip,
+        reviewer_id=reviewer.user_id,
+        facility_id=reviewer.facility_id,
+        leased_at=now,
+        expires_at=now + lease_duration(),
+    )
+    clip_transition(clip=clip, to=ClipStatus.ASSIGNED, now=now)
+    assignment.clip = clip
+    return assignment
+
+
+def _lease_event(*, reviewer: ReviewerSnapshot, assignment: Assignment, context: RequestContext, **extra: str) -> None:
+    clip = assignment.clip
+    event_record(
+        action="review.lease",
+        context=context,
+        clip_id=clip.id,
+        subject_id=clip.subject_id,
+        facility_id=reviewer.facility_id,
+        facility_name=reviewer.facility_name,
+        extra={"assignment": str(assignment.id), "language": clip.language, "region": clip.region, **extra},
+    )
 
 
 def assignment_lease_next(*, reviewer: ReviewerSnapshot, context: RequestContext) -> Assignment | None:
@@ -375,6 +386,48 @@ def assignment_lease_next(*, reviewer: ReviewerSnapshot, context: RequestContext
         assignment, new = _lease_next_once(reviewer=reviewer, context=context)
     if assignment is not None and new:
         alerts.alerts_after_access(reviewer=reviewer, clip_id=assignment.clip_id, context=context)
+    return assignment
+
+
+def assignment_retake(*, reviewer: ReviewerSnapshot, assignment_id, context: RequestContext) -> Assignment:
+    """Lease again the clip of the reviewer's own lease that ran out, if the queue still offers it.
+
+    Only an expired lease can be taken again (an opt-out revokes, and a released clip was given
+    back on purpose); the clip must be queued and pass ``can_lease`` now, exactly as for ``next``.
+    Asking again while the new lease is active returns it.
+    """
+    decision = reviewer_may_act(reviewer.facts)
+    if not decision:
+        raise AccessDenied(decision.reason, audit={"action": "review.lease", "facility_id": reviewer.facility_id})
+    key = _as_uuid(assignment_id)
+    now = timezone.now()
+    with transaction.atomic():
+        ended = (
+            Assignment.objects.filter(pk=key, reviewer_id=reviewer.user_id, status=AssignmentStatus.EXPIRED).first()
+            if key
+            else None
+        )
+        current = Assignment.objects.filter(reviewer_id=reviewer.user_id, status=AssignmentStatus.ACTIVE).first()
+        if ended is not None and current is not None and current.clip_id == ended.clip_id:
+            return current
+        clip = (
+            Clip.objects.select_for_update(of=("self",)).select_related("subject").filter(pk=ended.clip_id).first()
+            if ended is not None and current is None
+            else None
+        )
+        if clip is None:
+            decision = Decision(False, "conflict" if current is not None and ended is not None else "not_found")
+        else:
+            decision = can_lease(reviewer.facts, _queue_facts(reviewer=reviewer, clip=clip))
+        if decision:
+            limits.limit_take(kind="lease", reviewer=reviewer, action="review.lease")
+            assignment = _lease_create(reviewer=reviewer, clip=clip, now=now)
+            _lease_event(reviewer=reviewer, assignment=assignment, context=context, retake_of=str(ended.id))
+    if not decision:
+        raise _denied(
+            decision=decision, action="review.lease", reviewer=reviewer, assignment_id=assignment_id, clip=clip
+        )
+    alerts.alerts_after_access(reviewer=reviewer, clip_id=assignment.clip_id, context=context)
     return assignment
 
 
