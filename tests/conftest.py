@@ -6,9 +6,12 @@ import io
 import math
 import struct
 import wave
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.conf import settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.accounts.services import api_key_create
@@ -50,6 +53,15 @@ def ingest_clip(*, subject_id: str = "subject-1", language: str = "de-DE", regio
         api_key=None,
         context=RequestContext.system("tests"),
     )
+
+
+def retire_unused_key_versions() -> None:
+    """The periodic re-wrap run once a rotation's grace period is over: unused versions go."""
+    from apps.keys.services import wrapped_keys_rewrap
+
+    grace = timedelta(seconds=settings.REVIEWSVC_KEY_RETIRE_GRACE_SECONDS + 1)
+    with time_machine.travel(timezone.now() + grace):
+        wrapped_keys_rewrap()
 
 
 @pytest.fixture(autouse=True)

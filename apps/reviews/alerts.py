@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import urllib.request
-from functools import partial
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.mail import mail_admins
 from django.db import transaction
 from django.utils import timezone
@@ -21,8 +19,8 @@ from django.utils import timezone
 from apps.accounts.selectors import ReviewerSnapshot
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
+from apps.common.outbox import outbox_enqueue
 from apps.reviews.limits import DAY, HOUR, window_count
-from apps.reviews.tasks import alert_notify
 from reviewsvc.hours import within_hours
 
 logger = logging.getLogger(__name__)
@@ -48,7 +46,8 @@ def alert_raise(
     ``may_suspend``: the rule is about the reviewer's own behaviour, so REVIEWSVC_ALERT_AUTO_SUSPEND
     applies; a damaged clip is not the listener's doing.
     """
-    if once_key and not cache.add(f"reviews:alert:{rule}:{once_key}", 1, timeout=once_seconds):
+    # The first count of the window wins, in whichever worker process it happens.
+    if once_key and window_count(f"reviews:alert:{rule}:{once_key}", window=once_seconds) != 1:
         return False
     with transaction.atomic():
         event = event_record(
@@ -58,15 +57,15 @@ def alert_raise(
             facility_id=facility_id,
             extra={"reviewer": username, "reviewer_id": reviewer_id, **(extra or {})},
         )
-        transaction.on_commit(
-            partial(
-                alert_notify.delay,
-                rule=rule,
-                event_seq=event.seq,
-                reviewer_id=reviewer_id,
-                clip_id=str(clip_id) if clip_id else None,
-                facility_id=facility_id,
-            )
+        outbox_enqueue(
+            task="reviews.alert_notify",
+            kwargs={
+                "rule": rule,
+                "event_seq": event.seq,
+                "reviewer_id": reviewer_id,
+                "clip_id": str(clip_id) if clip_id else None,
+                "facility_id": facility_id,
+            },
         )
     if may_suspend and settings.REVIEWSVC_ALERT_AUTO_SUSPEND:
         from apps.accounts.services import reviewer_suspend
@@ -149,7 +148,10 @@ def alert_deliver(*, rule: str, event_seq: int, reviewer_id: int, clip_id: str |
     """Tell the admins: a mail, and a JSON POST to the webhook if one is configured.
 
     Ids only: who and what are looked up in the access log, which the alert event is part of.
+    A message the outbox published twice sends nothing the second time.
     """
+    if window_count(f"reviews:alert_sent:{event_seq}", window=DAY) != 1:
+        return
     lines = [
         f"Rule: {rule}",
         f"Access event: #{event_seq}",

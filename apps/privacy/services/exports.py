@@ -24,10 +24,10 @@ from apps.clips.blobs import blob_open
 from apps.clips.models import Clip
 from apps.clips.services import clip_storage
 from apps.common.context import RequestContext
+from apps.common.outbox import outbox_enqueue
 from apps.privacy.models import Export, ExportStatus
 from apps.privacy.selectors import subject_access_log_entries
 from apps.privacy.services.subjects import ids_digest
-from apps.privacy.tasks import export_build_task
 from apps.reviews.services import (
     transcripts_for_subject,
 )
@@ -63,8 +63,8 @@ def export_request(*, subject_id: str, recipient_public_key: bytes, api_key: Api
             created_at=now,
             expires_at=now + EXPORT_LIFETIME,
         )
+        outbox_enqueue(task="privacy.export_build", kwargs={"export_id": str(export.id)})
         event_record(action="export.request", context=context, subject_id=subject_id, extra={"export": str(export.id)})
-        transaction.on_commit(lambda: export_build_task.delay(str(export.id)))
     return export
 
 
@@ -287,6 +287,11 @@ def export_build(*, export_id: str) -> str:
         )
         return ExportStatus.FAILED
     return ExportStatus.READY
+
+
+def export_blob_references(names: list[str]) -> set[str]:
+    """Which of ``names`` an export row still refers to: the orphan sweep keeps those."""
+    return set(Export.objects.filter(blob_name__in=names).values_list("blob_name", flat=True))
 
 
 def export_downloadable(export: Export) -> bool:
