@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import signal
 import struct
 import wave
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -53,6 +56,27 @@ def ingest_clip(*, subject_id: str = "subject-1", language: str = "de-DE", regio
         api_key=None,
         context=RequestContext.system("tests"),
     )
+
+
+def killed_midway(work: Callable[[], object]) -> None:
+    """Run ``work`` in a forked process that SIGKILLs itself part way (``work`` patches where),
+    like a worker killed by the OOM killer or a node lost; fails if it ran to the end."""
+    from django.db import connections
+
+    connections.close_all()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            work()
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status), "the work finished instead of being killed"
+    assert os.WTERMSIG(status) == signal.SIGKILL
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def retire_unused_key_versions() -> None:

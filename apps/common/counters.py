@@ -18,6 +18,15 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.common.models import Counter
+from reviewsvc.errors import ServiceError
+
+
+class CounterUnavailable(ServiceError):
+    """The counters' store (Redis) cannot be reached: a limit that cannot count refuses."""
+
+    def __init__(self) -> None:
+        super().__init__("service_unavailable")
+
 
 _UPSERT_SQL = (
     "INSERT INTO common_counter (key, value, expires_at) VALUES (%s, 1, %s) "
@@ -37,13 +46,16 @@ def counter_increment(*, key: str, window: int) -> int:
 
 
 def _cache_increment(bucket: str, *, timeout: int) -> int:
-    if cache.add(bucket, 1, timeout=timeout):
-        return 1
     try:
-        return cache.incr(bucket)
-    except ValueError:  # evicted between add and incr: start the window again
-        cache.add(bucket, 1, timeout=timeout)
-        return 1
+        if cache.add(bucket, 1, timeout=timeout):
+            return 1
+        try:
+            return cache.incr(bucket)
+        except ValueError:  # evicted between add and incr: start the window again
+            cache.add(bucket, 1, timeout=timeout)
+            return 1
+    except Exception as exc:  # the backend's own connection errors (redis-py's, for one)
+        raise CounterUnavailable from exc
 
 
 def counters_purge(*, now=None) -> int:

@@ -13,12 +13,13 @@ import urllib.request
 
 from django.conf import settings
 from django.core.mail import mail_admins
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from apps.accounts.selectors import ReviewerSnapshot
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
+from apps.common.counters import CounterUnavailable
 from apps.common.outbox import outbox_enqueue
 from apps.reviews.limits import DAY, HOUR, window_count
 from reviewsvc.hours import within_hours
@@ -74,7 +75,7 @@ def alert_raise(
     return True
 
 
-def alerts_after_access(
+def _alerts_after_access(
     *, reviewer: ReviewerSnapshot, clip_id, context: RequestContext, played: bool = False, now=None
 ) -> None:
     """The rules checked after a granted lease or audio request.
@@ -127,7 +128,7 @@ def alert_decryption_failed(*, reviewer: ReviewerSnapshot, clip_id, context: Req
     )
 
 
-def denial_note(*, user_id: int, username: str, facility_id: int | None, context: RequestContext) -> None:
+def _denial_note(*, user_id: int, username: str, facility_id: int | None, context: RequestContext) -> None:
     """Count a refusal of this user; the count reaching the threshold in the window is an alert."""
     threshold = settings.REVIEWSVC_ALERT_DENIALS
     window = settings.REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS
@@ -184,3 +185,25 @@ def alert_deliver(*, rule: str, event_seq: int, reviewer_id: int, clip_id: str |
             response.read(1024)
     except OSError:
         logger.exception("alert webhook failed for event %s", event_seq)
+
+
+def alerts_after_access(
+    *, reviewer: ReviewerSnapshot, clip_id, context: RequestContext, played: bool = False, now=None
+) -> None:
+    """The rules checked after a granted lease or audio request (see ``_alerts_after_access``).
+
+    The access has committed by now: if the counters or the log cannot be reached, the alert is
+    lost and logged, and the answer stays the success it is.
+    """
+    try:
+        _alerts_after_access(reviewer=reviewer, clip_id=clip_id, context=context, played=played, now=now)
+    except (CounterUnavailable, DatabaseError):
+        logger.exception("alert rules not checked for reviewer %s", reviewer.user_id)
+
+
+def denial_note(*, user_id: int, username: str, facility_id: int | None, context: RequestContext) -> None:
+    """Count a refusal (see ``_denial_note``); an unreachable store loses the count, not the answer."""
+    try:
+        _denial_note(user_id=user_id, username=username, facility_id=facility_id, context=context)
+    except (CounterUnavailable, DatabaseError):
+        logger.exception("denial of user %s not counted", user_id)

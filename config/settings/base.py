@@ -129,6 +129,7 @@ CELERY_BEAT_SCHEDULE["audit.checkpoint"] = {"task": "audit.checkpoint", "schedul
 CELERY_BEAT_SCHEDULE["audit.event_counts"] = {"task": "audit.event_counts", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["audit.baseline_alerts"] = {"task": "audit.baseline_alerts", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["common.wrapped_keys_rewrap"] = {"task": "common.wrapped_keys_rewrap", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["privacy.exports_resume"] = {"task": "privacy.exports_resume", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["common.counters_purge"] = {"task": "common.counters_purge", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["clips.blobs_orphans_sweep"] = {"task": "clips.blobs_orphans_sweep", "schedule": 3600.0}
 # Follow-up tasks wait in the outbox until the broker takes them (apps/common/outbox.py).
@@ -272,6 +273,8 @@ REVIEWSVC_ALERT_DENIALS = env_int("REVIEWSVC_ALERT_DENIALS", 10)
 REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS = env_int("REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS", 300)
 REVIEWSVC_ALERT_AUTO_SUSPEND = env_bool("REVIEWSVC_ALERT_AUTO_SUSPEND", False)
 
+# An export build claimed longer ago than this is taken to have died and is started again.
+REVIEWSVC_EXPORT_BUILD_TIMEOUT_SECONDS = env_int("REVIEWSVC_EXPORT_BUILD_TIMEOUT_SECONDS", 600)
 # A stored file no row refers to is removed once it is this old: longer than any ingest or export
 # build takes between writing its file and committing its row.
 REVIEWSVC_ORPHAN_BLOB_GRACE_SECONDS = env_int("REVIEWSVC_ORPHAN_BLOB_GRACE_SECONDS", 3600)
