@@ -500,6 +500,7 @@ def invariants(loops: Loops, tally: Tally, faults: Faults, drained: bool) -> lis
     from apps.clips.audio import clip_audio_chunks
     from apps.clips.models import Clip, Subject
     from apps.clips.services import blobs_orphans_sweep
+    from apps.common.models import OutboxMessage
     from apps.privacy.models import Export
     from apps.reviews.models import Assignment
 
@@ -552,7 +553,7 @@ def invariants(loops: Loops, tally: Tally, faults: Faults, drained: bool) -> lis
         (
             "no orphan blob past the grace period",
             not orphans and not unswept,
-            f"sweep removed {removed} leftovers (partial writes under ENOSPC); {len(orphans)} orphans, "
+            f"sweep removed {removed} leftovers (partial writes under ENOSPC, killed requests); {len(orphans)} orphans, "
             f"{unswept} shredded clips with files left",
         )
     )
@@ -580,7 +581,8 @@ def invariants(loops: Loops, tally: Tally, faults: Faults, drained: bool) -> lis
             f"5xx answers: {len(tally.server_errors)}; opt-outs answered 5xx yet committed: {committed_500}",
         )
     )
-    results.append(("follow-up work finished after the faults", drained, "outbox empty, no export pending"))
+    waiting = f"{OutboxMessage.objects.count()} outbox messages, {Export.objects.filter(status='pending').count()}"
+    results.append(("follow-up work finished after the faults", drained, f"{waiting} exports pending"))
     results.append(
         (
             "/readyz named what was down",

@@ -129,6 +129,8 @@ CELERY_BEAT_SCHEDULE["audit.checkpoint"] = {"task": "audit.checkpoint", "schedul
 CELERY_BEAT_SCHEDULE["audit.event_counts"] = {"task": "audit.event_counts", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["audit.baseline_alerts"] = {"task": "audit.baseline_alerts", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["common.wrapped_keys_rewrap"] = {"task": "common.wrapped_keys_rewrap", "schedule": 3600.0}
+# Also sent by every shred; on a schedule too, for a message the broker lost.
+CELERY_BEAT_SCHEDULE["clips.blobs_sweep"] = {"task": "clips.blobs_sweep", "schedule": 600.0}
 CELERY_BEAT_SCHEDULE["privacy.exports_resume"] = {"task": "privacy.exports_resume", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["common.counters_purge"] = {"task": "common.counters_purge", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["clips.blobs_orphans_sweep"] = {"task": "clips.blobs_orphans_sweep", "schedule": 3600.0}

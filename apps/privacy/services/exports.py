@@ -311,15 +311,17 @@ def exports_resume(*, now: datetime | None = None) -> int:
     """Send the build again of every pending export whose build never finished; returns how many.
 
     A worker killed mid-build leaves its claim behind; the next build takes it over once it is
-    stale. Every minute (CELERY_BEAT_SCHEDULE).
+    stale. A build message lost with the broker (a Redis without persistence restarted, a
+    worker killed holding it) leaves an export never claimed; it is sent again too. Every minute
+    (CELERY_BEAT_SCHEDULE).
     """
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.REVIEWSVC_EXPORT_BUILD_TIMEOUT_SECONDS)
     with transaction.atomic():
         ids = list(
-            Export.objects.filter(
-                status=ExportStatus.PENDING, expires_at__gt=now, build_started_at__lt=stale
-            ).values_list("id", flat=True)[:RESUME_BATCH]
+            Export.objects.filter(status=ExportStatus.PENDING, expires_at__gt=now)
+            .filter(Q(build_started_at__lt=stale) | Q(build_started_at__isnull=True, created_at__lt=stale))
+            .values_list("id", flat=True)[:RESUME_BATCH]
         )
         for export_id in ids:
             outbox_enqueue(task="privacy.export_build", kwargs={"export_id": str(export_id)})

@@ -147,3 +147,21 @@ def test_a_retention_sweep_killed_between_batches_is_finished_by_the_next_run(se
     assert not Clip.objects.filter(wrapped_key__isnull=False).exists()
     assert not any(clip_storage().exists(clip.blob_name) for clip in clips)
     assert not OutboxMessage.objects.exists()
+
+
+def test_an_export_whose_build_message_the_broker_lost_is_built_by_a_later_run(service_client, monkeypatch):
+    add_clip()
+    monkeypatch.setattr("apps.common.outbox._publish_soon", lambda message_id: None)
+    export_id = service_client.post(
+        f"/api/v1/subjects/{SUBJECT}/exports", {"recipient_public_key": public_b64()}, format="json"
+    ).json()["id"]
+    monkeypatch.undo()
+    OutboxMessage.objects.all().delete()  # published, then lost with a Redis that kept nothing
+    assert exports.exports_resume() == 0
+
+    later = timezone.now() + timedelta(seconds=settings.REVIEWSVC_EXPORT_BUILD_TIMEOUT_SECONDS + 1)
+    with time_machine.travel(later):
+        assert exports.exports_resume() == 1
+        outbox_relay()
+
+    assert Export.objects.get(pk=export_id).status == ExportStatus.READY
