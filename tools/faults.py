@@ -553,7 +553,8 @@ def invariants(loops: Loops, tally: Tally, faults: Faults, drained: bool) -> lis
         (
             "no orphan blob past the grace period",
             not orphans and not unswept,
-            f"sweep removed {removed} leftovers (partial writes under ENOSPC, killed requests); {len(orphans)} orphans, "
+            f"sweep removed {removed} leftovers (partial writes under ENOSPC, killed requests); "
+            f"{len(orphans)} orphans, "
             f"{unswept} shredded clips with files left",
         )
     )
