@@ -45,6 +45,27 @@ def counter_increment(*, key: str, window: int) -> int:
         return int(cursor.fetchone()[0])
 
 
+_CLAIM_SQL = (
+    "INSERT INTO common_counter (key, value, expires_at) VALUES (%s, 1, %s) ON CONFLICT (key) DO UPDATE SET "
+    "value = CASE WHEN common_counter.expires_at <= %s THEN 1 ELSE common_counter.value + 1 END, "
+    "expires_at = CASE WHEN common_counter.expires_at <= %s THEN excluded.expires_at "
+    "ELSE common_counter.expires_at END RETURNING value"
+)
+
+
+def counter_claim(*, key: str, seconds: int) -> bool:
+    """True for the first claim of ``key`` within ``seconds`` of it, in whichever worker."""
+    if settings.REDIS_URL:
+        try:
+            return bool(cache.add(key, 1, timeout=seconds))
+        except Exception as exc:
+            raise CounterUnavailable from exc
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [key, now + timedelta(seconds=seconds), now, now])
+        return int(cursor.fetchone()[0]) == 1
+
+
 def _cache_increment(bucket: str, *, timeout: int) -> int:
     try:
         if cache.add(bucket, 1, timeout=timeout):

@@ -19,7 +19,7 @@ from django.utils import timezone
 from apps.accounts.selectors import ReviewerSnapshot
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
-from apps.common.counters import CounterUnavailable
+from apps.common.counters import CounterUnavailable, counter_claim
 from apps.common.outbox import outbox_enqueue
 from apps.reviews.limits import DAY, HOUR, window_count
 from reviewsvc.hours import within_hours
@@ -48,7 +48,7 @@ def alert_raise(
     applies; a damaged clip is not the listener's doing.
     """
     # The first count of the window wins, in whichever worker process it happens.
-    if once_key and window_count(f"reviews:alert:{rule}:{once_key}", window=once_seconds) != 1:
+    if once_key and not counter_claim(key=f"reviews:alert:{rule}:{once_key}", seconds=once_seconds):
         return False
     with transaction.atomic():
         event = event_record(
