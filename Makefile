@@ -1,4 +1,4 @@
-# reviewsvc — make run (embedded default), make test, make lint, make bench.
+# reviewsvc — make run (embedded default), make test, make lint, make bench, make faults.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +6,7 @@ MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench venv venv-dev migrate clean-var
+.PHONY: run test lint bench faults venv venv-dev migrate clean-var
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -47,3 +47,7 @@ lint: venv-dev
 
 bench: venv-dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Faults injected into a private PostgreSQL, Redis, gunicorn and worker; prints a table.
+faults: venv-dev
+	$(BIN)/python tools/faults.py

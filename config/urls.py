@@ -3,7 +3,7 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView
 
-from apps.common.exceptions import json_error_view
+from apps.common.exceptions import json_error_view, server_error_view
 from apps.common.health import healthz, readyz
 from apps.common.pages import api_docs, home
 
@@ -34,4 +34,4 @@ urlpatterns = [
 handler400 = json_error_view("validation_error")
 handler403 = json_error_view("permission_denied")
 handler404 = json_error_view("not_found")
-handler500 = json_error_view("internal_error")
+handler500 = server_error_view

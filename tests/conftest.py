@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
+from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.conf import settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.accounts.services import api_key_create
@@ -16,6 +22,36 @@ from tests.support import make_wav
 pytest_plugins = ["tests.personas", "tests.seaweedfs"]
 
 ALL_SCOPES = ["clips:ingest", "subjects:manage", "transcripts:read"]
+
+
+def killed_midway(work: Callable[[], object]) -> None:
+    """Run ``work`` in a forked process that SIGKILLs itself part way (``work`` patches where),
+    like a worker killed by the OOM killer or a node lost; fails if it ran to the end."""
+    from django.db import connections
+
+    connections.close_all()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            work()
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status), "the work finished instead of being killed"
+    assert os.WTERMSIG(status) == signal.SIGKILL
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def retire_unused_key_versions() -> None:
+    """The periodic re-wrap run once a rotation's grace period is over: unused versions go."""
+    from apps.keys.services import wrapped_keys_rewrap
+
+    grace = timedelta(seconds=settings.REVIEWSVC_KEY_RETIRE_GRACE_SECONDS + 1)
+    with time_machine.travel(timezone.now() + grace):
+        wrapped_keys_rewrap()
 
 
 @pytest.fixture(autouse=True)

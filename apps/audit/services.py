@@ -37,9 +37,9 @@ from django.utils.module_loading import import_string
 
 from apps.audit.models import AccessEvent, Checkpoint, Outcome, VerificationRun
 from apps.audit.selectors import event_records, subject_pseudonym
-from apps.audit.tasks import audit_verification_run
 from apps.common.context import MAX_LABEL, RequestContext, clean_text
 from apps.common.keys import key_provider
+from apps.common.outbox import outbox_enqueue
 from reviewsvc.audit import chain
 from reviewsvc.audit import checkpoint as signed
 from reviewsvc.audit.merkle import TreeBuilder
@@ -344,6 +344,6 @@ def verification_start(*, context: RequestContext) -> VerificationRun:
             total=AccessEvent.objects.aggregate(head=Max("seq"))["head"] or 0,
             created_at=timezone.now(),
         )
+        outbox_enqueue(task="audit.verification_run", kwargs={"run_id": str(run.id)})
         event_record(action="audit.verify", context=context, extra={"run": str(run.id), "mode": "background"})
-        transaction.on_commit(lambda: audit_verification_run.delay(run_id=str(run.id)))
     return run

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from itertools import islice
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -17,9 +19,9 @@ from django.utils import timezone
 from apps.accounts.models import ApiKey
 from apps.audit.services import event_record
 from apps.clips.models import Activation, Clip, ClipStatus, Subject
-from apps.clips.tasks import blobs_sweep
 from apps.common.context import RequestContext
 from apps.common.keys import WrappedKeyHolder, key_provider, rows_rewrap
+from apps.common.outbox import outbox_enqueue
 from apps.common.regions import region_choice_message, regions_unknown
 from reviewsvc.audio.probe import AudioError, InvalidAudio, probe
 from reviewsvc.crypto import envelope
@@ -78,10 +80,23 @@ def clip_ingest(
         audio, provider=key_provider(), kind=CLIP_KIND, object_id=str(clip_id), subject_id=subject_id
     )
     storage = clip_storage()
-    # The name is ours alone: nothing the client sent reaches the storage path.
-    blob_name = storage.save(f"{clip_id.hex[:2]}/{clip_id.hex}.rvs", ContentFile(bytes(sealed.blob)))
+    try:
+        # The name is ours alone: nothing the client sent reaches the storage path.
+        blob_name = storage.save(f"{clip_id.hex[:2]}/{clip_id.hex}.rvs", ContentFile(bytes(sealed.blob)))
+    except OSError:
+        # A full or unreachable store (ENOSPC, EIO): nothing was recorded, the client may retry.
+        logger.exception("clip storage refused a blob")
+        raise ServiceError("service_unavailable") from None
+    committed = False
+
+    def mark_committed() -> None:
+        nonlocal committed
+        committed = True
+
     try:
         with transaction.atomic():
+            # Registered first, so it runs before any hook that might raise after the commit.
+            transaction.on_commit(mark_committed)
             subject = subject_lock(subject_id=subject_id)
             if subject.opted_out:
                 raise ServiceError("subject_opted_out", status=409)
@@ -109,7 +124,11 @@ def clip_ingest(
                 extra={"duration_ms": info.duration_ms, "format": info.format, "bytes": len(audio)},
             )
     except BaseException:
-        storage.delete(blob_name)
+        # Only a blob no committed row names may go: an error raised after the commit (a hook,
+        # the flush barrier) leaves a clip whose audio must stay. A crash here leaves the blob to
+        # ``blobs_orphans_sweep``.
+        if not committed:
+            storage.delete(blob_name)
         raise
     return clip
 
@@ -153,7 +172,7 @@ def clips_transition(*, clips: QuerySet[Clip], to: str, shred: bool = False, now
         changes |= {"wrapped_key": None, "key_version": None}
     count = clips.filter(status__in=sources).update(**changes)
     if shred and count:
-        transaction.on_commit(blobs_sweep.delay)
+        outbox_enqueue(task="clips.blobs_sweep")
     return count
 
 
@@ -183,6 +202,58 @@ def subject_opted_out_set(*, subject: Subject, opted_out: bool) -> None:
     subject.opted_out = opted_out
     subject.opted_out_at = timezone.now() if opted_out else None
     subject.save(update_fields=["opted_out", "opted_out_at"])
+
+
+# What else keeps files in the clip storage (export bundles): each returns which of the names it
+# is given its rows still refer to. Registered in ``AppConfig.ready`` by the app that owns them.
+BlobReferrer = Callable[[list[str]], set[str]]
+_blob_referrers: list[BlobReferrer] = []
+
+
+def register_blob_referrer(referrer: BlobReferrer) -> None:
+    if referrer not in _blob_referrers:
+        _blob_referrers.append(referrer)
+
+
+def _clip_blob_references(names: list[str]) -> set[str]:
+    return set(Clip.objects.filter(blob_name__in=names).values_list("blob_name", flat=True))
+
+
+def _stored_files(storage: Storage, folder: str = "") -> Iterator[str]:
+    folders, files = storage.listdir(folder)
+    for name in files:
+        yield f"{folder}/{name}" if folder else name
+    for sub in folders:
+        yield from _stored_files(storage, f"{folder}/{sub}" if folder else sub)
+
+
+def blobs_orphans_sweep(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Remove stored files no row refers to, older than the grace period; returns how many.
+
+    Such files are what a crash leaves between a blob's write and its row's commit (ingest,
+    export build). The grace period spares a write whose row has not committed yet. Only the
+    Storage API is used, so the same sweep runs on a folder or a bucket.
+    """
+    storage = clip_storage()
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.REVIEWSVC_ORPHAN_BLOB_GRACE_SECONDS)
+    removed = 0
+    names = _stored_files(storage)
+    while batch := list(islice(names, batch_size)):
+        referenced: set[str] = set()
+        for referrer in [_clip_blob_references, *_blob_referrers]:
+            referenced |= referrer(batch)
+        for name in batch:
+            if name not in referenced and storage.get_modified_time(name) < cutoff:
+                storage.delete(name)
+                removed += 1
+    if removed:
+        with transaction.atomic():
+            event_record(
+                action="blobs.orphans_removed",
+                context=RequestContext.system("orphan_sweep"),
+                extra={"count": removed, "cutoff": cutoff.isoformat()},
+            )
+    return removed
 
 
 def blobs_sweep_batch(*, batch_size: int = 500) -> int:

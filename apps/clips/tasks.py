@@ -12,3 +12,11 @@ def blobs_sweep() -> int:
     while done := blobs_sweep_batch():
         total += done
     return total
+
+
+@shared_task(name="clips.blobs_orphans_sweep")
+def blobs_orphans_sweep_task() -> int:
+    """Hourly (CELERY_BEAT_SCHEDULE): remove stored files no row refers to, past the grace period."""
+    from apps.clips.services import blobs_orphans_sweep
+
+    return blobs_orphans_sweep()

@@ -8,9 +8,11 @@ also writes the ``denied`` event of an ``AccessDenied``.
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -50,6 +52,10 @@ def as_service_error(exc: Exception) -> ServiceError | None:
         return exc
     if isinstance(exc, Http404):
         return ServiceError("not_found")
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is restarting or unreachable: nothing this request did has committed.
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        return ServiceError("service_unavailable")
     if isinstance(exc, RequestDataTooBig):
         return ServiceError("payload_too_large")
     if isinstance(exc, DjangoPermissionDenied):
@@ -72,3 +78,12 @@ def json_error_view(code: str):
         return JsonResponse(error_body(error.code, error.message), status=error.status)
 
     return view
+
+
+def server_error_view(request):
+    """Django's 500 handler: a database that is down (e.g. while a middleware loads the session)
+    is the contract's 503, not an internal error; nothing of the request committed."""
+    exc = sys.exc_info()[1]
+    code = "service_unavailable" if isinstance(exc, OperationalError | InterfaceError) else "internal_error"
+    error = ServiceError(code)
+    return JsonResponse(error_body(error.code, error.message), status=error.status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from celery import current_app
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from apps.common.keys import key_provider
+from apps.common.outbox import broker_folders
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,12 @@ def _cache() -> None:
 
 
 def _broker() -> None:
+    folders = broker_folders()
+    if folders:
+        # The filesystem transport "connects" to anything: what matters is that its folders take files.
+        if not all(folder.is_dir() and os.access(folder, os.W_OK) for folder in folders):
+            raise RuntimeError("the embedded broker's folders are missing or read-only")
+        return
     # The project's Celery app (config/celery.py) is the current one once Django has started.
     with current_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
@@ -38,9 +46,9 @@ def _keys() -> None:
 
 
 def readiness_checks() -> dict:
-    checks = {"database": _database, "keys": _keys}
+    checks = {"database": _database, "keys": _keys, "broker": _broker}
     if settings.REDIS_URL:
-        checks |= {"cache": _cache, "broker": _broker}
+        checks |= {"cache": _cache}
     return checks
 
 

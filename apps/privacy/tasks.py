@@ -17,3 +17,11 @@ def retention_sweep_task() -> dict[str, int]:
     from apps.privacy.services import retention_sweep
 
     return retention_sweep()
+
+
+@shared_task(name="privacy.exports_resume")
+def exports_resume_task() -> int:
+    """Every minute (CELERY_BEAT_SCHEDULE): build again what a dead worker left half-built."""
+    from apps.privacy.services.exports import exports_resume
+
+    return exports_resume()

@@ -10,19 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import urllib.request
-from functools import partial
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.mail import mail_admins
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from apps.accounts.selectors import ReviewerSnapshot
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
+from apps.common.counters import CounterUnavailable, counter_claim
+from apps.common.outbox import outbox_enqueue
 from apps.reviews.limits import DAY, HOUR, window_count
-from apps.reviews.tasks import alert_notify
 from reviewsvc.hours import within_hours
 
 logger = logging.getLogger(__name__)
@@ -48,7 +47,8 @@ def alert_raise(
     ``may_suspend``: the rule is about the reviewer's own behaviour, so REVIEWSVC_ALERT_AUTO_SUSPEND
     applies; a damaged clip is not the listener's doing.
     """
-    if once_key and not cache.add(f"reviews:alert:{rule}:{once_key}", 1, timeout=once_seconds):
+    # The first count of the window wins, in whichever worker process it happens.
+    if once_key and not counter_claim(key=f"reviews:alert:{rule}:{once_key}", seconds=once_seconds):
         return False
     with transaction.atomic():
         event = event_record(
@@ -58,15 +58,15 @@ def alert_raise(
             facility_id=facility_id,
             extra={"reviewer": username, "reviewer_id": reviewer_id, **(extra or {})},
         )
-        transaction.on_commit(
-            partial(
-                alert_notify.delay,
-                rule=rule,
-                event_seq=event.seq,
-                reviewer_id=reviewer_id,
-                clip_id=str(clip_id) if clip_id else None,
-                facility_id=facility_id,
-            )
+        outbox_enqueue(
+            task="reviews.alert_notify",
+            kwargs={
+                "rule": rule,
+                "event_seq": event.seq,
+                "reviewer_id": reviewer_id,
+                "clip_id": str(clip_id) if clip_id else None,
+                "facility_id": facility_id,
+            },
         )
     if may_suspend and settings.REVIEWSVC_ALERT_AUTO_SUSPEND:
         from apps.accounts.services import reviewer_suspend
@@ -75,7 +75,7 @@ def alert_raise(
     return True
 
 
-def alerts_after_access(
+def _alerts_after_access(
     *, reviewer: ReviewerSnapshot, clip_id, context: RequestContext, played: bool = False, now=None
 ) -> None:
     """The rules checked after a granted lease or audio request.
@@ -128,7 +128,7 @@ def alert_decryption_failed(*, reviewer: ReviewerSnapshot, clip_id, context: Req
     )
 
 
-def denial_note(*, user_id: int, username: str, facility_id: int | None, context: RequestContext) -> None:
+def _denial_note(*, user_id: int, username: str, facility_id: int | None, context: RequestContext) -> None:
     """Count a refusal of this user; the count reaching the threshold in the window is an alert."""
     threshold = settings.REVIEWSVC_ALERT_DENIALS
     window = settings.REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS
@@ -149,7 +149,10 @@ def alert_deliver(*, rule: str, event_seq: int, reviewer_id: int, clip_id: str |
     """Tell the admins: a mail, and a JSON POST to the webhook if one is configured.
 
     Ids only: who and what are looked up in the access log, which the alert event is part of.
+    A message the outbox published twice sends nothing the second time.
     """
+    if window_count(f"reviews:alert_sent:{event_seq}", window=DAY) != 1:
+        return
     lines = [
         f"Rule: {rule}",
         f"Access event: #{event_seq}",
@@ -182,3 +185,25 @@ def alert_deliver(*, rule: str, event_seq: int, reviewer_id: int, clip_id: str |
             response.read(1024)
     except OSError:
         logger.exception("alert webhook failed for event %s", event_seq)
+
+
+def alerts_after_access(
+    *, reviewer: ReviewerSnapshot, clip_id, context: RequestContext, played: bool = False, now=None
+) -> None:
+    """The rules checked after a granted lease or audio request (see ``_alerts_after_access``).
+
+    The access has committed by now: if the counters or the log cannot be reached, the alert is
+    lost and logged, and the answer stays the success it is.
+    """
+    try:
+        _alerts_after_access(reviewer=reviewer, clip_id=clip_id, context=context, played=played, now=now)
+    except (CounterUnavailable, DatabaseError):
+        logger.exception("alert rules not checked for reviewer %s", reviewer.user_id)
+
+
+def denial_note(*, user_id: int, username: str, facility_id: int | None, context: RequestContext) -> None:
+    """Count a refusal (see ``_denial_note``); an unreachable store loses the count, not the answer."""
+    try:
+        _denial_note(user_id=user_id, username=username, facility_id=facility_id, context=context)
+    except (CounterUnavailable, DatabaseError):
+        logger.exception("denial of user %s not counted", user_id)

@@ -1,18 +1,17 @@
 """Per-reviewer rate limits, and the fixed-window counters the alert rules count with.
 
-Counters live in the cache (Redis when configured), keyed by the reviewer's user id and never by
+Counters are shared by every worker process (Redis when configured, else the database: see
+apps/common/counters.py), keyed by the reviewer's user id and never by
 client address: a reviewer cannot shed a limit by changing address, and colleagues behind one
 facility NAT never share one.
 """
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
-from django.core.cache import cache
 
 from apps.accounts.selectors import ReviewerSnapshot
+from apps.common.counters import counter_increment
 from reviewsvc.errors import AccessDenied
 
 HOUR = 3600
@@ -24,15 +23,8 @@ def _limits() -> dict[str, int]:
 
 
 def window_count(key: str, *, window: int) -> int:
-    """Increment the fixed-window counter ``key`` and return its new value."""
-    bucket = f"{key}:{int(time.time()) // window}"
-    if cache.add(bucket, 1, timeout=window + 60):
-        return 1
-    try:
-        return cache.incr(bucket)
-    except ValueError:  # evicted between add and incr: start the window again
-        cache.add(bucket, 1, timeout=window + 60)
-        return 1
+    """Increment the fixed-window counter ``key`` and return its new value, across every worker."""
+    return counter_increment(key=key, window=window)
 
 
 def limit_take(*, kind: str, reviewer: ReviewerSnapshot, action: str) -> None:

@@ -129,6 +129,14 @@ CELERY_BEAT_SCHEDULE["reviews.expire_leases"] = {"task": "reviews.expire_leases"
 CELERY_BEAT_SCHEDULE["audit.checkpoint"] = {"task": "audit.checkpoint", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["audit.event_counts"] = {"task": "audit.event_counts", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["audit.baseline_alerts"] = {"task": "audit.baseline_alerts", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["common.wrapped_keys_rewrap"] = {"task": "common.wrapped_keys_rewrap", "schedule": 3600.0}
+# Also sent by every shred; on a schedule too, for a message the broker lost.
+CELERY_BEAT_SCHEDULE["clips.blobs_sweep"] = {"task": "clips.blobs_sweep", "schedule": 600.0}
+CELERY_BEAT_SCHEDULE["privacy.exports_resume"] = {"task": "privacy.exports_resume", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["common.counters_purge"] = {"task": "common.counters_purge", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["clips.blobs_orphans_sweep"] = {"task": "clips.blobs_orphans_sweep", "schedule": 3600.0}
+# Follow-up tasks wait in the outbox until the broker takes them (apps/common/outbox.py).
+CELERY_BEAT_SCHEDULE["common.outbox_relay"] = {"task": "common.outbox_relay", "schedule": 10.0}
 
 # --- Passwords, sessions, OTP ---------------------------------------------------------------
 PASSWORD_HASHERS = [
@@ -244,6 +252,9 @@ REVIEWSVC_TRANSCRIPT_RETENTION_DAYS = env_int("REVIEWSVC_TRANSCRIPT_RETENTION_DA
 REVIEWSVC_LEASE_SECONDS = env_int("REVIEWSVC_LEASE_SECONDS", 600)
 REVIEWSVC_KEY_PROVIDER = env_str("REVIEWSVC_KEY_PROVIDER", "local")
 REVIEWSVC_KEY_FILE = env_str("REVIEWSVC_KEY_FILE", str(VAR_DIR / "keys" / "master-keys.json"))
+# A master-key version no row uses is retired only by a re-wrap run at least this long after the
+# first run that found it unused: longer than any ingest takes from wrapping to committing.
+REVIEWSVC_KEY_RETIRE_GRACE_SECONDS = env_int("REVIEWSVC_KEY_RETIRE_GRACE_SECONDS", 3600)
 # The embedded default makes its key file on first run; production must find the mounted one, so
 # a missing volume makes the service unready instead of quietly starting with fresh keys.
 REVIEWSVC_KEY_FILE_CREATE = True
@@ -265,6 +276,11 @@ REVIEWSVC_ALERT_DENIALS = env_int("REVIEWSVC_ALERT_DENIALS", 10)
 REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS = env_int("REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS", 300)
 REVIEWSVC_ALERT_AUTO_SUSPEND = env_bool("REVIEWSVC_ALERT_AUTO_SUSPEND", False)
 
+# An export build claimed longer ago than this is taken to have died and is started again.
+REVIEWSVC_EXPORT_BUILD_TIMEOUT_SECONDS = env_int("REVIEWSVC_EXPORT_BUILD_TIMEOUT_SECONDS", 600)
+# A stored file no row refers to is removed once it is this old: longer than any ingest or export
+# build takes between writing its file and committing its row.
+REVIEWSVC_ORPHAN_BLOB_GRACE_SECONDS = env_int("REVIEWSVC_ORPHAN_BLOB_GRACE_SECONDS", 3600)
 # Where encrypted blobs live: a folder (the default, under var/) or a storage class path such
 # as "storages.backends.s3.S3Storage" configured by django-storages' own settings.
 _storage = env_str("REVIEWSVC_STORAGE", str(VAR_DIR / "blobs"))

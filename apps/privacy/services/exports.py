@@ -11,10 +11,12 @@ import uuid
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import ApiKey
@@ -24,10 +26,10 @@ from apps.clips.blobs import blob_open
 from apps.clips.models import Clip
 from apps.clips.services import clip_storage
 from apps.common.context import RequestContext
+from apps.common.outbox import outbox_enqueue
 from apps.privacy.models import Export, ExportStatus
 from apps.privacy.selectors import subject_access_log_entries
 from apps.privacy.services.subjects import ids_digest
-from apps.privacy.tasks import export_build_task
 from apps.reviews.services import (
     transcripts_for_subject,
 )
@@ -36,10 +38,15 @@ from reviewsvc.errors import AccessDenied, ServiceError
 
 logger = logging.getLogger(__name__)
 
+RESUME_BATCH = 100
 EXPORT_LIFETIME = timedelta(hours=24)
 EXPORT_FORMAT = "reviewsvc-subject-export"
 EXPORT_FORMAT_VERSION = 1
 _SAFE_EXTENSION = re.compile(r"[a-z0-9]{1,8}")
+
+
+class ExportClaimLost(Exception):
+    """Another build took this export over (this one was thought dead); its bundle is not used."""
 
 
 class ExportSubjectMismatch(Exception):
@@ -63,8 +70,8 @@ def export_request(*, subject_id: str, recipient_public_key: bytes, api_key: Api
             created_at=now,
             expires_at=now + EXPORT_LIFETIME,
         )
+        outbox_enqueue(task="privacy.export_build", kwargs={"export_id": str(export.id)})
         event_record(action="export.request", context=context, subject_id=subject_id, extra={"export": str(export.id)})
-        transaction.on_commit(lambda: export_build_task.delay(str(export.id)))
     return export
 
 
@@ -229,13 +236,19 @@ def _write_bundle(*, export: Export, archive: zipfile.ZipFile) -> tuple[_BuildCo
 def export_build(*, export_id: str) -> str:
     """Build the bundle of a pending export; returns its final status.
 
-    Runs once per export (the claim below), so a redelivered task does nothing. The ZIP is
-    written straight into ``BundleWriter``: plaintext exists only one segment at a time in
-    memory, and the temporary file and the stored bundle hold ciphertext only.
+    Runs once per export (the claim below), so a redelivered task does nothing — unless the
+    claim is older than REVIEWSVC_EXPORT_BUILD_TIMEOUT_SECONDS: its worker died mid-build, and
+    this run starts again (``exports_resume`` sends it). Only the latest claim may mark the export
+    ready; a build that lost its claim removes its own bundle. The ZIP is written straight into
+    ``BundleWriter``: plaintext exists only one segment at a time in memory, and the temporary
+    file and the stored bundle hold ciphertext only.
     """
     now = timezone.now()
-    claimed = Export.objects.filter(id=export_id, status=ExportStatus.PENDING, build_started_at__isnull=True).update(
-        build_started_at=now
+    stale = now - timedelta(seconds=settings.REVIEWSVC_EXPORT_BUILD_TIMEOUT_SECONDS)
+    claimed = (
+        Export.objects.filter(id=export_id, status=ExportStatus.PENDING)
+        .filter(Q(build_started_at__isnull=True) | Q(build_started_at__lt=stale))
+        .update(build_started_at=now)
     )
     if not claimed:
         return Export.objects.filter(id=export_id).values_list("status", flat=True).first() or "missing"
@@ -255,9 +268,11 @@ def export_build(*, export_id: str) -> str:
             sealed.seek(0)
             blob_name = storage.save(f"exports/{export.id.hex}.rvx", File(sealed))
         with transaction.atomic():
-            Export.objects.filter(id=export.id).update(
+            ours = Export.objects.filter(id=export.id, status=ExportStatus.PENDING, build_started_at=now).update(
                 status=ExportStatus.READY, blob_name=blob_name, size_bytes=size, ready_at=timezone.now()
             )
+            if not ours:
+                raise ExportClaimLost
             event_record(
                 action="export.build",
                 context=context,
@@ -272,6 +287,9 @@ def export_build(*, export_id: str) -> str:
                     "clips_digest": ids_digest(clip_ids),
                 },
             )
+    except ExportClaimLost:
+        storage.delete(blob_name)
+        return Export.objects.filter(id=export_id).values_list("status", flat=True).first() or "missing"
     except Exception as exc:
         reason = "subject_mismatch" if isinstance(exc, ExportSubjectMismatch) else "build_failed"
         logger.exception("export %s failed: %s", export.id, reason)
@@ -287,6 +305,32 @@ def export_build(*, export_id: str) -> str:
         )
         return ExportStatus.FAILED
     return ExportStatus.READY
+
+
+def exports_resume(*, now: datetime | None = None) -> int:
+    """Send the build again of every pending export whose build never finished; returns how many.
+
+    A worker killed mid-build leaves its claim behind; the next build takes it over once it is
+    stale. A build message lost with the broker (a Redis without persistence restarted, a
+    worker killed holding it) leaves an export never claimed; it is sent again too. Every minute
+    (CELERY_BEAT_SCHEDULE).
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.REVIEWSVC_EXPORT_BUILD_TIMEOUT_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            Export.objects.filter(status=ExportStatus.PENDING, expires_at__gt=now)
+            .filter(Q(build_started_at__lt=stale) | Q(build_started_at__isnull=True, created_at__lt=stale))
+            .values_list("id", flat=True)[:RESUME_BATCH]
+        )
+        for export_id in ids:
+            outbox_enqueue(task="privacy.export_build", kwargs={"export_id": str(export_id)})
+    return len(ids)
+
+
+def export_blob_references(names: list[str]) -> set[str]:
+    """Which of ``names`` an export row still refers to: the orphan sweep keeps those."""
+    return set(Export.objects.filter(blob_name__in=names).values_list("blob_name", flat=True))
 
 
 def export_downloadable(export: Export) -> bool:

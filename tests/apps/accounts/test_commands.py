@@ -17,6 +17,7 @@ from apps.accounts.models import EncryptedTOTPDevice, Reviewer
 from apps.common.keys import key_provider
 from apps.facilities.models import Facility
 from tests.apps.accounts.support import REVIEWER_ME
+from tests.conftest import retire_unused_key_versions
 from tests.personas import enrol, totp_code, verified_client
 from tests.support import last_event
 
@@ -104,6 +105,7 @@ def test_master_key_rotation_rewraps_totp_seeds_and_codes_still_work(alice, bob)
     out = run("rotate_master_key")
     assert "totp_seeds 2" in out
     new_version = key_provider().current_version()
+    retire_unused_key_versions()
     assert old_version not in key_provider().versions()
     for device in EncryptedTOTPDevice.objects.all():
         assert device.key_version == new_version

@@ -26,9 +26,9 @@ def test_readyz_names_what_is_down(client, monkeypatch, settings):
     assert b"secret" not in response.content
 
 
-def test_readyz_checks_cache_and_broker_only_when_configured(settings):
+def test_readyz_checks_the_cache_only_when_configured_and_the_broker_always(settings):
     settings.REDIS_URL = ""
-    assert set(health.readiness_checks()) == {"database", "keys"}
+    assert set(health.readiness_checks()) == {"database", "keys", "broker"}
     settings.REDIS_URL = "redis://127.0.0.1:6379/0"
     assert set(health.readiness_checks()) == {"database", "keys", "cache", "broker"}
 

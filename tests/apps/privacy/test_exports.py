@@ -23,7 +23,8 @@ from apps.audit.models import AccessEvent
 from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip
 from apps.clips.services import clip_storage
-from apps.privacy import services, tasks
+from apps.common.models import OutboxMessage
+from apps.privacy import services
 from apps.privacy.models import Export, ExportStatus
 from apps.privacy.services import exports
 from reviewsvc.crypto.errors import DecryptionError
@@ -288,15 +289,13 @@ def test_every_step_is_an_event(service_client, recipient, django_capture_on_com
     assert public_b64(recipient)[:16] not in every_event
 
 
-def test_the_build_task_carries_the_export_id_only(
-    service_client, recipient, monkeypatch, django_capture_on_commit_callbacks
-):
-    sent = []
-    monkeypatch.setattr(tasks.export_build_task, "delay", lambda *args, **kwargs: sent.append((args, kwargs)))
-    with django_capture_on_commit_callbacks(execute=True):
+def test_the_build_task_carries_the_export_id_only(service_client, recipient, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
         export_id = request_export(service_client, recipient).json()["id"]
 
-    assert sent == [((export_id,), {})]
+    assert list(OutboxMessage.objects.values_list("task", "kwargs")) == [
+        ("privacy.export_build", {"export_id": export_id})
+    ]
 
 
 def test_a_download_before_the_bundle_is_built_is_refused(

@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
 from apps.common.context import RequestContext
+from apps.common.outbox import outbox_enqueue
 from apps.keys.services import master_key_rotate, wrapped_keys_rewrap
-from apps.keys.tasks import wrapped_keys_rewrap_task
 
 
 class Command(BaseCommand):
@@ -17,7 +18,8 @@ class Command(BaseCommand):
         version = master_key_rotate(context=RequestContext.system("manage.py rotate_master_key"))
         self.stdout.write(f"master key version {version} is now current")
         if background:
-            wrapped_keys_rewrap_task.delay()
+            with transaction.atomic():
+                outbox_enqueue(task="common.wrapped_keys_rewrap")
             self.stdout.write("re-wrap queued")
             return
         done = wrapped_keys_rewrap(progress=lambda name, count: self.stdout.write(f"  {name}: {count} re-wrapped"))
