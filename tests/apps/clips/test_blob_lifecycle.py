@@ -21,7 +21,7 @@ from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip
 from apps.clips.services import blobs_orphans_sweep, clip_storage
 from apps.privacy.models import Export
-from tests.conftest import ingest_clip, make_wav
+from tests.support import ingest_clip, make_wav
 
 
 def blob_root() -> Path:

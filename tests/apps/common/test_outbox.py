@@ -24,8 +24,9 @@ from apps.common.models import OutboxMessage
 from apps.common.outbox import broker_folders, outbox_enqueue, outbox_publish, outbox_relay
 from apps.privacy.models import Export, ExportStatus
 from config.celery import app
-from tests.apps.privacy.conftest import SUBJECT, add_clip, lease
+from tests.apps.privacy.conftest import SUBJECT, add_clip
 from tests.conftest import requires_redis
+from tests.support import lease_next
 
 pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")]
 
@@ -142,7 +143,7 @@ def request_export(clients) -> tuple[int, Callable[[], bool]]:
 
 def flag_accidental(clients) -> tuple[int, Callable[[], bool]]:
     clip = add_clip()
-    assignment = lease(clients.alice)["assignment"]
+    assignment = lease_next(clients.alice)["assignment"]
     response = clients.alice.post(
         f"/api/v1/review/assignments/{assignment}/transcript",
         {"text": "", "flags": ["accidental_activation"]},

@@ -23,7 +23,8 @@ from apps.privacy.models import Export, ExportStatus
 from apps.privacy.services import exports, retention
 from tests.apps.common.test_outbox import public_b64
 from tests.apps.privacy.conftest import SUBJECT, add_clip
-from tests.conftest import die, killed_midway, make_wav, requires_postgres
+from tests.conftest import die, killed_midway, requires_postgres
+from tests.support import make_wav
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 

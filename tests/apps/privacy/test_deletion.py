@@ -18,8 +18,8 @@ from apps.reviews.models import Assignment, AssignmentStatus, Transcript
 from reviewsvc.crypto import streaming
 from reviewsvc.crypto.errors import DecryptionError, KeyUnwrapError
 from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, subject_events
-from tests.support import lease_next, transcript_submit
 from tests.conftest import retire_unused_key_versions
+from tests.support import lease_next, transcript_submit
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from apps.common.context import RequestContext
 from apps.privacy.services import subject_opt_out
 from apps.reviews.models import Assignment
 from tests.apps.reviews.support import assignment_url
-from tests.support import NEXT, denied, error_code, events
 from tests.personas import ADDRESS_OUTSIDE, make_reviewer, verified_client
+from tests.support import NEXT, denied, error_code, events
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,8 @@ from apps.reviews.alerts import alerts_after_access, denial_note
 from apps.reviews.limits import limit_take
 from reviewsvc.errors import AccessDenied
 from reviewsvc.net import parse_address
-from tests.conftest import ingest_clip, requires_postgres
+from tests.conftest import requires_postgres
+from tests.support import ingest_clip
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,8 +8,8 @@ import pytest
 from apps.audit.models import AccessEvent
 from apps.audit.selectors import audit_log_verify
 from apps.reviews.models import Assignment
-from tests.apps.reviews.support import NEXT
 from tests.conftest import die, killed_midway, requires_postgres
+from tests.support import NEXT
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 
