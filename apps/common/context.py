@@ -73,8 +73,9 @@ def context_from_request(request: HttpRequest, *, username: str | None = None) -
     return RequestContext(
         actor_kind=kind,
         actor_id=actor_id,
-        actor_label=clean_text(label, MAX_LABEL),
+        # Bounded only: the event escapes them, once (escaping twice would double backslashes).
+        actor_label=label[:MAX_LABEL],
         client_address=str(address) if address else None,
         request_id=getattr(request, "request_id", ""),
-        user_agent=clean_text(request.META.get("HTTP_USER_AGENT", ""), MAX_USER_AGENT),
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT],
     )

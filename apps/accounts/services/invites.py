@@ -186,7 +186,9 @@ def invite_confirm(*, token: str, otp: str, client_address: IPAddress | None, co
         EncryptedTOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
         EncryptedTOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
         User.objects.filter(pk=user.pk).update(is_active=True)
-        Reviewer.objects.filter(user=user).update(status=ReviewerStatus.ACTIVE)
+        # Only an invited reviewer becomes active here: a suspended one re-enrolled keeps the
+        # suspension, which reviewer_reinstate alone lifts.
+        Reviewer.objects.filter(user=user, status=ReviewerStatus.INVITED).update(status=ReviewerStatus.ACTIVE)
         invite.used_at = timezone.now()
         invite.save(update_fields=["used_at"])
         facility_id = _facility_id_of(user)
