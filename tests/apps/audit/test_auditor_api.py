@@ -265,3 +265,24 @@ def test_the_jsonl_export_verifies_against_a_signed_checkpoint(auditor):
 def test_verify_reports_an_intact_log(auditor):
     record_events(4)
     assert auditor.get("/api/v1/audit/verify").json() == {"ok": True, "entries": 4, "first_bad": None}
+
+
+def test_every_granted_auditor_search_is_one_event_with_its_filters_and_no_results(auditor):
+    first = auditor.get(EVENTS, {"action": "clip.audio", "subject": "subject-1", "limit": 1})
+    assert first.status_code == 200
+    searches = list(AccessEvent.objects.filter(action="audit.search").order_by("seq"))
+    assert len(searches) == 1
+    [search] = searches
+    assert (search.outcome, search.actor_label) == ("granted", "audrey@example.com")
+    assert search.extra == {
+        "action": "clip.audio",
+        "subject_pseudonym": subject_pseudonym("subject-1"),
+        "page": "first",
+    }
+    assert search.clip_id is None and search.subject_pseudonym == ""
+
+
+def test_a_granted_verification_is_one_event_without_its_result(auditor):
+    assert auditor.get("/api/v1/audit/verify").status_code == 200
+    [verify] = AccessEvent.objects.filter(action="audit.verify")
+    assert (verify.outcome, verify.actor_label, verify.extra) == ("granted", "audrey@example.com", {})
