@@ -15,7 +15,7 @@ urlpatterns = [
     path("auth/logout", LogoutApi.as_view(), name="auth-logout"),
     path("auth/session", SessionDetailApi.as_view(), name="auth-session"),
     path("auth/reviewer", ReviewerDetailApi.as_view(), name="auth-reviewer"),
-    path("invites/<str:token>/accept", InviteAcceptApi.as_view(), name="invite-accept"),
-    path("invites/<str:token>/confirm", InviteConfirmApi.as_view(), name="invite-confirm"),
-    path("invites/<str:token>/password-check", InvitePasswordCheckApi.as_view(), name="invite-password-check"),
+    path("invites/accept", InviteAcceptApi.as_view(), name="invite-accept"),
+    path("invites/confirm", InviteConfirmApi.as_view(), name="invite-confirm"),
+    path("invites/password-check", InvitePasswordCheckApi.as_view(), name="invite-password-check"),
 ]

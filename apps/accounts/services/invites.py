@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -25,13 +26,15 @@ from apps.accounts.models import (
 )
 from apps.accounts.services.login import otp_format_ok
 from apps.audit.services import event_record, event_record_denied
-from apps.common.context import RequestContext
+from apps.common.context import RequestContext, actor_of
 from apps.common.net import admin_networks
 from reviewsvc.errors import AccessDenied, ServiceError
 from reviewsvc.net import IPAddress, IPNetwork, address_in_networks
 
 INVITE_VALID = timedelta(hours=72)
-INVITE_PATH = "/invite/{token}/"
+# The token rides in the fragment, which browsers never send: it is in no request line, access
+# log or Referer. The page reads it and posts it in a body.
+INVITE_PATH = "/invite/#{token}"
 DEVICE_NAME = "authenticator"
 
 
@@ -91,6 +94,12 @@ def _facility_id_of(user: User) -> int | None:
     return Reviewer.objects.filter(user=user).values_list("facility_id", flat=True).first()
 
 
+def _as_invitee(context: RequestContext, user: User) -> RequestContext:
+    """The request's context with the invited account as its actor: enrolment is that person acting."""
+    kind, actor_id, label = actor_of(user, None)
+    return dataclasses.replace(context, actor_kind=kind, actor_id=actor_id, actor_label=label)
+
+
 def _invite_open(*, token: str, client_address: IPAddress | None, action: str, context: RequestContext) -> Invite:
     """The invite behind ``token``, checked: exists, unused, not expired, asked from the right network."""
     now = timezone.now()
@@ -142,6 +151,7 @@ def invite_accept(*, token: str, password: str, client_address: IPAddress | None
         device.save()
         invite.accepted_at = timezone.now()
         invite.save(update_fields=["accepted_at"])
+        context = _as_invitee(context, user)
         event_record(
             action="password.change",
             context=context,
@@ -172,6 +182,7 @@ def invite_confirm(*, token: str, otp: str, client_address: IPAddress | None, co
             raise ServiceError("validation_error", "Set a password first.")
     # Outside the block above: a wrong code must still count against the device's throttle.
     verified = otp_format_ok(otp) and django_otp.verify_token(user, device.persistent_id, otp) is not None
+    context = _as_invitee(context, user)
     if not verified:
         event_record_denied(
             action="invite.confirm",

@@ -279,7 +279,8 @@ def test_every_granted_auditor_search_is_one_event_with_its_filters_and_no_resul
         "subject_pseudonym": subject_pseudonym("subject-1"),
         "page": "first",
     }
-    assert search.clip_id is None and search.subject_pseudonym == ""
+    assert search.clip_id is None
+    assert search.subject_pseudonym == ""
 
 
 def test_a_granted_verification_is_one_event_without_its_result(auditor):
