@@ -27,6 +27,7 @@ from apps.accounts.services.login import (
     otp_format_ok,
     username_digest,
 )
+from apps.accounts.services.passwords import password_set_allowed, password_set_guard, staff_password_set
 from apps.accounts.services.reviewers import (
     reviewer_change,
     reviewer_invite,
@@ -72,6 +73,8 @@ __all__ = [
     "login_verify",
     "normalise_username",
     "otp_format_ok",
+    "password_set_allowed",
+    "password_set_guard",
     "reviewer_change",
     "reviewer_invite",
     "reviewer_offboard",
@@ -82,6 +85,7 @@ __all__ = [
     "session_end_reason",
     "session_start",
     "staff_invite",
+    "staff_password_set",
     "username_digest",
     "vetting_record_add",
 ]

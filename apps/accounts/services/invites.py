@@ -25,6 +25,7 @@ from apps.accounts.models import (
     ReviewerStatus,
 )
 from apps.accounts.services.login import otp_format_ok
+from apps.accounts.services.passwords import password_set_allowed
 from apps.audit.services import event_record, event_record_denied
 from apps.common.context import RequestContext, actor_of
 from apps.common.net import admin_networks
@@ -143,8 +144,9 @@ def invite_accept(*, token: str, password: str, client_address: IPAddress | None
             validate_password(password, user=user)
         except DjangoValidationError as exc:
             raise ServiceError("validation_error", details={"password": list(exc.messages)}) from None
-        user.set_password(password)
-        user.save(update_fields=["password"])
+        with password_set_allowed():
+            user.set_password(password)
+            user.save(update_fields=["password"])
         EncryptedTOTPDevice.objects.filter(user=user, confirmed=False).delete()
         device = EncryptedTOTPDevice(user=user, name=DEVICE_NAME, confirmed=False)
         device.set_seed(secrets.token_bytes(TOTP_SEED_BYTES))

@@ -35,7 +35,7 @@ def reviewer_user():
         vetted_until=datetime.now(UTC).date() + timedelta(days=30),
         context=context,
     )
-    token = url.rstrip("/").rsplit("/", 1)[-1]
+    token = url.split("#", 1)[1]
     enrolment = invite_accept(
         token=token, password="a long enough passphrase 1", client_address=LOOPBACK, context=context
     )
