@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from apps.facilities.models import Facility
+from reviewsvc.net import IPNetwork
 
 
 def facility_by_name(*, name: str) -> Facility | None:
@@ -23,3 +24,11 @@ def facility_list() -> list[Facility]:
 
 def facility_get(*, facility_id: int) -> Facility | None:
     return Facility.objects.filter(pk=facility_id).first()
+
+
+def facility_networks_all() -> list[IPNetwork]:
+    """Every network of every active facility: where a reviewer may be at work."""
+    networks: list[IPNetwork] = []
+    for facility in Facility.objects.filter(active=True).only("networks"):
+        networks.extend(facility.parsed_networks())
+    return networks

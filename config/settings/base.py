@@ -151,6 +151,9 @@ LOGIN_URL = "/login/"
 REVIEWSVC_LOGIN_MAX_FAILURES = env_int("REVIEWSVC_LOGIN_MAX_FAILURES", 10)
 REVIEWSVC_LOGIN_WINDOW_SECONDS = env_int("REVIEWSVC_LOGIN_WINDOW_SECONDS", 15 * 60)
 REVIEWSVC_LOGIN_LOCKOUT_SECONDS = env_int("REVIEWSVC_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+# Attempts from outside every facility and admin network: refused unhashed, and past this many
+# per source network (/24, /56) in the window answered 429 without a further event.
+REVIEWSVC_LOGIN_OUTSIDE_MAX_ATTEMPTS = env_int("REVIEWSVC_LOGIN_OUTSIDE_MAX_ATTEMPTS", 20)
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 OTP_TOTP_ISSUER = "reviewsvc"
 # Each failure doubles the wait before a device accepts another try.
