@@ -23,16 +23,16 @@ def _limits() -> dict[str, int]:
     return {"lease": settings.REVIEWSVC_LEASES_PER_HOUR, "audio": settings.REVIEWSVC_AUDIO_REQUESTS_PER_HOUR}
 
 
-def window_count(key: str, *, window: int) -> int:
-    """Increment the fixed-window counter ``key`` and return its new value."""
+def window_count(key: str, *, window: int, amount: int = 1) -> int:
+    """Add ``amount`` to the fixed-window counter ``key`` and return its new value."""
     bucket = f"{key}:{int(time.time()) // window}"
-    if cache.add(bucket, 1, timeout=window + 60):
-        return 1
+    if cache.add(bucket, amount, timeout=window + 60):
+        return amount
     try:
-        return cache.incr(bucket)
+        return cache.incr(bucket, amount)
     except ValueError:  # evicted between add and incr: start the window again
-        cache.add(bucket, 1, timeout=window + 60)
-        return 1
+        cache.add(bucket, amount, timeout=window + 60)
+        return amount
 
 
 def limit_take(*, kind: str, reviewer: ReviewerSnapshot, action: str) -> None:

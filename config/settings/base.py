@@ -239,8 +239,9 @@ REVIEWSVC_ALERT_WEBHOOK_URL = env_str("REVIEWSVC_ALERT_WEBHOOK_URL")
 REVIEWSVC_LEASES_PER_HOUR = env_int("REVIEWSVC_LEASES_PER_HOUR", 240)
 REVIEWSVC_AUDIO_REQUESTS_PER_HOUR = env_int("REVIEWSVC_AUDIO_REQUESTS_PER_HOUR", 3600)
 REVIEWSVC_TRANSCRIPT_MAX_CHARS = env_int("REVIEWSVC_TRANSCRIPT_MAX_CHARS", 10000)
-# Alert rules: plays of one clip beyond N, access outside the facility's hours, N denials of one
-# reviewer within the window. Each alert is an access event, a mail to ADMINS and, if set, a webhook.
+# Alert rules: plays of one clip beyond N (bytes served in a day over the clip's size, however
+# they were requested), access outside the facility's hours, N denials of one reviewer within the
+# window. Each alert is an access event, a mail to ADMINS and, if set, a webhook.
 REVIEWSVC_ALERT_REPEATED_PLAYS = env_int("REVIEWSVC_ALERT_REPEATED_PLAYS", 10)
 REVIEWSVC_ALERT_OUTSIDE_HOURS = env_bool("REVIEWSVC_ALERT_OUTSIDE_HOURS", True)
 REVIEWSVC_ALERT_DENIALS = env_int("REVIEWSVC_ALERT_DENIALS", 10)
