@@ -21,7 +21,8 @@ from apps.clips.tasks import blobs_sweep
 from apps.common.context import RequestContext
 from apps.common.keys import WrappedKeyHolder, key_provider, rows_rewrap
 from apps.common.regions import region_choice_message, regions_unknown
-from reviewsvc.audio.probe import AudioError, InvalidAudio, probe
+from reviewsvc.audio.clean import clean
+from reviewsvc.audio.probe import AudioError, InvalidAudio
 from reviewsvc.crypto import envelope
 from reviewsvc.crypto.keys import KeyProvider
 from reviewsvc.errors import ServiceError
@@ -66,12 +67,15 @@ def clip_ingest(
         raise ServiceError("validation_error", details={"region": [region_choice_message()]})
     if len(audio) > settings.REVIEWSVC_MAX_UPLOAD_BYTES:
         raise ServiceError("payload_too_large")
+    uploaded_bytes = len(audio)
     try:
-        info = probe(audio)
+        # Only the re-written recording is kept: no container metadata reaches a reviewer.
+        cleaned = clean(audio)
     except InvalidAudio as exc:
         raise ServiceError("validation_error", str(exc)) from None
     except AudioError as exc:
         raise ServiceError("unsupported_media_type", str(exc)) from None
+    info, audio = cleaned.info, cleaned.data
 
     clip_id = uuid.uuid4()
     sealed = envelope.seal(
@@ -106,7 +110,12 @@ def clip_ingest(
                 context=context,
                 clip_id=clip.id,
                 subject_id=subject_id,
-                extra={"duration_ms": info.duration_ms, "format": info.format, "bytes": len(audio)},
+                extra={
+                    "duration_ms": info.duration_ms,
+                    "format": info.format,
+                    "bytes": len(audio),
+                    "uploaded_bytes": uploaded_bytes,
+                },
             )
     except BaseException:
         storage.delete(blob_name)
