@@ -26,6 +26,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from apps.audit.models import AccessEvent, Checkpoint, Outcome, VerificationRun
 from apps.audit.selectors import event_records, subject_pseudonym
 from apps.audit.tasks import audit_verification_run
 from apps.common.context import MAX_LABEL, RequestContext, clean_text
+from apps.common.counters import window_count, window_end
 from apps.common.keys import key_provider
 from reviewsvc.audit import chain
 from reviewsvc.audit import checkpoint as signed
@@ -345,3 +347,30 @@ def verification_start(*, context: RequestContext) -> VerificationRun:
         event_record(action="audit.verify", context=context, extra={"run": str(run.id), "mode": "background"})
         transaction.on_commit(lambda: audit_verification_run.delay(run_id=str(run.id)))
     return run
+
+
+def event_record_refusal(
+    *, action: str, context: RequestContext, reason: str, extra: dict | None = None
+) -> AccessEvent | None:
+    """A refused request's denied event, at most REVIEWSVC_REFUSAL_EVENTS_PER_WINDOW per client
+    address and ``action`` in each REVIEWSVC_REFUSAL_WINDOW_SECONDS window.
+
+    For refusals anyone can cause at will (a rejected upload, an invalid API key): a flood must not
+    fill the log. The first refusal past the cap writes one ``audit.refusals_capped`` event naming
+    the action, the address, the cap and the end of the window; the rest of that window writes
+    nothing. Returns the event written, or None.
+    """
+    cap = settings.REVIEWSVC_REFUSAL_EVENTS_PER_WINDOW
+    window = settings.REVIEWSVC_REFUSAL_WINDOW_SECONDS
+    count = window_count(f"audit:refusals:{action}:{context.client_address or '-'}", window=window)
+    if count <= cap:
+        return event_record_denied(action=action, context=context, reason=reason, extra=extra)
+    if count == cap + 1:
+        until = datetime.fromtimestamp(window_end(window), tz=UTC).isoformat()
+        return event_record_denied(
+            action="audit.refusals_capped",
+            context=context,
+            reason="rate_capped",
+            extra={"action": action, "cap": cap, "window_seconds": window, "until": until},
+        )
+    return None

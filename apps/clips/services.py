@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import ApiKey
-from apps.audit.services import event_record
+from apps.audit.services import event_record, event_record_refusal
 from apps.clips.models import Activation, Clip, ClipStatus, Subject
 from apps.clips.tasks import blobs_sweep
 from apps.common.context import RequestContext
@@ -48,6 +48,18 @@ def subject_lock(*, subject_id: str) -> Subject:
     """
     Subject.objects.bulk_create([Subject(subject_id=subject_id)], ignore_conflicts=True)
     return Subject.objects.select_for_update().get(subject_id=subject_id)
+
+
+# Refusals of an upload that the client caused: bad form, opted-out subject, too large, not audio,
+# an accidental activation.
+REFUSED_INGEST_STATUSES = frozenset({400, 409, 413, 415, 422})
+
+
+def clip_ingest_refused(*, code: str, status: int, api_key: ApiKey, context: RequestContext) -> None:
+    """The denied ``clip.ingest`` event of a refused upload; nothing of the upload is recorded."""
+    event_record_refusal(
+        action="clip.ingest", context=context, reason=code, extra={"status": status, "api_key": api_key.name}
+    )
 
 
 def clip_ingest(

@@ -21,7 +21,8 @@ from django.utils import timezone
 from apps.accounts.selectors import ReviewerSnapshot
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
-from apps.reviews.limits import DAY, HOUR, window_count
+from apps.common.counters import window_count
+from apps.reviews.limits import DAY, HOUR
 from apps.reviews.tasks import alert_notify
 from reviewsvc.hours import within_hours
 

@@ -7,12 +7,10 @@ facility NAT never share one.
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
-from django.core.cache import cache
 
 from apps.accounts.selectors import ReviewerSnapshot
+from apps.common.counters import window_count
 from reviewsvc.errors import AccessDenied
 
 HOUR = 3600
@@ -21,18 +19,6 @@ DAY = 24 * HOUR
 
 def _limits() -> dict[str, int]:
     return {"lease": settings.REVIEWSVC_LEASES_PER_HOUR, "audio": settings.REVIEWSVC_AUDIO_REQUESTS_PER_HOUR}
-
-
-def window_count(key: str, *, window: int, amount: int = 1) -> int:
-    """Add ``amount`` to the fixed-window counter ``key`` and return its new value."""
-    bucket = f"{key}:{int(time.time()) // window}"
-    if cache.add(bucket, amount, timeout=window + 60):
-        return amount
-    try:
-        return cache.incr(bucket, amount)
-    except ValueError:  # evicted between add and incr: start the window again
-        cache.add(bucket, amount, timeout=window + 60)
-        return amount
 
 
 def limit_take(*, kind: str, reviewer: ReviewerSnapshot, action: str) -> None:

@@ -250,6 +250,10 @@ REVIEWSVC_ALERT_OUTSIDE_HOURS = env_bool("REVIEWSVC_ALERT_OUTSIDE_HOURS", True)
 REVIEWSVC_ALERT_DENIALS = env_int("REVIEWSVC_ALERT_DENIALS", 10)
 REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS = env_int("REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS", 300)
 REVIEWSVC_ALERT_AUTO_SUSPEND = env_bool("REVIEWSVC_ALERT_AUTO_SUSPEND", False)
+# Refusals anyone can cause at will (rejected uploads, invalid API keys) are each an event up to
+# this many per client address and kind in a window; past it, one audit.refusals_capped event.
+REVIEWSVC_REFUSAL_EVENTS_PER_WINDOW = env_int("REVIEWSVC_REFUSAL_EVENTS_PER_WINDOW", 20)
+REVIEWSVC_REFUSAL_WINDOW_SECONDS = env_int("REVIEWSVC_REFUSAL_WINDOW_SECONDS", 60)
 
 # Where encrypted blobs live: a folder (the default, under var/) or a storage class path such
 # as "storages.backends.s3.S3Storage" configured by django-storages' own settings.

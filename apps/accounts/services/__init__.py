@@ -6,6 +6,7 @@ from apps.accounts.services.api_keys import (
     API_KEY_PREFIX,
     api_key_authenticate,
     api_key_create,
+    api_key_refused,
     api_key_revoke,
 )
 from apps.accounts.services.invites import (
@@ -62,6 +63,7 @@ __all__ = [
     "SESSION_TOUCH_SECONDS",
     "api_key_authenticate",
     "api_key_create",
+    "api_key_refused",
     "api_key_revoke",
     "facility_sessions_end",
     "hash_invite_token",
