@@ -60,16 +60,21 @@ class ClipIngestApi(APIView):
         status = serializers.CharField()
         duration_ms = serializers.IntegerField()
 
+    client: ApiKey | None = None  # the authenticated client, once its key and scope have passed
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        self.client = request.auth
+
     def handle_exception(self, exc) -> Response:
         response = super().handle_exception(exc)
-        # Every refused upload of an authenticated client is an event (rate-capped per address).
-        if isinstance(request_auth := getattr(self.request, "auth", None), ApiKey) and (
-            response.status_code in REFUSED_INGEST_STATUSES
-        ):
+        # Every refused upload of an authenticated client is an event (rate-capped per address);
+        # an unknown key is recorded by the authentication itself.
+        if self.client is not None and response.status_code in REFUSED_INGEST_STATUSES:
             clip_ingest_refused(
                 code=response.data["error"]["code"],
                 status=response.status_code,
-                api_key=request_auth,
+                api_key=self.client,
                 context=context_from_request(self.request),
             )
         return response
