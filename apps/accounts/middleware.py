@@ -19,7 +19,10 @@ from reviewsvc.net import address_in_networks
 
 ADMIN_PREFIX = "/admin/"
 # Paths only staff use: refused outside the admin networks even before anyone signs in.
-STAFF_PREFIXES = (ADMIN_PREFIX, "/api/v1/audit/", "/audit/")
+STAFF_PREFIXES = (ADMIN_PREFIX, "/api/v1/audit/")
+# The auditors' console pages refuse with a page of their own and an ``audit.console`` event,
+# the admin networks included (apps.console.access); this rule leaves them to it.
+CONSOLE_PREFIX = "/audit/"
 # A page's own status polls carry this header: they must not count as the person being there,
 # or a workbench left open would never reach the idle limit. Sending it can only shorten a
 # session, never lengthen one.
@@ -69,10 +72,11 @@ def staff_network_refusal(request: HttpRequest) -> HttpResponse | None:
     REVIEWSVC_ADMIN_NETWORKS. A request is refused, with a denied event, when it comes from
     outside those networks and either carries a staff session (whatever path it asks for, so a
     stolen staff cookie is worthless elsewhere) or asks for a staff path (``STAFF_PREFIXES``:
-    the admin, the auditors' API and the auditors' console pages), signed in or not. Returns
-    the refusal, or None to go on.
+    the admin and the auditors' API), signed in or not. Returns the refusal, or None to go on.
     """
     path = request.path_info
+    if path.startswith(CONSOLE_PREFIX):
+        return None
     on_staff_path = path.startswith(STAFF_PREFIXES)
     user = getattr(request, "user", None)
     staff_session = bool(user is not None and user.is_authenticated and (user.is_staff or user.is_superuser))

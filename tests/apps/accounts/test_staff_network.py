@@ -10,7 +10,7 @@ from tests.personas import ADDRESS_ADMIN, ADDRESS_OUTSIDE, verified_client
 pytestmark = pytest.mark.django_db
 
 AUDITOR_API = ["/api/v1/audit/events", "/api/v1/audit/events.csv", "/api/v1/audit/events.jsonl", "/api/v1/audit/verify"]
-STAFF_PATHS = [*AUDITOR_API, "/admin/", "/admin/accounts/reviewer/", "/audit/", SESSION_ME]
+STAFF_PATHS = [*AUDITOR_API, "/admin/", "/admin/accounts/reviewer/", SESSION_ME]
 
 
 @pytest.mark.parametrize("path", STAFF_PATHS)
