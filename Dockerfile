@@ -15,4 +15,8 @@ RUN SECRET_KEY=collectstatic-only DATABASE_URL=sqlite:////tmp/none ALLOWED_HOSTS
     REVIEWSVC_KEY_FILE=/tmp/none python manage.py collectstatic --noinput --verbosity 0
 USER reviewsvc
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-"]
+# forwarded_allow_ips is empty on purpose: gunicorn trusts no proxy's X-Forwarded-* headers, and
+# the app reads the client address itself from REVIEWSVC_TRUSTED_PROXIES. config/gunicorn.conf.py
+# keeps tokens out of both logs.
+CMD ["gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application", "--bind", "0.0.0.0:8000", \
+     "--workers", "4", "--access-logfile", "-", "--forwarded-allow-ips", ""]

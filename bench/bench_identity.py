@@ -78,7 +78,7 @@ def main() -> None:
     manage(env, "migrate", "--noinput")
     output = manage(env, "shell", "-c", SETUP.format(users=USERS))
     urls = [word for word in output.split() if "/invite/" in word]
-    tokens = [url.rstrip("/").rsplit("/", 1)[-1] for url in urls]
+    tokens = [url.split("#", 1)[1] for url in urls]
 
     with gunicorn(env, port=PORT):
         conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
@@ -99,7 +99,7 @@ def main() -> None:
 
         for i, token in enumerate(tokens):
             status, body, _ = request(
-                conn, "POST", f"/api/v1/invites/{token}/accept", {"password": PASSWORD}, json_headers
+                conn, "POST", "/api/v1/invites/accept", {"token": token, "password": PASSWORD}, json_headers
             )
             if status != 200:
                 raise SystemExit(f"accept failed: {status} {body[:200]!r}")
@@ -108,7 +108,7 @@ def main() -> None:
             secrets_by_user[user] = b32decode(key + "=" * (-len(key) % 8))
             last_step[user] = now_step() - 2
             status, body, _ = request(
-                conn, "POST", f"/api/v1/invites/{token}/confirm", {"otp": next_code(user)}, json_headers
+                conn, "POST", "/api/v1/invites/confirm", {"token": token, "otp": next_code(user)}, json_headers
             )
             if status != 200:
                 raise SystemExit(f"confirm {i} failed: {status} {body[:200]!r}")

@@ -103,7 +103,7 @@ def reviewer_enrol(email: str, languages: list[str]):
         vetted_until=timezone.localdate() + timedelta(days=30),
         context=context(),
     )
-    token = url.rstrip("/").rsplit("/", 1)[-1]
+    token = url.split("#", 1)[1]
     address = parse_address(ADDRESS)
     invite_accept(token=token, password=f"bench-{secrets.token_hex(8)}-pw", client_address=address, context=context())
     user = Invite.objects.get(token_hash=hash_invite_token(token)).user

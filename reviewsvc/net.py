@@ -73,3 +73,19 @@ def resolve_client_address(
             return address
         peer = address
     return peer
+
+
+# Outsiders' sign-in attempts are counted per source network, not per address: one host, or one
+# customer's whole allocation, is one counter however many addresses it rotates through. A /24
+# is the smallest IPv4 block routed between networks; a /56 is what ISPs commonly assign one
+# IPv6 customer (a /64 is only one of their subnets, of which a customer holds 256).
+SOURCE_PREFIX_V4 = 24
+SOURCE_PREFIX_V6 = 56
+
+
+def source_network(address: IPAddress | None) -> str:
+    """The network an address counts under (``203.0.113.0/24``, ``2001:db8:0:100::/56``)."""
+    if address is None:
+        return "unknown"
+    prefix = SOURCE_PREFIX_V4 if address.version == 4 else SOURCE_PREFIX_V6
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))

@@ -88,7 +88,8 @@ def totp_code(device: EncryptedTOTPDevice, steps: int = 0) -> str:
 
 
 def token_of(url: str) -> str:
-    return url.rstrip("/").rsplit("/", 1)[-1]
+    """The token of an invite link ``…/invite/#<token>``: its fragment."""
+    return url.split("#", 1)[1]
 
 
 def enrol(url: str, password: str, address: str) -> EncryptedTOTPDevice:

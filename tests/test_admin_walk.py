@@ -104,6 +104,12 @@ def reviewer_action(name: str):
     return perform
 
 
+def reinstate_a_suspended_reviewer(client, alice, facility_a, facility_b) -> None:
+    run_action(client, Reviewer, "suspend", alice.reviewer.pk)
+    run_action(client, Reviewer, "reinstate", alice.reviewer.pk)
+    assert Reviewer.objects.get(pk=alice.reviewer.pk).status == "active"
+
+
 def facility_action(name: str):
     def perform(client, alice, facility_a, facility_b) -> None:
         run_action(client, Facility, name, facility_a.pk)
@@ -115,6 +121,7 @@ def facility_action(name: str):
 OFFERED = {
     (Reviewer, "change"): (change_a_reviewer, {"reviewer.change", "vetting.record"}),
     (Reviewer, "action:suspend"): (reviewer_action("suspend"), {"reviewer.suspend"}),
+    (Reviewer, "action:reinstate"): (reinstate_a_suspended_reviewer, {"reviewer.suspend", "reviewer.reinstate"}),
     (Reviewer, "action:offboard"): (reviewer_action("offboard"), {"reviewer.offboard"}),
     (Reviewer, "action:reenrol"): (reviewer_action("reenrol"), {"reviewer.reenrol", "invite.create"}),
     (Facility, "add"): (add_a_facility, {"facility.create"}),

@@ -21,6 +21,7 @@ from apps.accounts.services import (
     reviewer_change,
     reviewer_offboard,
     reviewer_reenrol,
+    reviewer_reinstate,
     reviewer_suspend,
     vetting_record_add,
 )
@@ -51,7 +52,7 @@ class ReviewerAdmin(admin.ModelAdmin):
     # A move to another facility is reviewer_change(facility=...), from a command or the shell.
     readonly_fields = ("user", "facility", "status", "offboarded_at", "created_at")
     inlines = [VettingRecordInline]
-    actions = ("suspend", "offboard", "reenrol")
+    actions = ("suspend", "reinstate", "offboard", "reenrol")
 
     def has_add_permission(self, request) -> bool:
         return False  # reviewers come only from invite_reviewer
@@ -96,6 +97,14 @@ class ReviewerAdmin(admin.ModelAdmin):
         def act(email: str, context: RequestContext) -> str:
             reviewer_suspend(email=email, context=context)
             return "suspended"
+
+        self._for_each(request, queryset, act)
+
+    @admin.action(description="Reinstate (lifts a suspension)", permissions=["change"])
+    def reinstate(self, request, queryset) -> None:
+        def act(email: str, context: RequestContext) -> str:
+            reviewer_reinstate(email=email, context=context)
+            return "reinstated"
 
         self._for_each(request, queryset, act)
 

@@ -6,11 +6,13 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
+        from django.contrib.auth.models import User
         from django.contrib.auth.signals import user_logged_in
-        from django.db.models.signals import post_migrate
+        from django.db.models.signals import post_migrate, pre_save
 
         from apps.accounts import signals
         from apps.accounts.devices import TOTP_SEED_HOLDER
+        from apps.accounts.services import password_set_guard
         from apps.common.keys import register_wrapped_key_holder
         from apps.facilities.signals import facility_deactivated, facility_second_factor_changed
 
@@ -21,3 +23,5 @@ class AccountsConfig(AppConfig):
         facility_second_factor_changed.connect(
             signals.end_sessions_of_facility, dispatch_uid="accounts.facility_factor_sessions"
         )
+        # Only the owner (through an invite) or staff_password_set saves a new password.
+        pre_save.connect(password_set_guard, sender=User, dispatch_uid="accounts.password_guard")

@@ -5,7 +5,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 
 from apps.accounts.models import ApiKey
-from apps.accounts.services import api_key_authenticate
+from apps.accounts.services import api_key_authenticate, api_key_refused
+from apps.common.context import context_from_request
 from reviewsvc.errors import ServiceError
 
 KEYWORD = "Api-Key"
@@ -21,6 +22,8 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         api_key = api_key_authenticate(secret=secret.strip())
         if api_key is None:
+            # The Django request: the DRF one would authenticate again to name its actor.
+            api_key_refused(context=context_from_request(request._request), path=request.path)
             raise ServiceError("invalid_credentials", "The API key is not valid.")
         return AnonymousUser(), api_key
 

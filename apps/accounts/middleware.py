@@ -1,4 +1,4 @@
-"""Server-side session limits and the admin network rule, applied before any view runs."""
+"""Server-side session limits and the staff network rule, applied before any view runs."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ from reviewsvc.errors import ServiceError
 from reviewsvc.net import address_in_networks
 
 ADMIN_PREFIX = "/admin/"
+# Paths only staff use: refused outside the admin networks even before anyone signs in.
+STAFF_PREFIXES = (ADMIN_PREFIX, "/api/v1/audit/")
+# The auditors' console pages refuse with a page of their own and an ``audit.console`` event,
+# the admin networks included (apps.console.access); this rule leaves them to it.
+CONSOLE_PREFIX = "/audit/"
 # A page's own status polls carry this header: they must not count as the person being there,
 # or a workbench left open would never reach the idle limit. Sending it can only shorten a
 # session, never lengthen one.
@@ -60,8 +65,37 @@ class SessionPolicyMiddleware:
                 event_record(action="auth.session_timeout", context=context, reason=reason)
 
 
-class AdminNetworkMiddleware:
-    """``/admin/`` answers only to clients inside REVIEWSVC_ADMIN_NETWORKS.
+def staff_network_refusal(request: HttpRequest) -> HttpResponse | None:
+    """The staff network rule, for every request: the one place it is decided.
+
+    Staff (admins, auditors, any ``is_staff`` or superuser account) work only from
+    REVIEWSVC_ADMIN_NETWORKS. A request is refused, with a denied event, when it comes from
+    outside those networks and either carries a staff session (whatever path it asks for, so a
+    stolen staff cookie is worthless elsewhere) or asks for a staff path (``STAFF_PREFIXES``:
+    the admin and the auditors' API), signed in or not. Returns the refusal, or None to go on.
+    """
+    path = request.path_info
+    if path.startswith(CONSOLE_PREFIX):
+        return None
+    on_staff_path = path.startswith(STAFF_PREFIXES)
+    user = getattr(request, "user", None)
+    staff_session = bool(user is not None and user.is_authenticated and (user.is_staff or user.is_superuser))
+    if not (on_staff_path or staff_session):
+        return None
+    if address_in_networks(client_address(request), admin_networks()):
+        return None
+    event_record_denied(
+        action="admin.denied" if path.startswith(ADMIN_PREFIX) else "staff.denied",
+        context=context_from_request(request),
+        reason="outside_facility_network",
+        extra={"path": path[:200]},
+    )
+    error = ServiceError("outside_facility_network")
+    return JsonResponse(error_body(error.code, error.message), status=error.status)
+
+
+class StaffNetworkMiddleware:
+    """Applies ``staff_network_refusal`` before any view runs; runs after authentication.
 
     The admin's own login form is replaced by ``/login/``: one login path, so the per-username
     lockout and the one-step password + OTP check hold for staff too.
@@ -71,17 +105,9 @@ class AdminNetworkMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path_info.startswith(ADMIN_PREFIX):
-            return self.get_response(request)
-        if not address_in_networks(client_address(request), admin_networks()):
-            event_record_denied(
-                action="admin.denied",
-                context=context_from_request(request),
-                reason="outside_facility_network",
-                extra={"path": request.path_info[:200]},
-            )
-            error = ServiceError("outside_facility_network")
-            return JsonResponse(error_body(error.code, error.message), status=error.status)
+        refusal = staff_network_refusal(request)
+        if refusal is not None:
+            return refusal
         if request.path_info == ADMIN_LOGIN:
             return HttpResponseRedirect(settings.LOGIN_URL)
         return self.get_response(request)

@@ -252,3 +252,19 @@ class WebAuthnChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} challenge {self.challenge_digest[:12]}…"
+
+
+class NetworkThrottle(models.Model):
+    """Sign-in attempts from outside every facility and admin network, per source network.
+
+    Kept apart from ``LoginThrottle``: an outsider's guesses never count against a username, so
+    they cannot lock a reviewer at work out; they are refused before any password is hashed.
+    ``network`` is ``reviewsvc.net.source_network`` of the client address (/24 or /56).
+    """
+
+    network = models.CharField(max_length=64, unique=True)
+    attempts = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.network}: {self.attempts}"

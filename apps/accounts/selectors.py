@@ -108,12 +108,6 @@ def _invite_state_of(invite: Invite | None, now: datetime) -> str:
     return "open"
 
 
-def invite_state(*, token: str, now: datetime | None = None) -> str:
-    """What an invite link is now: ``open``, ``used``, ``expired`` or ``unknown``; the page says which."""
-    invite = Invite.objects.filter(token_hash=hash_invite_token(token)).only("used_at", "expires_at").first()
-    return _invite_state_of(invite, now or timezone.now())
-
-
 def invite_password_problems(*, token: str, password: str) -> list[str]:
     """What the password validators say of ``password`` for the invited user; empty when it passes.
 

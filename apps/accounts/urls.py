@@ -25,7 +25,7 @@ urlpatterns = [
     path("auth/webauthn/keys", OwnKeyAddApi.as_view(), name="auth-key-add"),
     path("invites/webauthn/options", InviteKeyOptionsApi.as_view(), name="invite-key-options"),
     path("invites/webauthn/register", InviteKeyRegisterApi.as_view(), name="invite-key-register"),
-    path("invites/<str:token>/accept", InviteAcceptApi.as_view(), name="invite-accept"),
-    path("invites/<str:token>/confirm", InviteConfirmApi.as_view(), name="invite-confirm"),
-    path("invites/<str:token>/password-check", InvitePasswordCheckApi.as_view(), name="invite-password-check"),
+    path("invites/accept", InviteAcceptApi.as_view(), name="invite-accept"),
+    path("invites/confirm", InviteConfirmApi.as_view(), name="invite-confirm"),
+    path("invites/password-check", InvitePasswordCheckApi.as_view(), name="invite-password-check"),
 ]

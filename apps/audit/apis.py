@@ -141,19 +141,23 @@ class AuditEventListApi(APIView):
 
     @extend_schema(parameters=[FilterSerializer], responses={200: EventOutputSerializer(many=True)})
     def get(self, request) -> Response:
-        events, _ = _filtered(request)
+        events, filters = _filtered(request)
         paginator = EventPagination()
         page = paginator.paginate_queryset(events, request, view=self)
+        _auditor_read_event(
+            request, action="audit.search", filters=filters, extra={"page": "next" if paginator.cursor else "first"}
+        )
         return paginator.get_paginated_response(EventOutputSerializer(page, many=True).data)
 
 
-def _export_event(request, *, fmt: str, filters: dict) -> None:
+def _auditor_read_event(request, *, action: str, filters: dict, extra: dict | None = None) -> None:
+    """One granted event per auditor request: what was asked (the filters), never what was found."""
     described = {key: str(value) for key, value in filters.items() if key != "subject"}
     if "subject" in filters:
         # The filter is a raw subject id; the log holds only its pseudonym.
         described["subject_pseudonym"] = subject_pseudonym(filters["subject"])
     with transaction.atomic():
-        event_record(action="audit.export", context=context_from_request(request), extra={"format": fmt, **described})
+        event_record(action=action, context=context_from_request(request), extra={**described, **(extra or {})})
 
 
 def _csv_cell(value) -> str:
@@ -193,7 +197,7 @@ class AuditEventCsvExportApi(APIView):
     )
     def get(self, request) -> StreamingHttpResponse:
         events, filters = _filtered(request)
-        _export_event(request, fmt="csv", filters=filters)
+        _auditor_read_event(request, action="audit.export", filters=filters, extra={"format": "csv"})
         response = StreamingHttpResponse(_csv_rows(events.order_by("seq")), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="access-events.csv"'
         return response
@@ -211,7 +215,7 @@ class AuditEventJsonlExportApi(APIView):
     )
     def get(self, request) -> StreamingHttpResponse:
         events, filters = _filtered(request)
-        _export_event(request, fmt="jsonl", filters=filters)
+        _auditor_read_event(request, action="audit.export", filters=filters, extra={"format": "jsonl"})
         response = StreamingHttpResponse(_jsonl_rows(events.order_by("seq")), content_type="application/x-ndjson")
         response["Content-Disposition"] = 'attachment; filename="access-events.jsonl"'
         return response
@@ -237,4 +241,5 @@ class AuditVerifyApi(APIView):
     )
     def get(self, request) -> Response:
         result = audit_log_verify()
+        _auditor_read_event(request, action="audit.verify", filters={})
         return Response({"ok": result.ok, "entries": result.entries, "first_bad": result.first_bad})

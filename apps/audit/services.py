@@ -26,6 +26,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from django.utils.module_loading import import_string
 from apps.audit.models import AccessEvent, Checkpoint, Outcome, VerificationRun
 from apps.audit.selectors import event_records, subject_pseudonym
 from apps.common.context import MAX_LABEL, RequestContext, clean_text
+from apps.common.counters import window_count, window_end
 from apps.common.keys import key_provider
 from apps.common.outbox import outbox_enqueue
 from reviewsvc.audit import chain
@@ -347,3 +349,30 @@ def verification_start(*, context: RequestContext) -> VerificationRun:
         outbox_enqueue(task="audit.verification_run", kwargs={"run_id": str(run.id)})
         event_record(action="audit.verify", context=context, extra={"run": str(run.id), "mode": "background"})
     return run
+
+
+def event_record_refusal(
+    *, action: str, context: RequestContext, reason: str, extra: dict | None = None
+) -> AccessEvent | None:
+    """A refused request's denied event, at most REVIEWSVC_REFUSAL_EVENTS_PER_WINDOW per client
+    address and ``action`` in each REVIEWSVC_REFUSAL_WINDOW_SECONDS window.
+
+    For refusals anyone can cause at will (a rejected upload, an invalid API key): a flood must not
+    fill the log. The first refusal past the cap writes one ``audit.refusals_capped`` event naming
+    the action, the address, the cap and the end of the window; the rest of that window writes
+    nothing. Returns the event written, or None.
+    """
+    cap = settings.REVIEWSVC_REFUSAL_EVENTS_PER_WINDOW
+    window = settings.REVIEWSVC_REFUSAL_WINDOW_SECONDS
+    count = window_count(f"audit:refusals:{action}:{context.client_address or '-'}", window=window)
+    if count <= cap:
+        return event_record_denied(action=action, context=context, reason=reason, extra=extra)
+    if count == cap + 1:
+        until = datetime.fromtimestamp(window_end(window), tz=UTC).isoformat()
+        return event_record_denied(
+            action="audit.refusals_capped",
+            context=context,
+            reason="rate_capped",
+            extra={"action": action, "cap": cap, "window_seconds": window, "until": until},
+        )
+    return None

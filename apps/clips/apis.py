@@ -6,9 +6,10 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.models import ApiKey
 from apps.clips.models import Activation
 from apps.clips.selectors import clip_get
-from apps.clips.services import clip_ingest
+from apps.clips.services import REFUSED_INGEST_STATUSES, clip_ingest, clip_ingest_refused
 from apps.common.context import context_from_request
 from apps.common.permissions import scope_required
 from apps.common.regions import region_choice_message, regions_unknown
@@ -60,6 +61,25 @@ class ClipIngestApi(APIView):
         id = serializers.UUIDField()
         status = serializers.CharField()
         duration_ms = serializers.IntegerField()
+
+    client: ApiKey | None = None  # the authenticated client, once its key and scope have passed
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        self.client = request.auth
+
+    def handle_exception(self, exc) -> Response:
+        response = super().handle_exception(exc)
+        # Every refused upload of an authenticated client is an event (rate-capped per address);
+        # an unknown key is recorded by the authentication itself.
+        if self.client is not None and response.status_code in REFUSED_INGEST_STATUSES:
+            clip_ingest_refused(
+                code=response.data["error"]["code"],
+                status=response.status_code,
+                api_key=self.client,
+                context=context_from_request(self.request),
+            )
+        return response
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request) -> Response:

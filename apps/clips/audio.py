@@ -38,4 +38,5 @@ def clip_audio_chunks(
             subject_id=subject_id or clip.subject_id,
             start=start,
             stop=stop,
+            expected_size=clip.size_bytes,
         )

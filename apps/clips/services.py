@@ -17,13 +17,14 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import ApiKey
-from apps.audit.services import event_record
+from apps.audit.services import event_record, event_record_refusal
 from apps.clips.models import Activation, Clip, ClipStatus, Subject
 from apps.common.context import RequestContext
 from apps.common.keys import WrappedKeyHolder, key_provider, rows_rewrap
 from apps.common.outbox import outbox_enqueue
 from apps.common.regions import region_choice_message, regions_unknown
-from reviewsvc.audio.probe import AudioError, InvalidAudio, probe
+from reviewsvc.audio.clean import clean
+from reviewsvc.audio.probe import AudioError, InvalidAudio
 from reviewsvc.crypto import envelope
 from reviewsvc.crypto.keys import KeyProvider
 from reviewsvc.errors import ServiceError
@@ -51,6 +52,18 @@ def subject_lock(*, subject_id: str) -> Subject:
     return Subject.objects.select_for_update().get(subject_id=subject_id)
 
 
+# Refusals of an upload that the client caused: bad form, opted-out subject, too large, not audio,
+# an accidental activation.
+REFUSED_INGEST_STATUSES = frozenset({400, 409, 413, 415, 422})
+
+
+def clip_ingest_refused(*, code: str, status: int, api_key: ApiKey, context: RequestContext) -> None:
+    """The denied ``clip.ingest`` event of a refused upload; nothing of the upload is recorded."""
+    event_record_refusal(
+        action="clip.ingest", context=context, reason=code, extra={"status": status, "api_key": api_key.name}
+    )
+
+
 def clip_ingest(
     *,
     audio: bytes,
@@ -68,12 +81,15 @@ def clip_ingest(
         raise ServiceError("validation_error", details={"region": [region_choice_message()]})
     if len(audio) > settings.REVIEWSVC_MAX_UPLOAD_BYTES:
         raise ServiceError("payload_too_large")
+    uploaded_bytes = len(audio)
     try:
-        info = probe(audio)
+        # Only the re-written recording is kept: no container metadata reaches a reviewer.
+        cleaned = clean(audio)
     except InvalidAudio as exc:
         raise ServiceError("validation_error", str(exc)) from None
     except AudioError as exc:
         raise ServiceError("unsupported_media_type", str(exc)) from None
+    info, audio = cleaned.info, cleaned.data
 
     clip_id = uuid.uuid4()
     sealed = envelope.seal(
@@ -121,7 +137,12 @@ def clip_ingest(
                 context=context,
                 clip_id=clip.id,
                 subject_id=subject_id,
-                extra={"duration_ms": info.duration_ms, "format": info.format, "bytes": len(audio)},
+                extra={
+                    "duration_ms": info.duration_ms,
+                    "format": info.format,
+                    "bytes": len(audio),
+                    "uploaded_bytes": uploaded_bytes,
+                },
             )
     except BaseException:
         # Only a blob no committed row names may go: an error raised after the commit (a hook,

@@ -16,13 +16,28 @@ MAX_USER_AGENT = 256
 
 
 def clean_text(value: str, limit: int) -> str:
-    """Printable, single-line, bounded: control characters (newlines, ANSI escapes) are escaped."""
-    cleaned = "".join(ch if ch.isprintable() else _escape(ch) for ch in value[: limit * 2])
-    return cleaned[:limit]
+    """Printable, single-line, bounded and unambiguous.
+
+    Control characters (newlines, ANSI escapes) become ``\\xNN``/``\\uNNNN`` and a backslash becomes
+    ``\\\\``, so a typed ``\\x0a`` and an escaped newline never read alike. Truncation never cuts an
+    escape in half.
+    """
+    out: list[str] = []
+    length = 0
+    for ch in value[:limit]:
+        piece = "\\\\" if ch == "\\" else ch if ch.isprintable() else _escape(ch)
+        if length + len(piece) > limit:
+            break
+        out.append(piece)
+        length += len(piece)
+    return "".join(out)
 
 
 def _escape(ch: str) -> str:
-    return f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}"
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 @dataclass(frozen=True)
@@ -68,9 +83,10 @@ def context_from_request(request: HttpRequest, *, username: str | None = None) -
     return RequestContext(
         actor_kind=kind,
         actor_id=actor_id,
-        actor_label=clean_text(label, MAX_LABEL),
+        # Bounded only: the event escapes them, once (escaping twice would double backslashes).
+        actor_label=label[:MAX_LABEL],
         client_address=str(address) if address else None,
         request_id=getattr(request, "request_id", ""),
-        user_agent=clean_text(request.META.get("HTTP_USER_AGENT", ""), MAX_USER_AGENT),
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT],
         workstation=getattr(getattr(request, "_request", request), WORKSTATION_ATTR, ""),
     )

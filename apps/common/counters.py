@@ -29,20 +29,25 @@ class CounterUnavailable(ServiceError):
 
 
 _UPSERT_SQL = (
-    "INSERT INTO common_counter (key, value, expires_at) VALUES (%s, 1, %s) "
-    "ON CONFLICT (key) DO UPDATE SET value = common_counter.value + 1 RETURNING value"
+    "INSERT INTO common_counter (key, value, expires_at) VALUES (%s, %s, %s) "
+    "ON CONFLICT (key) DO UPDATE SET value = common_counter.value + excluded.value RETURNING value"
 )
 
 
-def counter_increment(*, key: str, window: int) -> int:
-    """Count one in the current ``window``-second window of ``key``; returns the new count."""
+def window_count(key: str, *, window: int, amount: int = 1) -> int:
+    """Add ``amount`` to the current ``window``-second window of ``key``; returns the new count."""
     bucket = f"{key}:{int(time.time()) // window}"
     if settings.REDIS_URL:
-        return _cache_increment(bucket, timeout=window + 60)
+        return _cache_increment(bucket, timeout=window + 60, amount=amount)
     expires_at = timezone.now() + timedelta(seconds=window + 60)
     with connection.cursor() as cursor:
-        cursor.execute(_UPSERT_SQL, [bucket, expires_at])
+        cursor.execute(_UPSERT_SQL, [bucket, amount, expires_at])
         return int(cursor.fetchone()[0])
+
+
+def window_end(window: int) -> int:
+    """The Unix time at which the current ``window``-second window ends."""
+    return (int(time.time()) // window + 1) * window
 
 
 _CLAIM_SQL = (
@@ -66,15 +71,15 @@ def counter_claim(*, key: str, seconds: int) -> bool:
         return int(cursor.fetchone()[0]) == 1
 
 
-def _cache_increment(bucket: str, *, timeout: int) -> int:
+def _cache_increment(bucket: str, *, timeout: int, amount: int) -> int:
     try:
-        if cache.add(bucket, 1, timeout=timeout):
-            return 1
+        if cache.add(bucket, amount, timeout=timeout):
+            return amount
         try:
-            return cache.incr(bucket)
+            return cache.incr(bucket, amount)
         except ValueError:  # evicted between add and incr: start the window again
-            cache.add(bucket, 1, timeout=timeout)
-            return 1
+            cache.add(bucket, amount, timeout=timeout)
+            return amount
     except Exception as exc:  # the backend's own connection errors (redis-py's, for one)
         raise CounterUnavailable from exc
 

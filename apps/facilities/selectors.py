@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from apps.facilities.models import Facility, Workstation
+from reviewsvc.net import IPNetwork
 
 
 def facility_by_name(*, name: str) -> Facility | None:
@@ -37,3 +38,11 @@ def workstation_enrolled(*, facility_id: int, fingerprint: str | None) -> Workst
 def workstation_list(*, facility: Facility | None = None) -> QuerySet[Workstation]:
     rows = Workstation.objects.select_related("facility").order_by("facility__name", "name")
     return rows.filter(facility=facility) if facility is not None else rows
+
+
+def facility_networks_all() -> list[IPNetwork]:
+    """Every network of every active facility: where a reviewer may be at work."""
+    networks: list[IPNetwork] = []
+    for facility in Facility.objects.filter(active=True).only("networks"):
+        networks.extend(facility.parsed_networks())
+    return networks

@@ -19,9 +19,9 @@ from django.utils import timezone
 from apps.accounts.selectors import ReviewerSnapshot
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
-from apps.common.counters import CounterUnavailable, counter_claim
+from apps.common.counters import CounterUnavailable, counter_claim, window_count
 from apps.common.outbox import outbox_enqueue
-from apps.reviews.limits import DAY, HOUR, window_count
+from apps.reviews.limits import DAY, HOUR
 from reviewsvc.hours import within_hours
 
 logger = logging.getLogger(__name__)
@@ -76,16 +76,26 @@ def alert_raise(
 
 
 def _alerts_after_access(
-    *, reviewer: ReviewerSnapshot, clip_id, context: RequestContext, played: bool = False, now=None
+    *,
+    reviewer: ReviewerSnapshot,
+    clip_id,
+    context: RequestContext,
+    delivered_bytes: int = 0,
+    clip_size: int = 0,
+    now=None,
 ) -> None:
     """The rules checked after a granted lease or audio request.
 
-    ``played``: the request started at the first byte, so it is a new play of the clip. Plays
-    are counted per reviewer and clip for a day, across leases: releasing and leasing the clip
-    again does not reset the count.
+    ``delivered_bytes`` of a clip of ``clip_size`` bytes: what this audio request serves. Plays
+    are what was delivered, not how it was asked for: the bytes served per reviewer and clip in
+    a day, across leases, in whole clips. Ten requests of a tenth each are one play, as is one
+    plain request; a range that never starts at byte 0 counts like any other.
     """
     limit = settings.REVIEWSVC_ALERT_REPEATED_PLAYS
-    plays = window_count(f"reviews:plays:{reviewer.user_id}:{clip_id}", window=DAY) if played and limit else 0
+    plays = 0
+    if limit and delivered_bytes and clip_size:
+        served = window_count(f"reviews:served:{reviewer.user_id}:{clip_id}", window=DAY, amount=delivered_bytes)
+        plays = served // clip_size
     if plays > limit:
         alert_raise(
             rule="repeated_plays",
@@ -94,7 +104,7 @@ def _alerts_after_access(
             facility_id=reviewer.facility_id,
             context=context,
             clip_id=clip_id,
-            extra={"plays": plays, "limit": limit},
+            extra={"plays": plays, "limit": limit, "bytes_served": served},
             once_key=f"{reviewer.user_id}:{clip_id}",
         )
     if (
@@ -188,7 +198,13 @@ def alert_deliver(*, rule: str, event_seq: int, reviewer_id: int, clip_id: str |
 
 
 def alerts_after_access(
-    *, reviewer: ReviewerSnapshot, clip_id, context: RequestContext, played: bool = False, now=None
+    *,
+    reviewer: ReviewerSnapshot,
+    clip_id,
+    context: RequestContext,
+    delivered_bytes: int = 0,
+    clip_size: int = 0,
+    now=None,
 ) -> None:
     """The rules checked after a granted lease or audio request (see ``_alerts_after_access``).
 
@@ -196,7 +212,14 @@ def alerts_after_access(
     lost and logged, and the answer stays the success it is.
     """
     try:
-        _alerts_after_access(reviewer=reviewer, clip_id=clip_id, context=context, played=played, now=now)
+        _alerts_after_access(
+            reviewer=reviewer,
+            clip_id=clip_id,
+            context=context,
+            delivered_bytes=delivered_bytes,
+            clip_size=clip_size,
+            now=now,
+        )
     except (CounterUnavailable, DatabaseError):
         logger.exception("alert rules not checked for reviewer %s", reviewer.user_id)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from apps.accounts.selectors import ReviewerSnapshot
-from apps.common.counters import counter_increment
+from apps.common.counters import window_count
 from reviewsvc.errors import AccessDenied
 
 HOUR = 3600
@@ -20,11 +20,6 @@ DAY = 24 * HOUR
 
 def _limits() -> dict[str, int]:
     return {"lease": settings.REVIEWSVC_LEASES_PER_HOUR, "audio": settings.REVIEWSVC_AUDIO_REQUESTS_PER_HOUR}
-
-
-def window_count(key: str, *, window: int) -> int:
-    """Increment the fixed-window counter ``key`` and return its new value, across every worker."""
-    return counter_increment(key=key, window=window)
 
 
 def limit_take(*, kind: str, reviewer: ReviewerSnapshot, action: str) -> None:

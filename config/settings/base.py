@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("REVIEWSVC_VAR_DIR", str(BASE_DIR / "var")))
@@ -54,7 +54,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "apps.accounts.middleware.AdminNetworkMiddleware",
+    "apps.accounts.middleware.StaffNetworkMiddleware",
     "apps.accounts.middleware.SessionPolicyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -86,6 +86,9 @@ DATABASES = {
     # query on PostgreSQL.
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True),
 }
+# The password may come from a mounted secret (DATABASE_PASSWORD_FILE) instead of the URL.
+if _database_password := env_secret("DATABASE_PASSWORD"):
+    DATABASES["default"]["PASSWORD"] = _database_password
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         # IMMEDIATE takes the write lock when a transaction starts, so two writers never both
@@ -162,6 +165,9 @@ LOGIN_URL = "/login/"
 REVIEWSVC_LOGIN_MAX_FAILURES = env_int("REVIEWSVC_LOGIN_MAX_FAILURES", 10)
 REVIEWSVC_LOGIN_WINDOW_SECONDS = env_int("REVIEWSVC_LOGIN_WINDOW_SECONDS", 15 * 60)
 REVIEWSVC_LOGIN_LOCKOUT_SECONDS = env_int("REVIEWSVC_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+# Attempts from outside every facility and admin network: refused unhashed, and past this many
+# per source network (/24, /56) in the window answered 429 without a further event.
+REVIEWSVC_LOGIN_OUTSIDE_MAX_ATTEMPTS = env_int("REVIEWSVC_LOGIN_OUTSIDE_MAX_ATTEMPTS", 20)
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 OTP_TOTP_ISSUER = "reviewsvc"
 # Each failure doubles the wait before a device accepts another try.
@@ -268,13 +274,18 @@ REVIEWSVC_ALERT_WEBHOOK_URL = env_str("REVIEWSVC_ALERT_WEBHOOK_URL")
 REVIEWSVC_LEASES_PER_HOUR = env_int("REVIEWSVC_LEASES_PER_HOUR", 240)
 REVIEWSVC_AUDIO_REQUESTS_PER_HOUR = env_int("REVIEWSVC_AUDIO_REQUESTS_PER_HOUR", 3600)
 REVIEWSVC_TRANSCRIPT_MAX_CHARS = env_int("REVIEWSVC_TRANSCRIPT_MAX_CHARS", 10000)
-# Alert rules: plays of one clip beyond N, access outside the facility's hours, N denials of one
-# reviewer within the window. Each alert is an access event, a mail to ADMINS and, if set, a webhook.
+# Alert rules: plays of one clip beyond N (bytes served in a day over the clip's size, however
+# they were requested), access outside the facility's hours, N denials of one reviewer within the
+# window. Each alert is an access event, a mail to ADMINS and, if set, a webhook.
 REVIEWSVC_ALERT_REPEATED_PLAYS = env_int("REVIEWSVC_ALERT_REPEATED_PLAYS", 10)
 REVIEWSVC_ALERT_OUTSIDE_HOURS = env_bool("REVIEWSVC_ALERT_OUTSIDE_HOURS", True)
 REVIEWSVC_ALERT_DENIALS = env_int("REVIEWSVC_ALERT_DENIALS", 10)
 REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS = env_int("REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS", 300)
 REVIEWSVC_ALERT_AUTO_SUSPEND = env_bool("REVIEWSVC_ALERT_AUTO_SUSPEND", False)
+# Refusals anyone can cause at will (rejected uploads, invalid API keys) are each an event up to
+# this many per client address and kind in a window; past it, one audit.refusals_capped event.
+REVIEWSVC_REFUSAL_EVENTS_PER_WINDOW = env_int("REVIEWSVC_REFUSAL_EVENTS_PER_WINDOW", 20)
+REVIEWSVC_REFUSAL_WINDOW_SECONDS = env_int("REVIEWSVC_REFUSAL_WINDOW_SECONDS", 60)
 
 # An export build claimed longer ago than this is taken to have died and is started again.
 REVIEWSVC_EXPORT_BUILD_TIMEOUT_SECONDS = env_int("REVIEWSVC_EXPORT_BUILD_TIMEOUT_SECONDS", 600)
@@ -322,6 +333,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every handler redacts token-shaped text (invite tokens, API keys, session ids).
+    "filters": {"redact_secrets": {"()": "reviewsvc.redact.RedactSecretsFilter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["stderr"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -23,6 +23,9 @@ CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_SAMESITE = "Strict"
 CSRF_COOKIE_SAMESITE = "Strict"
 SECURE_SSL_REDIRECT = True
+# The container's own health checks speak plain HTTP to the internal port; these two answer
+# nothing but a status, so they are not sent to https.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = 63072000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True

@@ -73,6 +73,7 @@ def open_range(
     subject_id: str,
     start: int = 0,
     stop: int | None = None,
+    expected_size: int | None = None,
 ) -> Iterator[bytes]:
     """Yield plaintext ``[start, stop)`` of the blob in ``source`` (see ``streaming.decrypt_range``).
 
@@ -81,7 +82,9 @@ def open_range(
     """
     context = associated_data(kind=kind, object_id=object_id, subject_id=subject_id)
     data_key = provider.unwrap(wrapped_key, context=context)
-    return streaming.decrypt_range(source, key=data_key, associated_data=context, start=start, stop=stop)
+    return streaming.decrypt_range(
+        source, key=data_key, associated_data=context, start=start, stop=stop, expected_size=expected_size
+    )
 
 
 # Shadows the builtin on purpose: callers write envelope.open, the counterpart of envelope.seal.

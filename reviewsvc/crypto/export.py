@@ -24,6 +24,14 @@ last flag), so a truncated, reordered or altered bundle fails before its bytes a
 
 The plaintext is written incrementally (``BundleWriter`` is a file object, e.g. under
 ``zipfile``): only one segment of plaintext is ever buffered.
+
+Signed by the service. The archive's ``manifest.json`` lists every file with its SHA-256 and size;
+``manifest.sig`` holds an Ed25519 signature, made by the key provider's ``sign``, over
+``SIGNATURE_CONTEXT | manifest bytes``. Encryption alone proves nothing about the sender — anyone
+holding the recipient's public key can make a bundle that opens — so a reader reports a bundle
+verified only once the signature checks against the service's published key (``export_signing_key``
+prints it), obtained out of band, never the key a bundle carries. The context string keeps these
+signatures apart from the access log's checkpoint signatures made with the same key.
 """
 
 from __future__ import annotations
@@ -37,17 +45,19 @@ import os
 import re
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from reviewsvc.crypto import streaming
 from reviewsvc.crypto.errors import DecryptionError
+from reviewsvc.crypto.keys import verify_signature
 
 MAGIC = b"RVSXPRT"
 VERSION = 1
@@ -235,6 +245,50 @@ def open_bundle(source: BinaryIO, *, private_key: bytes) -> tuple[uuid.UUID, Ite
 # What the service ever names an entry: "manifest.json", "clips.json", "audio/<uuid>.<ext>".
 _ENTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?")
 MANIFEST = "manifest.json"
+MANIFEST_SIGNATURE = "manifest.sig"
+SIGNATURE_CONTEXT = b"reviewsvc export manifest v1\n"
+SIGNATURE_ALGORITHM = "Ed25519"
+
+
+def manifest_signature(manifest: bytes, *, sign: Callable[[bytes], bytes], public_key: bytes) -> bytes:
+    """The ``manifest.sig`` entry for the ``manifest.json`` bytes ``manifest``."""
+    signature = sign(SIGNATURE_CONTEXT + manifest)
+    body = {
+        "algorithm": SIGNATURE_ALGORITHM,
+        "public_key": base64.b64encode(public_key).decode(),
+        "signature": base64.b64encode(signature).decode(),
+    }
+    return json.dumps(body, sort_keys=True).encode()
+
+
+def check_manifest_signature(manifest: bytes, signature_entry: bytes, *, signing_key: bytes) -> None:
+    """Raise ValueError unless ``signature_entry`` signs ``manifest`` under ``signing_key``."""
+    try:
+        body = json.loads(signature_entry)
+        signature = base64.b64decode(body["signature"], validate=True)
+        algorithm = body["algorithm"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise ValueError("the manifest signature is malformed") from None
+    if algorithm != SIGNATURE_ALGORITHM or not verify_signature(signing_key, SIGNATURE_CONTEXT + manifest, signature):
+        raise ValueError("the manifest is not signed by the service's key")
+
+
+def load_signing_key(data: bytes) -> bytes:
+    """The service's raw 32-byte Ed25519 public key from a PEM file, base64 text or raw bytes."""
+    if data.lstrip().startswith(b"-----BEGIN"):
+        key = serialization.load_pem_public_key(data)
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError("the PEM file does not hold an Ed25519 public key")
+        return key.public_bytes_raw()
+    if len(data) == PUBLIC_KEY_SIZE:
+        return data
+    try:
+        raw = base64.b64decode(data.strip(), validate=True)
+    except binascii.Error:
+        raise ValueError("not a PEM, base64 or raw Ed25519 public key") from None
+    if len(raw) != PUBLIC_KEY_SIZE:
+        raise ValueError("an Ed25519 public key is 32 bytes")
+    return raw
 
 
 def load_private_key(data: bytes) -> bytes:
@@ -255,12 +309,14 @@ def load_private_key(data: bytes) -> bytes:
     return raw
 
 
-def extract_bundle(source: BinaryIO, *, private_key: bytes, out_dir: Path) -> dict[str, Any]:
-    """Decrypt the bundle in ``source`` into ``out_dir``, check every file against the manifest.
+def extract_bundle(source: BinaryIO, *, private_key: bytes, signing_key: bytes, out_dir: Path) -> dict[str, Any]:
+    """Decrypt the bundle in ``source`` into ``out_dir``, check the manifest's signature against
+    the service's ``signing_key`` and every file against the manifest.
 
     Returns the manifest. Raises DecryptionError if the bundle does not open with this key or
-    was altered, and ValueError if its content does not match its manifest or an entry name is
-    not one the service makes (no path leaves ``out_dir``).
+    was altered, and ValueError if the manifest is not signed by ``signing_key``, the content does
+    not match the manifest or an entry name is not one the service makes (no path leaves
+    ``out_dir``). Nothing is extracted before the signature has checked.
     """
     export_id, chunks = open_bundle(source, private_key=private_key)
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -270,20 +326,24 @@ def extract_bundle(source: BinaryIO, *, private_key: bytes, out_dir: Path) -> di
             for chunk in chunks:
                 target.write(chunk)
         with zipfile.ZipFile(archive_path) as archive:
-            manifest: dict[str, Any] = json.loads(archive.read(MANIFEST))
+            names = archive.namelist()
+            if MANIFEST_SIGNATURE not in names:
+                raise ValueError("the bundle carries no manifest signature")
+            manifest_bytes = archive.read(MANIFEST)
+            check_manifest_signature(manifest_bytes, archive.read(MANIFEST_SIGNATURE), signing_key=signing_key)
+            manifest: dict[str, Any] = json.loads(manifest_bytes)
             if manifest.get("export_id") != str(export_id):
                 raise ValueError("the manifest names another export")
             files = manifest.get("files", {})
-            names = archive.namelist()
-            if sorted(names) != sorted([*files, MANIFEST]):
+            if sorted(names) != sorted([*files, MANIFEST, MANIFEST_SIGNATURE]):
                 raise ValueError("the archive's files differ from the manifest's list")
             for name in names:
                 if not _ENTRY_NAME.fullmatch(name) or ".." in name:
                     raise ValueError(f"unexpected entry name {name!r}")
-                if name == MANIFEST:
+                if name in (MANIFEST, MANIFEST_SIGNATURE):
                     continue
                 _extract_checked(archive, name, out_dir / name, files[name])
-            (out_dir / MANIFEST).write_bytes(archive.read(MANIFEST))
+            (out_dir / MANIFEST).write_bytes(manifest_bytes)
     finally:
         archive_path.unlink(missing_ok=True)
     return manifest

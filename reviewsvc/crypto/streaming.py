@@ -22,8 +22,10 @@ incremental GCM decryptor hands out plaintext before the tag is verified, so it 
 
 Range reads and truncation: the segment count is derived from the blob size, and only the final
 segment is decrypted as "last". A blob cut at a segment boundary therefore fails as soon as its
-final segment is read. A range that touches only earlier segments of a truncated blob is served:
-those segments are authentic, and a request that reaches the end of the blob is refused.
+final segment is read. A range that touches only earlier segments of a truncated blob is served
+when the caller cannot say how long the plaintext should be: those segments are authentic, and a
+request that reaches the end of the blob is refused. A caller that recorded the plaintext size
+passes it as ``expected_size``, and then any blob of another length is refused on every range.
 
 Nonce uniqueness: each blob is meant to get its own data key (see ``envelope``); the random
 prefix additionally keeps nonces apart if a key were reused for a few blobs.
@@ -168,6 +170,7 @@ def decrypt_range(
     associated_data: bytes,
     start: int = 0,
     stop: int | None = None,
+    expected_size: int | None = None,
 ) -> Iterator[bytes]:
     """Yield plaintext ``[start, stop)`` of the blob in the seekable ``source``.
 
@@ -175,12 +178,18 @@ def decrypt_range(
     of its bytes are yielded; on a failure DecryptionError is raised instead of that segment.
     Header, size and range are checked before this returns, so a caller can answer an invalid
     range before it starts a response. Even an empty range authenticates one segment.
+
+    ``expected_size``: the plaintext size recorded when the blob was written. A blob of any other
+    size was cut short, lost a segment or grew, and is refused (DecryptionError) whatever range
+    is asked for, exactly as a flipped bit is.
     """
     _check_key(key)
     source.seek(0)
     header = _read_exactly(source, HEADER_SIZE)
     blob_size = source.seek(0, os.SEEK_END)
     shape = _layout(header=header, blob_size=blob_size)
+    if expected_size is not None and shape.plaintext_size != expected_size:
+        raise DecryptionError("blob size differs from the recorded size: truncated or segments dropped")
     if stop is None:
         stop = shape.plaintext_size
     if not 0 <= start <= stop <= shape.plaintext_size:

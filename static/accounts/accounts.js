@@ -54,9 +54,10 @@
 
   const acceptForm = document.getElementById("accept-form");
   if (acceptForm) {
-    const parts = window.location.pathname.split("/").filter(Boolean);
-    const token = encodeURIComponent(parts[parts.length - 1] || "");
-    const invitePath = "/api/v1/invites/" + token;
+    // The token is the fragment (/invite/#<token>): browsers never send it, so it is in no
+    // request line or log. It travels only in the bodies of the calls below.
+    const token = decodeURIComponent(window.location.hash.replace(/^#/, ""));
+    const invitePath = "/api/v1/invites";
     const password = document.getElementById("password");
     const password2 = document.getElementById("password2");
     const feedback = document.getElementById("password-feedback");
@@ -72,10 +73,38 @@
     let checkSeq = 0;
     let passwordOk = false;
 
+    // What the page says of a link that can no longer be used, before anything is typed.
+    const DEAD_LINKS = {
+      invite_used: ["used", "This invite link has already been used",
+        "Each link works once. If you set up your account with it, sign in instead."],
+      invite_expired: ["expired", "This invite link has expired", "Invite links are valid for 72 hours."],
+      not_found: ["unknown", "This invite link is not valid",
+        "Check that you opened the whole link from your invitation."],
+    };
+
     function linkProblem(result) {
       const code = result.data && result.data.error && result.data.error.code;
       return LINK_PROBLEMS[code] || null;
     }
+
+    function showDeadLink(code) {
+      const [state, title, detail] = DEAD_LINKS[code] || DEAD_LINKS.not_found;
+      const panel = document.getElementById("invite-problem");
+      panel.dataset.state = state;
+      say("problem-title", title);
+      say("problem-detail", detail);
+      panel.hidden = false;
+    }
+
+    // Is the link still usable? The blank password check answers that and stores nothing.
+    async function openLink() {
+      if (!token) { showDeadLink("not_found"); return; }
+      const result = await postJson(invitePath + "/password-check", { token: token, password: "" });
+      const code = result.data && result.data.error && result.data.error.code;
+      if (!result.ok && DEAD_LINKS[code]) { showDeadLink(code); return; }
+      document.getElementById("invite-steps").hidden = false;
+    }
+    openLink();
 
     function showStep(name) {
       ["password", "device", "done"].forEach(function (step) {
@@ -106,7 +135,7 @@
     async function checkPassword() {
       const mine = ++checkSeq;
       if (!password.value) { feedback.textContent = ""; passwordOk = false; return; }
-      const result = await postJson(invitePath + "/password-check", { password: password.value });
+      const result = await postJson(invitePath + "/password-check", { token: token, password: password.value });
       if (mine !== checkSeq) return;
       if (!result.ok) {
         say("invite-status", linkProblem(result) || errorText(result));
@@ -143,7 +172,7 @@
         return;
       }
       say("invite-status", "Saving…");
-      const result = await postJson(invitePath + "/accept", { password: password.value });
+      const result = await postJson(invitePath + "/accept", { token: token, password: password.value });
       if (!result.ok) {
         const fields = result.data && result.data.error && result.data.error.fields;
         if (fields && fields.password) {
@@ -174,7 +203,7 @@
         otp.focus();
         return;
       }
-      const result = await postJson(invitePath + "/confirm", { otp: code });
+      const result = await postJson(invitePath + "/confirm", { token: token, otp: code });
       otp.value = "";
       if (!result.ok) {
         say("invite-status", linkProblem(result) || errorText(result));

@@ -13,7 +13,7 @@ import os
 import re
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -76,6 +76,7 @@ class PageWatch:
     violations: list[str]
     console_errors: list[str]
     foreign_requests: list[str]
+    requested: list[str] = field(default_factory=list)  # every URL the page asked for
 
     def assert_clean(self) -> None:
         assert self.violations == [], f"CSP violations: {self.violations}"
@@ -91,6 +92,7 @@ def page(browser, live_server, request):
     context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-US", base_url=live_server.url)
     page = context.new_page()
     watch = PageWatch(origin=live_server.url, violations=[], console_errors=[], foreign_requests=[])
+    page.on("request", lambda req: watch.requested.append(req.url))
     page.on("console", lambda message: message.type == "error" and watch.console_errors.append(message.text))
     page.on(
         "request",
@@ -141,11 +143,11 @@ def facility(transactional_db):
 @dataclass
 class Invited:
     email: str
-    invite_path: str
+    invite_path: str  # "/invite/#<token>": the token is the fragment, which the browser never sends
 
     @property
     def token(self) -> str:
-        return self.invite_path.rstrip("/").rsplit("/", 1)[-1]
+        return self.invite_path.split("#", 1)[1]
 
 
 @pytest.fixture
@@ -161,7 +163,8 @@ def invite(facility, system):
             vetted_until=datetime.now(UTC).date() + timedelta(days=90),
             context=system,
         )
-        return Invited(email=email, invite_path=urlsplit(url).path)
+        parts = urlsplit(url)
+        return Invited(email=email, invite_path=f"{parts.path}#{parts.fragment}")
 
     return make
 

@@ -2,7 +2,7 @@ import ipaddress
 
 import pytest
 
-from reviewsvc.net import address_in_networks, parse_address, parse_networks, resolve_client_address
+from reviewsvc.net import address_in_networks, parse_address, parse_networks, resolve_client_address, source_network
 
 PROXIES = parse_networks(["10.0.0.0/24"])
 
@@ -70,3 +70,21 @@ def test_an_unparseable_peer_is_no_address():
 
 def test_blank_entries_in_a_network_list_are_skipped():
     assert parse_networks(["", "  ", " 10.1.0.0/16 "]) == [ipaddress.ip_network("10.1.0.0/16")]
+
+
+@pytest.mark.parametrize(
+    ("address", "network"),
+    [
+        ("203.0.113.9", "203.0.113.0/24"),
+        ("203.0.113.250", "203.0.113.0/24"),
+        ("::ffff:203.0.113.9", "203.0.113.0/24"),
+        ("2001:db8:0:1ff:aaaa::1", "2001:db8:0:100::/56"),
+        ("2001:db8:0:1ab::9", "2001:db8:0:100::/56"),
+    ],
+)
+def test_outsiders_are_counted_per_ipv4_slash_24_and_ipv6_slash_56(address, network):
+    assert source_network(parse_address(address)) == network
+
+
+def test_a_missing_address_counts_under_one_network():
+    assert source_network(None) == "unknown"

@@ -12,7 +12,7 @@ from apps.accounts.models import (
     ApiKey,
     hash_api_key,
 )
-from apps.audit.services import event_record
+from apps.audit.services import event_record, event_record_refusal
 from apps.common.context import RequestContext
 from reviewsvc.errors import ServiceError
 
@@ -50,3 +50,13 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
     if not secret.startswith(API_KEY_PREFIX) or len(secret) > 100:
         return None
     return ApiKey.objects.filter(key_hash=hash_api_key(secret), revoked_at=None).first()
+
+
+def api_key_refused(*, context: RequestContext, path: str) -> None:
+    """The denied event of a request with an invalid API key (rate-capped per client address).
+
+    Nothing of the key is recorded: a mistyped real key is still a secret.
+    """
+    event_record_refusal(
+        action="api_key.invalid", context=context, reason="invalid_credentials", extra={"path": path[:200]}
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -25,8 +26,9 @@ from apps.accounts.models import (
 )
 from apps.accounts.services import webauthn as webauthn_keys
 from apps.accounts.services.login import otp_format_ok, user_second_factor_policy
+from apps.accounts.services.passwords import password_set_allowed
 from apps.audit.services import event_record, event_record_denied
-from apps.common.context import RequestContext
+from apps.common.context import RequestContext, actor_of
 from apps.common.net import admin_networks
 from reviewsvc.errors import AccessDenied, ServiceError
 from reviewsvc.net import IPAddress, IPNetwork, address_in_networks
@@ -34,7 +36,9 @@ from reviewsvc.policy import second_factor_allowed
 from reviewsvc.policy.signin import FACTOR_TOTP, FACTOR_WEBAUTHN
 
 INVITE_VALID = timedelta(hours=72)
-INVITE_PATH = "/invite/{token}/"
+# The token rides in the fragment, which browsers never send: it is in no request line, access
+# log or Referer. The page reads it and posts it in a body.
+INVITE_PATH = "/invite/#{token}"
 DEVICE_NAME = "authenticator"
 
 
@@ -95,6 +99,12 @@ def _facility_id_of(user: User) -> int | None:
     return Reviewer.objects.filter(user=user).values_list("facility_id", flat=True).first()
 
 
+def _as_invitee(context: RequestContext, user: User) -> RequestContext:
+    """The request's context with the invited account as its actor: enrolment is that person acting."""
+    kind, actor_id, label = actor_of(user, None)
+    return dataclasses.replace(context, actor_kind=kind, actor_id=actor_id, actor_label=label)
+
+
 def _invite_open(*, token: str, client_address: IPAddress | None, action: str, context: RequestContext) -> Invite:
     """The invite behind ``token``, checked: exists, unused, not expired, asked from the right network."""
     now = timezone.now()
@@ -138,14 +148,16 @@ def invite_accept(*, token: str, password: str, client_address: IPAddress | None
             validate_password(password, user=user)
         except DjangoValidationError as exc:
             raise ServiceError("validation_error", details={"password": list(exc.messages)}) from None
-        user.set_password(password)
-        user.save(update_fields=["password"])
+        with password_set_allowed():
+            user.set_password(password)
+            user.save(update_fields=["password"])
         EncryptedTOTPDevice.objects.filter(user=user, confirmed=False).delete()
         device = EncryptedTOTPDevice(user=user, name=DEVICE_NAME, confirmed=False)
         device.set_seed(secrets.token_bytes(TOTP_SEED_BYTES))
         device.save()
         invite.accepted_at = timezone.now()
         invite.save(update_fields=["accepted_at"])
+        context = _as_invitee(context, user)
         event_record(
             action="password.change",
             context=context,
@@ -179,6 +191,7 @@ def invite_confirm(*, token: str, otp: str, client_address: IPAddress | None, co
             raise ServiceError("validation_error", "Your facility signs in with security keys only: register one.")
     # Outside the block above: a wrong code must still count against the device's throttle.
     verified = otp_format_ok(otp) and django_otp.verify_token(user, device.persistent_id, otp) is not None
+    context = _as_invitee(context, user)
     if not verified:
         event_record_denied(
             action="invite.confirm",
@@ -200,7 +213,9 @@ def _enrolment_finish(*, invite: Invite, change: dict, extra: dict, context: Req
     """The second factor is proven: the account is active, the invite dead, both recorded."""
     user = invite.user
     User.objects.filter(pk=user.pk).update(is_active=True)
-    Reviewer.objects.filter(user=user).update(status=ReviewerStatus.ACTIVE)
+    # Only an invited reviewer becomes active here: a suspended one re-enrolled keeps the
+    # suspension, which reviewer_reinstate alone lifts.
+    Reviewer.objects.filter(user=user, status=ReviewerStatus.INVITED).update(status=ReviewerStatus.ACTIVE)
     invite.used_at = timezone.now()
     invite.save(update_fields=["used_at"])
     facility_id = _facility_id_of(user)

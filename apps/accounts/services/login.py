@@ -19,15 +19,16 @@ from apps.accounts.models import (
     OTP_FORMAT,
     EncryptedTOTPDevice,
     LoginThrottle,
+    NetworkThrottle,
     Reviewer,
 )
 from apps.accounts.services import webauthn as webauthn_keys
 from apps.audit.services import event_record, event_record_denied
 from apps.common.context import RequestContext
 from apps.common.net import admin_networks
-from apps.facilities.selectors import workstation_enrolled
+from apps.facilities.selectors import facility_networks_all, workstation_enrolled
 from reviewsvc.errors import ServiceError
-from reviewsvc.net import IPAddress, address_in_networks
+from reviewsvc.net import IPAddress, address_in_networks, source_network
 from reviewsvc.policy import ReviewerFacts, reviewer_may_act, second_factor_allowed
 from reviewsvc.policy.signin import FACTOR_TOTP, FACTOR_WEBAUTHN
 
@@ -83,6 +84,50 @@ def _login_failure(*, digest: str, reason: str, context: RequestContext, now: da
         )
 
 
+def _from_a_work_network(address: IPAddress | None) -> bool:
+    return address_in_networks(address, admin_networks()) or address_in_networks(address, facility_networks_all())
+
+
+def _outside_attempt(*, client_address: IPAddress | None, context: RequestContext, now: datetime) -> ServiceError:
+    """Count one attempt from outside every work network; the refusal to raise.
+
+    Below the cap each attempt is a denied event; the attempt that reaches it is one
+    ``auth.lockout`` event for the network; later ones in the window write nothing.
+    """
+    _, window, _ = _login_limits()
+    limit = settings.REVIEWSVC_LOGIN_OUTSIDE_MAX_ATTEMPTS
+    network = source_network(client_address)
+    with transaction.atomic():
+        throttle, _ = NetworkThrottle.objects.select_for_update().get_or_create(
+            network=network, defaults={"window_started_at": now}
+        )
+        if throttle.window_started_at + window <= now:
+            throttle.attempts, throttle.window_started_at = 0, now
+        throttle.attempts += 1
+        throttle.save(update_fields=["attempts", "window_started_at"])
+        if throttle.attempts < limit:
+            event_record(
+                action="auth.login_failed",
+                context=context,
+                outcome="denied",
+                reason="outside_facility_network",
+                extra={"source_network": network},
+            )
+        elif throttle.attempts == limit:
+            event_record(
+                action="auth.lockout",
+                context=context,
+                outcome="denied",
+                reason="too_many_attempts",
+                extra={
+                    "source_network": network,
+                    "attempts": limit,
+                    "until": (throttle.window_started_at + window).isoformat(),
+                },
+            )
+    return ServiceError("too_many_attempts" if throttle.attempts >= limit else "outside_facility_network")
+
+
 class SignIn(NamedTuple):
     user: User
     device: Device
@@ -107,8 +152,18 @@ def login_verify(
     facility does not accept all raise ``invalid_credentials``; the event keeps the real reason.
     A locked name is refused before any password is hashed. ``client_certificate``: the
     workstation certificate's fingerprint a trusted proxy forwarded.
+
+    Two counters, never mixed. From inside a facility's or the admin networks (where reviewers
+    and staff work), failures count per submitted username (``LoginThrottle``). From anywhere
+    else nobody may sign in at all, so the attempt is refused at once with
+    ``outside_facility_network`` — no user lookup, no password hash, no hint whether the
+    credentials were right — and counted per source network (``NetworkThrottle``): past the
+    cap it is 429 with no further event, so a flood neither burns CPU, nor locks out a reviewer
+    at work by guessing their name, nor fills the access log.
     """
     now = timezone.now()
+    if not _from_a_work_network(client_address):
+        raise _outside_attempt(client_address=client_address, context=context, now=now)
     digest = username_digest(username)
     if login_locked(digest=digest, now=now):
         event_record_denied(action="auth.login_failed", context=context, reason="too_many_attempts")

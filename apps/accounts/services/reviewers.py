@@ -106,7 +106,11 @@ def _reviewer_for_update(email: str) -> Reviewer:
 
 
 def reviewer_reenrol(*, email: str, context: RequestContext) -> str:
-    """Lost authenticator or forgotten password: sessions, password and device go; a new invite."""
+    """Lost authenticator or forgotten password: sessions, password and device go; a new invite.
+
+    A suspension survives it: the reviewer enrols again but stays suspended until
+    ``reviewer_reinstate``. An offboarded reviewer is not re-enrolled at all.
+    """
     with transaction.atomic():
         reviewer = _reviewer_for_update(email)
         if reviewer.offboarded_at is not None:
@@ -118,7 +122,8 @@ def reviewer_reenrol(*, email: str, context: RequestContext) -> str:
         user.set_unusable_password()
         user.is_active = False
         user.save(update_fields=["password", "is_active"])
-        Reviewer.objects.filter(pk=reviewer.pk).update(status=ReviewerStatus.INVITED)
+        if reviewer.status != ReviewerStatus.SUSPENDED:
+            Reviewer.objects.filter(pk=reviewer.pk).update(status=ReviewerStatus.INVITED)
         event_record(
             action="device.change",
             context=context,
@@ -145,6 +150,33 @@ def reviewer_suspend(*, email: str, context: RequestContext) -> Reviewer:
             context=context,
             facility_id=reviewer.facility_id,
             extra={"username": reviewer.user.get_username()},
+        )
+    reviewer.refresh_from_db()
+    return reviewer
+
+
+def reviewer_reinstate(*, email: str, context: RequestContext) -> Reviewer:
+    """Lift a suspension: the one way back to work after ``reviewer_suspend``.
+
+    A reviewer re-enrolled while suspended and not yet confirmed goes back to ``invited``, so the
+    open invite still has to be finished; an offboarded reviewer is never reinstated.
+    """
+    with transaction.atomic():
+        reviewer = _reviewer_for_update(email)
+        if reviewer.offboarded_at is not None:
+            raise ServiceError("conflict", "This reviewer was offboarded; invite them anew.")
+        if reviewer.status != ReviewerStatus.SUSPENDED:
+            raise ServiceError("conflict", f"This reviewer is {reviewer.status}, not suspended.")
+        enrolled = (
+            reviewer.user.is_active and EncryptedTOTPDevice.objects.filter(user=reviewer.user, confirmed=True).exists()
+        )
+        status = ReviewerStatus.ACTIVE if enrolled else ReviewerStatus.INVITED
+        Reviewer.objects.filter(pk=reviewer.pk).update(status=status)
+        event_record(
+            action="reviewer.reinstate",
+            context=context,
+            facility_id=reviewer.facility_id,
+            extra={"username": reviewer.user.get_username(), "status": status},
         )
     reviewer.refresh_from_db()
     return reviewer

@@ -26,6 +26,7 @@ from apps.clips.blobs import blob_open
 from apps.clips.models import Clip
 from apps.clips.services import clip_storage
 from apps.common.context import RequestContext
+from apps.common.keys import key_provider
 from apps.common.outbox import outbox_enqueue
 from apps.privacy.models import Export, ExportStatus
 from apps.privacy.selectors import subject_access_log_entries
@@ -33,7 +34,13 @@ from apps.privacy.services.subjects import ids_digest
 from apps.reviews.services import (
     transcripts_for_subject,
 )
-from reviewsvc.crypto.export import BundleWriter, check_recipient_public_key
+from reviewsvc.crypto.export import (
+    MANIFEST,
+    MANIFEST_SIGNATURE,
+    BundleWriter,
+    check_recipient_public_key,
+    manifest_signature,
+)
 from reviewsvc.errors import AccessDenied, ServiceError
 
 logger = logging.getLogger(__name__)
@@ -229,7 +236,13 @@ def _write_bundle(*, export: Export, archive: zipfile.ZipFile) -> tuple[_BuildCo
         "built_at": timezone.now().isoformat(),
         "files": files,
     }
-    archive.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode())
+    manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    archive.writestr(MANIFEST, manifest_bytes)
+    provider = key_provider()
+    archive.writestr(
+        MANIFEST_SIGNATURE,
+        manifest_signature(manifest_bytes, sign=provider.sign, public_key=provider.signing_public_key()),
+    )
     return counts, clip_ids
 
 

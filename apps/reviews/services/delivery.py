@@ -70,7 +70,13 @@ def clip_deliver(
         act=authorise,
         changes_clip=False,
     )
-    alerts.alerts_after_access(reviewer=reviewer, clip_id=clip.id, context=context, played=byte_range.start == 0)
+    alerts.alerts_after_access(
+        reviewer=reviewer,
+        clip_id=clip.id,
+        context=context,
+        delivered_bytes=byte_range.length,
+        clip_size=byte_range.size,
+    )
     if not clip.mime_type.startswith("audio/"):
         raise ServiceError("internal_error")
     chunks = _authenticated_chunks(

@@ -38,12 +38,14 @@ def invite_alice(facility, context) -> str:
 
 def accept(url, password=PASSWORD, address=ADDRESS_A, **headers):
     return APIClient(REMOTE_ADDR=address).post(
-        f"/api/v1/invites/{token_of(url)}/accept", {"password": password}, format="json", **headers
+        "/api/v1/invites/accept", {"token": token_of(url), "password": password}, format="json", **headers
     )
 
 
 def confirm(url, otp, address=ADDRESS_A):
-    return APIClient(REMOTE_ADDR=address).post(f"/api/v1/invites/{token_of(url)}/confirm", {"otp": otp}, format="json")
+    return APIClient(REMOTE_ADDR=address).post(
+        "/api/v1/invites/confirm", {"token": token_of(url), "otp": otp}, format="json"
+    )
 
 
 def pending_device(username: str) -> EncryptedTOTPDevice:
@@ -64,7 +66,7 @@ def test_invite_reviewer_prints_a_site_url_link_last_and_stores_only_its_hash(fa
         stdout=out,
     )
     url = out.getvalue().strip().splitlines()[-1].split()[-1]
-    assert re.fullmatch(re.escape(settings.REVIEWSVC_SITE_URL) + r"/invite/[A-Za-z0-9_-]{43}/", url)
+    assert re.fullmatch(re.escape(settings.REVIEWSVC_SITE_URL) + r"/invite/#[A-Za-z0-9_-]{43}", url)
     token = token_of(url)
     invite = Invite.objects.get()
     assert invite.token_hash == hash_invite_token(token) != token
@@ -146,7 +148,7 @@ def test_staff_enrol_only_from_the_admin_networks(system_context):
 
 
 def test_an_unknown_token_is_not_found():
-    response = accept("http://x/invite/" + "A" * 43 + "/")
+    response = accept("http://x/invite/#" + "A" * 43)
     assert response.status_code == 404
     assert error_code(response) == "not_found"
 
@@ -218,8 +220,8 @@ def test_confirm_before_accept_is_refused(facility_a, system_context):
 
 
 def test_invite_links_ignore_a_forged_host(facility_a, system_context):
-    url = invite_alice(facility_a, system_context)
-    response = APIClient(REMOTE_ADDR=ADDRESS_A).get(f"/invite/{token_of(url)}/", HTTP_HOST="evil.example")
+    invite_alice(facility_a, system_context)
+    response = APIClient(REMOTE_ADDR=ADDRESS_A).get("/invite/", HTTP_HOST="evil.example")
     assert response.status_code == 400
     out = io.StringIO()
     call_command("invite_staff", "ops@reviewsvc.example", stdout=out)
@@ -228,8 +230,8 @@ def test_invite_links_ignore_a_forged_host(facility_a, system_context):
 
 
 def test_the_invite_page_renders_without_inline_script(facility_a, system_context):
-    url = invite_alice(facility_a, system_context)
-    response = APIClient(REMOTE_ADDR=ADDRESS_A).get(f"/invite/{token_of(url)}/")
+    invite_alice(facility_a, system_context)
+    response = APIClient(REMOTE_ADDR=ADDRESS_A).get("/invite/")
     assert response.status_code == 200
     html = response.content.decode()
     assert "<script>" not in html
@@ -245,3 +247,47 @@ def test_nothing_secret_is_ever_printed_or_logged(facility_a, system_context):
     logged = " ".join(f"{e.actor_label} {e.reason} {e.extra}" for e in events())
     for secret in (PASSWORD, body["manual_key"], token_of(url), device.bin_key.hex()):
         assert secret not in logged
+
+
+def test_the_forms_with_the_token_in_the_path_are_gone(facility_a, system_context):
+    token = token_of(invite_alice(facility_a, system_context))
+    client = APIClient(REMOTE_ADDR=ADDRESS_A)
+    assert client.get(f"/invite/{token}/").status_code == 404
+    for step in ("accept", "confirm", "password-check"):
+        assert client.post(f"/api/v1/invites/{token}/{step}", {"password": PASSWORD}, format="json").status_code == 404
+    assert not Invite.objects.filter(accepted_at__isnull=False).exists()
+
+
+@pytest.mark.parametrize(
+    "token", [None, "", "A" * 129, 12345, ["x"]], ids=["missing", "blank", "long", "number", "list"]
+)
+def test_a_missing_or_malformed_token_in_the_body_is_a_validation_error(token):
+    body = {"password": PASSWORD} if token is None else {"token": token, "password": PASSWORD}
+    response = APIClient(REMOTE_ADDR=ADDRESS_A).post("/api/v1/invites/accept", body, format="json")
+    assert (response.status_code, error_code(response)) == (400, "validation_error")
+    assert "token" in response.json()["error"]["fields"]
+
+
+def test_enrolment_events_name_the_invited_account_as_actor(facility_a, system_context):
+    url = invite_alice(facility_a, system_context)
+    accept(url)
+    device = pending_device("alice@facility-a.example")
+    wrong = "000000" if totp_code(device) != "000000" else "111111"
+    confirm(url, wrong)
+    # django-otp holds the device for a second after a failure.
+    with time_machine.travel(timezone.now() + timedelta(seconds=2), tick=False):
+        assert confirm(url, totp_code(device)).status_code == 200
+    reviewer = Reviewer.objects.get()
+    enrolment = [
+        e for e in events() if e.action in {"invite.accept", "password.change", "invite.confirm", "device.change"}
+    ]
+    assert [e.action for e in enrolment] == [
+        "password.change",
+        "invite.accept",
+        "invite.confirm",
+        "device.change",
+        "invite.confirm",
+    ]
+    assert {(e.actor_kind, e.actor_id, e.actor_label) for e in enrolment} == {
+        ("reviewer", str(reviewer.user_id), "alice@facility-a.example")
+    }

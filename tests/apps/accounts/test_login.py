@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from apps.accounts.models import LoginThrottle
 from tests.apps.accounts.support import LOGIN, LOGOUT, SESSION_ME
-from tests.personas import ADDRESS_A, ADDRESS_OUTSIDE, totp_code
+from tests.personas import ADDRESS_A, ADDRESS_B, ADDRESS_OUTSIDE, totp_code
 from tests.support import error_code, events, last_event
 
 pytestmark = pytest.mark.django_db
@@ -136,12 +136,20 @@ def test_it_refuses_a_correct_login_from_outside_the_facility_and_logs_it(alice)
     _, response = login(alice, address=ADDRESS_OUTSIDE)
     assert response.status_code == 403
     assert error_code(response) == "outside_facility_network"
-    event = last_event("auth.login")
-    assert (event.outcome, event.reason, event.client_address) == (
+    event = last_event("auth.login_failed")
+    assert (event.outcome, event.reason, event.client_address, event.extra) == (
         "denied",
         "outside_facility_network",
         ADDRESS_OUTSIDE,
+        {"source_network": "203.0.113.0/24"},
     )
+
+
+def test_it_refuses_a_correct_login_from_another_facilitys_network_and_logs_it(alice, facility_b):
+    _, response = login(alice, address=ADDRESS_B)
+    assert (response.status_code, error_code(response)) == (403, "outside_facility_network")
+    event = last_event("auth.login")
+    assert (event.outcome, event.reason, event.client_address) == ("denied", "outside_facility_network", ADDRESS_B)
 
 
 @pytest.mark.parametrize(

@@ -237,3 +237,25 @@ def test_verify_reports_an_intact_log(auditor_client):
     record_events(4)
     entries = AccessEvent.objects.count()
     assert auditor_client.get("/api/v1/audit/verify").json() == {"ok": True, "entries": entries, "first_bad": None}
+
+
+def test_every_granted_auditor_search_is_one_event_with_its_filters_and_no_results(auditor_client, auditor):
+    first = auditor_client.get(EVENTS, {"action": "clip.audio", "subject": "subject-1"})
+    assert first.status_code == 200
+    searches = list(AccessEvent.objects.filter(action="audit.search").order_by("seq"))
+    assert len(searches) == 1
+    [search] = searches
+    assert (search.outcome, search.actor_label) == ("granted", auditor.username)
+    assert search.extra == {
+        "action": "clip.audio",
+        "subject_pseudonym": subject_pseudonym("subject-1"),
+        "page": "first",
+    }
+    assert search.clip_id is None
+    assert search.subject_pseudonym == ""
+
+
+def test_a_granted_verification_is_one_event_without_its_result(auditor_client, auditor):
+    assert auditor_client.get("/api/v1/audit/verify").status_code == 200
+    [verify] = AccessEvent.objects.filter(action="audit.verify")
+    assert (verify.outcome, verify.actor_label, verify.extra) == ("granted", auditor.username, {})

@@ -31,7 +31,7 @@ def test_an_ingest_writes_one_granted_event_naming_clip_subject_and_key(ingest):
     assert logged.subject_pseudonym == subject_pseudonym("subject-1")
     assert (logged.actor_kind, logged.actor_label, logged.outcome) == ("api_key", "product-backend", "granted")
     assert logged.client_address == "127.0.0.1"
-    assert set(logged.extra) == {"duration_ms", "format", "bytes"}
+    assert set(logged.extra) == {"duration_ms", "format", "bytes", "uploaded_bytes"}
 
 
 def test_an_opt_out_writes_one_event_with_the_count_and_a_digest_not_a_list(ingest, service_client):

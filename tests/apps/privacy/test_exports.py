@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import time_machine
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from django.core.management import CommandError, call_command
 from django.utils import timezone
@@ -23,12 +24,13 @@ from apps.audit.models import AccessEvent
 from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip
 from apps.clips.services import clip_storage
+from apps.common.keys import key_provider
 from apps.common.models import OutboxMessage
 from apps.privacy import services
 from apps.privacy.models import Export, ExportStatus
 from apps.privacy.services import exports
 from reviewsvc.crypto.errors import DecryptionError
-from reviewsvc.crypto.export import open_bundle
+from reviewsvc.crypto.export import check_manifest_signature, open_bundle
 from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, subject_events
 from tests.support import lease_next, make_wav, transcript_submit
 
@@ -98,6 +100,7 @@ def test_the_bundle_holds_exactly_the_subjects_data(
             "transcripts.json",
             "access-log.json",
             "manifest.json",
+            "manifest.sig",
         ]
     )
     assert files[f"audio/{first.pk}.wav"] == AUDIO
@@ -107,7 +110,10 @@ def test_the_bundle_holds_exactly_the_subjects_data(
     assert transcript["clip"] == str(first.pk)
     assert transcript["text"] == "guten morgen"
     assert {e["action"] for e in json.loads(files["access-log.json"])} == {"review.lease", "transcript.submit"}
-    manifest = json.loads(files.pop("manifest.json"))
+    signature = files.pop("manifest.sig")
+    manifest_bytes = files.pop("manifest.json")
+    check_manifest_signature(manifest_bytes, signature, signing_key=key_provider().signing_public_key())
+    manifest = json.loads(manifest_bytes)
     assert manifest["subject_id"] == SUBJECT
     assert manifest["export_id"] == status["id"]
     assert manifest["files"] == {
@@ -434,7 +440,7 @@ def test_the_decrypt_export_command_opens_and_verifies_a_bundle(
         "decrypt_export", str(bundle), "--private-key", str(key_file), "--out", str(tmp_path / "out"), stdout=out
     )
 
-    assert "files verified" in out.getvalue()
+    assert "signature and 4 files verified" in out.getvalue()
     assert (tmp_path / "out" / "audio" / f"{clip.pk}.wav").read_bytes() == AUDIO
     wrong = tmp_path / "wrong.key"
     wrong.write_bytes(base64.b64encode(X25519PrivateKey.generate().private_bytes_raw()))
@@ -467,29 +473,36 @@ def test_the_standalone_client_decrypts_without_django(
     bundle.write_bytes(download(service_client, status))
     key_file = tmp_path / "recipient.key"
     key_file.write_bytes(base64.b64encode(recipient.private_bytes_raw()))
+    published = io.StringIO()
+    call_command("export_signing_key", stdout=published)
+    signing_key = tmp_path / "service.pub"
+    signing_key.write_text(published.getvalue().split()[-1])
     script = Path(__file__).resolve().parents[3] / "bin" / "decrypt-export"
 
-    result = subprocess.run(
-        [sys.executable, str(script), str(bundle), "--private-key", str(key_file), "--out", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": "/usr/bin:/bin"},
-    )
+    def decrypt(out: str, signing: Path = signing_key) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(script), str(bundle), "--private-key", str(key_file), "--signing-key", str(signing)]
+            + ["--out", str(tmp_path / out)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={"PATH": "/usr/bin:/bin"},
+        )
 
+    result = decrypt("out")
     assert result.returncode == 0, result.stderr
+    assert "signature and 4 files verified" in result.stdout
     assert (tmp_path / "out" / "audio" / f"{clip.pk}.wav").read_bytes() == AUDIO
+    # Against any key but the service's, the same bundle is not reported verified.
+    other = tmp_path / "other.pub"
+    other.write_bytes(base64.b64encode(Ed25519PrivateKey.generate().public_key().public_bytes_raw()))
+    refused = decrypt("other", other)
+    assert refused.returncode == 1
+    assert "verified" not in refused.stdout
     tampered = bytearray(bundle.read_bytes())
     tampered[-1] ^= 1
     bundle.write_bytes(bytes(tampered))
-    again = subprocess.run(
-        [sys.executable, str(script), str(bundle), "--private-key", str(key_file), "--out", str(tmp_path / "again")],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": "/usr/bin:/bin"},
-    )
-    assert again.returncode == 1
+    assert decrypt("again").returncode == 1
 
 
 def test_the_decrypt_export_command_answers_2_on_usage_errors(tmp_path):

@@ -165,3 +165,45 @@ def test_a_failing_webhook_does_not_break_the_alert(settings, monkeypatch, db, a
     monkeypatch.setattr(alerts.urllib.request, "urlopen", down)
     alerts.alert_deliver(rule="denial_burst", event_seq=1, reviewer_id=1, clip_id=None, facility_id=None)
     assert len(mail.outbox) == 1
+
+
+def test_repeated_plays_count_the_bytes_served_not_the_requests(alice_client, make_clip, settings, committed):
+    settings.REVIEWSVC_ALERT_REPEATED_PLAYS = 2
+    clip = make_clip()
+    lease = alice_client.post(NEXT).json()
+    size = clip.size_bytes
+    tenth = size // 10 + 1
+
+    def whole_clip_in_ranges(first: int) -> None:
+        # Never from byte 0 first: a fetch that avoids the start counts all the same.
+        starts = list(range(first, size, tenth)) + list(range(0, first, tenth))
+        for start in starts:
+            stop = min(start + tenth, size if start >= first else first) - 1
+            assert alice_client.get(lease["audio_url"], HTTP_RANGE=f"bytes={start}-{stop}").status_code == 206
+
+    with committed():
+        whole_clip_in_ranges(first=tenth)
+        whole_clip_in_ranges(first=2 * tenth)
+        assert not events("alert.repeated_plays")
+        whole_clip_in_ranges(first=3 * tenth)
+    [alert] = events("alert.repeated_plays")
+    assert (alert.extra["plays"], alert.extra["bytes_served"]) == (3, 3 * size)
+
+
+def test_many_small_requests_from_the_start_are_not_many_plays(alice_client, make_clip, settings):
+    settings.REVIEWSVC_ALERT_REPEATED_PLAYS = 2
+    make_clip()
+    lease = alice_client.post(NEXT).json()
+    for _ in range(30):
+        assert alice_client.get(lease["audio_url"], HTTP_RANGE="bytes=0-1023").status_code == 206
+    assert not events("alert.repeated_plays")
+
+
+def test_listening_again_and_again_while_skipping_the_first_byte_still_counts(alice_client, make_clip, settings):
+    settings.REVIEWSVC_ALERT_REPEATED_PLAYS = 2
+    make_clip()
+    lease = alice_client.post(NEXT).json()
+    for _ in range(4):
+        body(alice_client.get(lease["audio_url"], HTTP_RANGE="bytes=1-"))
+    [alert] = events("alert.repeated_plays")
+    assert alert.extra["plays"] == 3

@@ -360,3 +360,43 @@ def test_a_segment_damaged_on_disk_stops_the_stream_and_raises_an_alert(alice_cl
     with pytest.raises(Exception, match="internal_error"):
         body(response)
     assert events("alert.decryption_failed")
+
+
+def _cut(path, *, keep: int) -> None:
+    with open(path, "r+b") as blob:
+        blob.truncate(keep)
+
+
+def _drop_segment(path, index: int) -> None:
+    stride = streaming.SEGMENT_SIZE + streaming.TAG_SIZE
+    with open(path, "rb") as blob:
+        data = blob.read()
+    start = streaming.HEADER_SIZE + index * stride
+    with open(path, "wb") as blob:
+        blob.write(data[:start] + data[start + stride :])
+
+
+@pytest.mark.parametrize(
+    ("damage", "range_header"),
+    [
+        (lambda path, size: _cut(path, keep=size - 7), None),
+        (lambda path, size: _cut(path, keep=size - 7), "bytes=0-99"),
+        (lambda path, size: _drop_segment(path, 1), None),
+        (lambda path, size: _drop_segment(path, 1), "bytes=0-99"),
+    ],
+    ids=["truncated", "truncated-range", "segment-dropped", "segment-dropped-range"],
+)
+def test_a_truncated_or_segment_dropped_blob_is_refused_and_raises_the_decryption_alert(
+    alice_client, leased, damage, range_header
+):
+    from apps.clips.services import clip_storage
+
+    clip, lease = leased
+    path = clip_storage().path(clip.blob_name)
+    damage(path, clip_storage().size(clip.blob_name))
+    headers = {"HTTP_RANGE": range_header} if range_header else {}
+
+    response = alice_client.get(lease["audio_url"], **headers)
+
+    assert (response.status_code, error_code(response)) == (500, "internal_error")
+    assert [str(a.clip_id) for a in events("alert.decryption_failed")] == [lease["clip"]]

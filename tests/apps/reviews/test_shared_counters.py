@@ -16,7 +16,7 @@ from django.utils import timezone
 from apps.accounts.selectors import reviewer_snapshot
 from apps.audit.models import AccessEvent
 from apps.common.context import RequestContext
-from apps.common.counters import counter_increment, counters_purge
+from apps.common.counters import counters_purge, window_count
 from apps.common.models import Counter
 from apps.reviews.alerts import alerts_after_access, denial_note
 from apps.reviews.limits import limit_take
@@ -110,7 +110,7 @@ def test_a_repeated_plays_alert_fires_once_across_two_workers(alice, settings):
 
 
 def test_the_database_counter_counts_and_its_spent_windows_are_purged():
-    assert [counter_increment(key="k", window=60) for _ in range(3)] == [1, 2, 3]
+    assert [window_count("k", window=60) for _ in range(3)] == [1, 2, 3]
     assert counters_purge() == 0
     assert counters_purge(now=timezone.now() + timedelta(minutes=5)) == 1
     assert not Counter.objects.exists()

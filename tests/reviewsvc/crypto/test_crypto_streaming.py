@@ -280,3 +280,23 @@ def test_decrypt_raises_for_a_tampered_whole_blob() -> None:
     blob[-1] ^= 0x80
     with pytest.raises(DecryptionError):
         decrypt(blob, key=KEY, associated_data=AD)
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        lambda blob: blob[:-3],  # cut inside the last segment
+        lambda blob: blob[: HEADER_SIZE + 2 * STRIDE],  # cut at a segment boundary
+        lambda blob: blob[: HEADER_SIZE + STRIDE] + blob[HEADER_SIZE + 2 * STRIDE :],  # segment 1 dropped
+    ],
+    ids=["truncated", "cut-at-boundary", "segment-dropped"],
+)
+def test_with_the_recorded_size_any_range_of_a_shortened_blob_is_refused(damaged) -> None:
+    blob = damaged(seal(PARTIAL))
+    with pytest.raises(DecryptionError, match="recorded size"):
+        decrypt_range(io.BytesIO(blob), key=KEY, associated_data=AD, start=0, stop=10, expected_size=len(PARTIAL))
+
+
+def test_with_the_recorded_size_an_intact_blob_decrypts() -> None:
+    chunks = decrypt_range(io.BytesIO(seal(PARTIAL)), key=KEY, associated_data=AD, expected_size=len(PARTIAL))
+    assert b"".join(chunks) == PARTIAL

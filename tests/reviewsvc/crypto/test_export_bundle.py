@@ -18,16 +18,34 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from reviewsvc.crypto import streaming
 from reviewsvc.crypto.errors import DecryptionError
 from reviewsvc.crypto.export import (
+    MANIFEST,
+    MANIFEST_SIGNATURE,
     PREAMBLE_SIZE,
     BundleWriter,
+    check_manifest_signature,
     check_recipient_public_key,
     extract_bundle,
     load_private_key,
+    load_signing_key,
+    manifest_signature,
     open_bundle,
 )
 
 # A point of order 8 on Curve25519 (RFC 7748 section 6.1 lists the low-order points): every
 # shared secret with it is all-zero.
+SERVICE_KEY = Ed25519PrivateKey.generate()
+SERVICE_PUBLIC = SERVICE_KEY.public_key().public_bytes_raw()
+
+
+def signed(archive: zipfile.ZipFile, manifest: bytes, *, key: Ed25519PrivateKey = SERVICE_KEY) -> None:
+    """Write the manifest and its signature, as the service does."""
+    archive.writestr(MANIFEST, manifest)
+    archive.writestr(
+        MANIFEST_SIGNATURE,
+        manifest_signature(manifest, sign=key.sign, public_key=key.public_key().public_bytes_raw()),
+    )
+
+
 LOW_ORDER_POINT = bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")
 
 
@@ -154,21 +172,31 @@ def test_a_zip_streams_through_the_writer_and_extracts_verified(tmp_path):
             "export_id": str(export_id),
             "files": {"audio/one.wav": {"sha256": hashlib.sha256(audio).hexdigest(), "bytes": len(audio)}},
         }
-        archive.writestr("manifest.json", json.dumps(manifest))
+        signed(archive, json.dumps(manifest).encode())
     writer.finish()
     sink.seek(0)
-    assert extract_bundle(sink, private_key=private, out_dir=tmp_path / "out") == manifest
+    assert extract_bundle(sink, private_key=private, signing_key=SERVICE_PUBLIC, out_dir=tmp_path / "out") == manifest
     assert (tmp_path / "out" / "audio" / "one.wav").read_bytes() == audio
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["audio", "manifest.json"]
 
 
-def zip_bundle(entries: dict[str, bytes], manifest: dict, *, public: bytes, export_id: uuid.UUID) -> io.BytesIO:
+def zip_bundle(
+    entries: dict[str, bytes],
+    manifest: dict,
+    *,
+    public: bytes,
+    export_id: uuid.UUID,
+    key: Ed25519PrivateKey | None = SERVICE_KEY,
+) -> io.BytesIO:
     sink = io.BytesIO()
     writer = BundleWriter(sink, recipient_public_key=public, export_id=export_id)
     with zipfile.ZipFile(writer, "w") as archive:
         for name, data in entries.items():
             archive.writestr(name, data)
-        archive.writestr("manifest.json", json.dumps(manifest))
+        if key is None:
+            archive.writestr(MANIFEST, json.dumps(manifest))
+        else:
+            signed(archive, json.dumps(manifest).encode(), key=key)
     writer.finish()
     sink.seek(0)
     return sink
@@ -180,7 +208,7 @@ def test_extraction_refuses_a_file_that_does_not_match_the_manifest(tmp_path):
     manifest = {"export_id": str(export_id), "files": {"a.json": {"sha256": "0" * 64, "bytes": 2}}}
     bundle = zip_bundle({"a.json": b"[]"}, manifest, public=public, export_id=export_id)
     with pytest.raises(ValueError, match="SHA-256"):
-        extract_bundle(bundle, private_key=private, out_dir=tmp_path)
+        extract_bundle(bundle, private_key=private, signing_key=SERVICE_PUBLIC, out_dir=tmp_path)
     assert not (tmp_path / "a.json").exists()
 
 
@@ -192,7 +220,7 @@ def test_extraction_refuses_a_path_outside_the_output_directory(tmp_path):
     manifest = {"export_id": str(export_id), "files": {"../escape": entry}}
     bundle = zip_bundle({"../escape": data}, manifest, public=public, export_id=export_id)
     with pytest.raises(ValueError, match="entry name"):
-        extract_bundle(bundle, private_key=private, out_dir=tmp_path / "out")
+        extract_bundle(bundle, private_key=private, signing_key=SERVICE_PUBLIC, out_dir=tmp_path / "out")
     assert not (tmp_path / "escape").exists()
 
 
@@ -201,7 +229,7 @@ def test_extraction_refuses_a_manifest_of_another_export(tmp_path):
     manifest = {"export_id": str(uuid.uuid4()), "files": {}}
     bundle = zip_bundle({}, manifest, public=public, export_id=uuid.uuid4())
     with pytest.raises(ValueError, match="another export"):
-        extract_bundle(bundle, private_key=private, out_dir=tmp_path)
+        extract_bundle(bundle, private_key=private, signing_key=SERVICE_PUBLIC, out_dir=tmp_path)
 
 
 def test_private_keys_load_from_pem_base64_and_raw():
@@ -266,7 +294,7 @@ def test_extraction_refuses_an_archive_with_a_file_the_manifest_does_not_list(tm
     manifest = {"export_id": str(export_id), "files": {}}
     bundle = zip_bundle({"smuggled.json": b"{}"}, manifest, public=public, export_id=export_id)
     with pytest.raises(ValueError, match="differ from the manifest"):
-        extract_bundle(bundle, private_key=private, out_dir=tmp_path)
+        extract_bundle(bundle, private_key=private, signing_key=SERVICE_PUBLIC, out_dir=tmp_path)
 
 
 def test_private_keys_of_another_kind_or_garbage_are_refused():
@@ -277,3 +305,60 @@ def test_private_keys_of_another_kind_or_garbage_are_refused():
         load_private_key(pem)
     with pytest.raises(ValueError, match="not a PEM"):
         load_private_key(b"not base64 at all!")
+
+
+def intact_bundle(tmp_path, **signing) -> tuple[io.BytesIO, bytes]:
+    private, public = keypair()
+    export_id = uuid.uuid4()
+    data = b"[]"
+    manifest = {
+        "export_id": str(export_id),
+        "files": {"a.json": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": 2}},
+    }
+    return zip_bundle({"a.json": data}, manifest, public=public, export_id=export_id, **signing), private
+
+
+def test_a_bundle_signed_by_the_service_extracts(tmp_path):
+    bundle, private = intact_bundle(tmp_path)
+    extract_bundle(bundle, private_key=private, signing_key=SERVICE_PUBLIC, out_dir=tmp_path / "out")
+    assert (tmp_path / "out" / "a.json").read_bytes() == b"[]"
+
+
+def test_a_bundle_anyone_could_make_with_the_recipients_public_key_is_refused(tmp_path):
+    """Encryption to the recipient proves nothing about the sender: the signature does."""
+    bundle, private = intact_bundle(tmp_path, key=Ed25519PrivateKey.generate())
+    with pytest.raises(ValueError, match="not signed by the service"):
+        extract_bundle(bundle, private_key=private, signing_key=SERVICE_PUBLIC, out_dir=tmp_path / "out")
+    assert not (tmp_path / "out" / "a.json").exists()
+
+
+def test_a_bundle_without_a_signature_is_refused(tmp_path):
+    bundle, private = intact_bundle(tmp_path, key=None)
+    with pytest.raises(ValueError, match="no manifest signature"):
+        extract_bundle(bundle, private_key=private, signing_key=SERVICE_PUBLIC, out_dir=tmp_path / "out")
+
+
+@pytest.mark.parametrize("entry", [b"not json", b'{"algorithm": "Ed25519"}', b'{"algorithm": "RSA", "signature": ""}'])
+def test_a_malformed_signature_entry_is_refused(entry, tmp_path):
+    with pytest.raises(ValueError, match="signature is malformed|not signed"):
+        check_manifest_signature(b"{}", entry, signing_key=SERVICE_PUBLIC)
+
+
+def test_signing_keys_load_from_pem_base64_and_raw():
+    pem = SERVICE_KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert load_signing_key(pem) == SERVICE_PUBLIC
+    assert load_signing_key(base64.b64encode(SERVICE_PUBLIC) + b"\n") == SERVICE_PUBLIC
+    assert load_signing_key(SERVICE_PUBLIC) == SERVICE_PUBLIC
+    with pytest.raises(ValueError, match="32 bytes"):
+        load_signing_key(base64.b64encode(b"short"))
+    with pytest.raises(ValueError, match="not a PEM"):
+        load_signing_key(b"garbage!")
+    x25519 = (
+        X25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    with pytest.raises(ValueError, match="Ed25519"):
+        load_signing_key(x25519)

@@ -6,7 +6,7 @@ from reviewsvc.errors import ServiceError
 
 
 class Command(BaseCommand):
-    help = "Suspend a reviewer: every session ends now and no request passes; reenrol_reviewer brings them back."
+    help = "Suspend a reviewer: every session ends now and no request passes; reinstate_reviewer lifts it."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("email")

@@ -1,6 +1,7 @@
 """``manage.py decrypt_export BUNDLE --private-key FILE --out DIR``: open a data-subject export.
 
 The recipient's side, for operators and tests; bin/decrypt-export does the same without Django.
+The manifest's signature is checked against this service's own signing key.
 Exit status 0 when every file matched the manifest, 1 when the bundle does not open or does
 not match, 2 on usage errors.
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.common.keys import key_provider
 from reviewsvc.crypto.errors import DecryptionError
 from reviewsvc.crypto.export import extract_bundle, load_private_key
 
@@ -30,7 +32,9 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read the private key: {exc}", returncode=2) from None
         try:
             with bundle.open("rb") as source:
-                manifest = extract_bundle(source, private_key=key, out_dir=out)
+                manifest = extract_bundle(
+                    source, private_key=key, signing_key=key_provider().signing_public_key(), out_dir=out
+                )
         except OSError as exc:
             raise CommandError(f"cannot read the bundle: {exc}", returncode=2) from None
         except (DecryptionError, ValueError) as exc:
@@ -39,5 +43,5 @@ class Command(BaseCommand):
             ) from None
         self.stdout.write(
             f"export {manifest['export_id']} of subject {manifest['subject_id']}: "
-            f"{len(manifest['files'])} files verified in {out}"
+            f"signature and {len(manifest['files'])} files verified in {out}"
         )
