@@ -22,7 +22,7 @@ from apps.audit.sinks import checkpoint_file_name, checkpoint_sinks
 from apps.common.keys import key_provider
 from reviewsvc.audit import chain
 from reviewsvc.audit.checkpoint import AnyCheckpoint, CheckpointFormatError, parse_any_checkpoint
-from reviewsvc.audit.merkle import consistency_path, inclusion_path, node_hash, tree_root
+from reviewsvc.audit.merkle import Subtree, consistency_path, inclusion_path, node_hash, tree_root
 from reviewsvc.audit.proof import (
     ConsistencyProof,
     InclusionProof,
@@ -324,43 +324,74 @@ class StoredTree:
     """Subtree hashes of the first ``size`` events from the stored nodes and event hashes.
 
     A perfect subtree of 2**8 leaves or more is one stored node; anything smaller lies inside
-    one block of 256 events, read once. A proof therefore reads O(log n) rows.
+    one block of 256 events. ``prefetch`` reads every node and block a proof will need in two
+    queries (a proof's shape does not depend on the hashes), so a proof costs two round trips
+    and O(log n) rows however large the log.
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._blocks: dict[int, list[bytes]] = {}
         self.block = 1 << STORED_NODE_LEVEL
+        self._nodes: dict[tuple[int, int], bytes] = {}
+        self._blocks: dict[int, list[bytes]] = {}
+
+    def prefetch(self, make_path: Callable[[Subtree], object], *, leaves: Iterable[int] = ()) -> None:
+        """Read what ``make_path(subtree)`` will ask for, and the blocks of ``leaves`` (0-based)."""
+        nodes: set[tuple[int, int]] = set()
+        blocks: set[int] = {leaf // self.block for leaf in leaves}
+
+        def plan(lo: int, hi: int) -> bytes:
+            return self._subtree(lo, hi, lambda at: nodes.add(at) or _PLACEHOLDER, lambda b: blocks.add(b) or [])
+
+        make_path(plan)
+        if nodes:
+            wanted = Q()
+            for level, index in nodes:
+                wanted |= Q(level=level, index=index)
+            for level, index, digest in TreeNode.objects.filter(wanted).values_list("level", "index", "hash"):
+                self._nodes[(level, index)] = raw_hash(digest)
+        if blocks:
+            ranges = Q()
+            for block in blocks:
+                ranges |= Q(seq__gte=block * self.block + 1, seq__lte=min((block + 1) * self.block, self.size))
+            for block in blocks:
+                self._blocks[block] = []
+            for seq, digest in AccessEvent.objects.filter(ranges).order_by("seq").values_list("seq", "hash"):
+                self._blocks[(seq - 1) // self.block].append(raw_hash(digest))
 
     def subtree(self, lo: int, hi: int) -> bytes:
-        count = hi - lo
-        if count >= self.block and count & (count - 1) == 0 and lo % count == 0:
-            return self._node(count.bit_length() - 1, lo // count)
-        if lo // self.block == (hi - 1) // self.block:
-            leaves = self._leaves(lo // self.block)
-            offset = lo % self.block
-            return tree_root(leaves[offset : offset + count])
-        k = 1 << ((count - 1).bit_length() - 1)  # the largest power of two below count
-        return node_hash(self.subtree(lo, lo + k), self.subtree(lo + k, hi))
+        return self._subtree(lo, hi, self._node, self._leaves)
 
     def leaf(self, index: int) -> bytes:
         return self._leaves(index // self.block)[index % self.block]
 
-    def _node(self, level: int, index: int) -> bytes:
-        stored = TreeNode.objects.filter(level=level, index=index).values_list("hash", flat=True).first()
-        if stored is None or not raw_hash(stored):
-            raise NotProvable(f"tree node {level}/{index} is missing: run verify_audit_log")
-        return raw_hash(stored)
+    def _subtree(
+        self, lo: int, hi: int, node: Callable[[tuple[int, int]], bytes], leaves: Callable[[int], list[bytes]]
+    ) -> bytes:
+        count = hi - lo
+        if count >= self.block and count & (count - 1) == 0 and lo % count == 0:
+            return node((count.bit_length() - 1, lo // count))
+        if lo // self.block == (hi - 1) // self.block:
+            offset = lo % self.block
+            return tree_root(leaves(lo // self.block)[offset : offset + count])
+        k = 1 << ((count - 1).bit_length() - 1)  # the largest power of two below count
+        return node_hash(self._subtree(lo, lo + k, node, leaves), self._subtree(lo + k, hi, node, leaves))
+
+    def _node(self, at: tuple[int, int]) -> bytes:
+        stored = self._nodes.get(at, b"")
+        if not stored:
+            raise NotProvable(f"tree node {at[0]}/{at[1]} is missing: run verify_audit_log")
+        return stored
 
     def _leaves(self, block: int) -> list[bytes]:
-        if block not in self._blocks:
-            first, last = block * self.block + 1, min((block + 1) * self.block, self.size)
-            hashes = AccessEvent.objects.filter(seq__gte=first, seq__lte=last).order_by("seq")
-            leaves = [raw_hash(h) for h in hashes.values_list("hash", flat=True)]
-            if len(leaves) != last - first + 1:
-                raise NotProvable(f"events {first}..{last} are not all stored: run verify_audit_log")
-            self._blocks[block] = leaves
-        return self._blocks[block]
+        leaves = self._blocks.get(block, [])
+        expected = min((block + 1) * self.block, self.size) - block * self.block
+        if len(leaves) != expected:
+            raise NotProvable(f"events of block {block} are not all stored: run verify_audit_log")
+        return leaves
+
+
+_PLACEHOLDER = bytes(32)
 
 
 def event_inclusion_proof(*, seq: int, checkpoint: AnyCheckpoint) -> InclusionProof:
@@ -372,6 +403,7 @@ def event_inclusion_proof(*, seq: int, checkpoint: AnyCheckpoint) -> InclusionPr
     if not 1 <= seq <= checkpoint.size:
         raise NotProvable(f"event {seq} is not covered by checkpoint {checkpoint.size}")
     tree = StoredTree(checkpoint.size)
+    tree.prefetch(lambda subtree: inclusion_path(seq - 1, checkpoint.size, subtree), leaves=[seq - 1])
     path = inclusion_path(seq - 1, checkpoint.size, tree.subtree)
     proof = proof_make(seq=seq, event_hash=tree.leaf(seq - 1).hex(), checkpoint=checkpoint, path=path)
     problem = proof_problem(proof, checkpoint)
@@ -389,7 +421,9 @@ def log_consistency_proof(*, old: AnyCheckpoint, new: AnyCheckpoint) -> Consiste
     """An RFC 6962 consistency proof that ``old``'s tree is a prefix of ``new``'s, in O(log n) reads."""
     if not 0 < old.size <= new.size:
         raise NotProvable("a consistency proof needs 0 < old size <= new size")
-    path = consistency_path(old.size, new.size, StoredTree(new.size).subtree)
+    tree = StoredTree(new.size)
+    tree.prefetch(lambda subtree: consistency_path(old.size, new.size, subtree))
+    path = consistency_path(old.size, new.size, tree.subtree)
     proof = consistency_make(old=old, new=new, path=path)
     problem = consistency_problem(proof, old, new)
     if problem:
