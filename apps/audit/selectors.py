@@ -102,6 +102,17 @@ def event_list(
     return events
 
 
+def events_sealed_after(*, seq: int, limit: int = 500) -> list[AccessEvent]:
+    """Up to ``limit`` sealed events after ``seq``, in sequence order: what a forwarder (a SIEM
+    stream with its own durable cursor) reads next.
+
+    Every committed event is sealed (sequenced and chained) at its commit, and appends commit in
+    ``seq`` order under the append lock, so a reader that resumes after the last ``seq`` it
+    delivered never skips one that commits later.
+    """
+    return list(AccessEvent.objects.filter(seq__gt=seq).order_by("seq")[:limit])
+
+
 def export_fields(event: AccessEvent) -> dict:
     """Every hashed field, as an export row carries it (the same texts the hash covers)."""
     return {

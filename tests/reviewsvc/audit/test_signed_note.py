@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import base64
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -173,3 +177,20 @@ def test_it_refuses_a_malformed_checkpoint_body(body):
 def test_it_refuses_an_origin_that_cannot_be_a_key_name():
     with pytest.raises(CheckpointFormatError, match="origin"):
         tlog_checkpoint_sign(origin="has space", size=1, root="00" * 32, public_key=PUBLIC, sign=SIGNER.sign)
+
+
+def test_the_outsiders_recipe_in_the_docs_checks_the_docs_example_and_refuses_it_altered(tmp_path):
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "AUDIT.md").read_text(encoding="utf-8")
+    recipe = re.search(r"```python\n(import base64.*?)```", doc, re.S).group(1)
+    example = re.search(r"```\n(reviews\.example\.org/audit-log\n.*?)```", doc, re.S).group(1)
+    vkey = re.search(r"verifier key is `([^`]+)`", doc).group(1)
+    script, note = tmp_path / "check.py", tmp_path / "checkpoint.txt"
+    script.write_text(recipe)
+    note.write_text(example, encoding="utf-8")
+    run = subprocess.run([sys.executable, str(script), vkey, str(note)], capture_output=True, text=True, check=False)
+    assert (run.returncode, run.stdout.split(":")[0]) == (0, "reviews.example.org/audit-log")
+    note.write_text(example.replace("\n1234\n", "\n1235\n"), encoding="utf-8")
+    altered = subprocess.run(
+        [sys.executable, str(script), vkey, str(note)], capture_output=True, text=True, check=False
+    )
+    assert altered.returncode != 0
