@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.audit.models import AccessEvent, TreeNode
-from apps.audit.selectors import NotProvable, checkpoint_at, event_inclusion_proof
+from apps.audit.selectors import NotProvable, checkpoint_at, event_inclusion_proof, log_consistency_proof
 from apps.audit.services import checkpoint_create
 from apps.common.keys import key_provider
 from reviewsvc.audit.merkle import consistency_proof, inclusion_proof, tree_root
@@ -187,3 +187,21 @@ def test_the_only_event_of_a_log_is_proved_by_an_empty_path(django_capture_on_co
     checkpoint = checkpoint_create().as_signed()
     proof = event_inclusion_proof(seq=1, checkpoint=checkpoint)
     assert (proof.path, proof_problem(proof, checkpoint)) == ((), None)
+
+
+def test_with_small_stored_subtrees_every_proof_still_matches_the_one_from_every_leaf(monkeypatch):
+    # Blocks of 4 leaves: ranges that span several blocks without being one stored node are split.
+    monkeypatch.setattr("reviewsvc.audit.verify.STORED_NODE_LEVEL", 2)
+    monkeypatch.setattr("apps.audit.selectors.STORED_NODE_LEVEL", 2)
+    record_events(13)
+    checkpoint_create()
+    record_events(24)
+    checkpoint_create()
+    leaves = [bytes.fromhex(h) for h in AccessEvent.objects.order_by("seq").values_list("hash", flat=True)]
+    old, new = checkpoint_at(13), checkpoint_at(37)
+    for seq in range(1, 38):
+        proof = event_inclusion_proof(seq=seq, checkpoint=new)
+        assert [bytes.fromhex(node) for node in proof.path] == inclusion_proof(seq - 1, leaves)
+    consistency = log_consistency_proof(old=old, new=new)
+    assert [bytes.fromhex(node) for node in consistency.path] == consistency_proof(13, leaves)
+    assert consistency_problem(consistency, old, new) is None
