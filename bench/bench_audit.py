@@ -1,17 +1,22 @@
-"""Access log: chained appends from 8 writer processes, and full verification of 1,000,000 events.
+"""Access log: chained appends from 8 and 16 writer processes, verification and proofs at 1,000,000 events.
 
 Needs PostgreSQL (BENCH_PG_ADMIN, default the local server); creates `reviewsvc_bench_audit`.
+Sizes: BENCH_AUDIT_WRITERS (default "8,16"), BENCH_AUDIT_PER_WRITER (1000), BENCH_AUDIT_ROUNDS (3),
+BENCH_AUDIT_VERIFY_EVENTS (1000000), BENCH_AUDIT_PROOFS (50).
 
-1. Appends, 8 processes at once, one event per transaction: ``event_record`` (advisory lock,
-   chain, one round trip) against plain single-row INSERTs of the same rows into a copy of the
-   table with the same indexes but no chain, no lock and a sequence for ``seq``. Same run,
-   alternating rounds; the best round of each is compared (the machine is shared: the best
-   round is the least disturbed one). Target: chained >= 0.8x plain.
-2. Verification: 1,000,000 events are generated (chained in Python, loaded with COPY), a
-   checkpoint is signed, then ``audit_log_verify`` reads and checks the whole log (sequence,
-   chain, Merkle root against every checkpoint). Baseline, same run: SHA-256 alone over the
-   same encoded records, in memory. Alternating runs, best of each. Target: verification >= 1/8
-   of that rate.
+1. Appends, N processes at once, one event per transaction: ``event_record`` (MAC, advisory
+   lock, chain, one round trip) against plain single-row INSERTs of the same rows (MAC
+   included) into a copy of the table with the same indexes but no chain, no lock and a
+   sequence for ``seq``. Same run, alternating rounds; the best round of each is compared (the
+   machine is shared: the best round is the least disturbed one). Target: chained >= 0.9x plain.
+2. Verification: 1,000,000 events are generated (chained and MACed in Python, loaded with
+   COPY), a checkpoint is signed, then ``audit_log_verify`` reads and checks the whole log
+   (sequence, chain, every MAC, Merkle root against every checkpoint in every source).
+   Baseline, same run: SHA-256 alone over the same encoded records, in memory. Alternating
+   runs, best of each. Target: verification >= 1/8 of that rate.
+3. Proofs at that size: ``event_inclusion_proof`` for random events and a consistency proof
+   between the two checkpoints, from the stored tree nodes. Baseline, same run: reading one
+   event row by its seq. Target: inclusion proof < 20 ms.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import hashlib
 import multiprocessing
 import os
 import queue
+import random
+import statistics
 import sys
 import time
 import uuid
@@ -30,17 +37,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import bench_env, manage, table  # noqa: E402
 
-WRITERS = int(os.environ.get("BENCH_AUDIT_WRITERS", "8"))
+WRITER_COUNTS = [int(n) for n in os.environ.get("BENCH_AUDIT_WRITERS", "8,16").split(",")]
 PER_WRITER = int(os.environ.get("BENCH_AUDIT_PER_WRITER", "1000"))
 ROUNDS = int(os.environ.get("BENCH_AUDIT_ROUNDS", "3"))
 VERIFY_EVENTS = int(os.environ.get("BENCH_AUDIT_VERIFY_EVENTS", "1000000"))
+PROOFS = int(os.environ.get("BENCH_AUDIT_PROOFS", "50"))
 DATABASE = "reviewsvc_bench_audit"
 
 COLUMNS = (
     "time, actor_kind, actor_id, actor_label, action, clip_id, subject_pseudonym, facility_id, facility_name, "
-    "client_address, outcome, reason, request_id, extra, prev_hash, hash"
+    "client_address, outcome, reason, request_id, extra, prev_hash, hash, mac"
 )
-PLAIN_INSERT = f"INSERT INTO bench_plain_event ({COLUMNS}) VALUES ({', '.join(['%s'] * 16)})"
+PLAIN_INSERT = f"INSERT INTO bench_plain_event ({COLUMNS}) VALUES ({', '.join(['%s'] * 17)})"
 
 
 def _django(env: dict[str, str]) -> None:
@@ -54,6 +62,7 @@ def _writer(env: dict[str, str], chained: bool, worker: int, count: int, barrier
     _django(env)
     from django.db import connection, transaction
 
+    from apps.audit.selectors import event_mac_function
     from apps.audit.services import _event_fields, event_record
     from apps.common.context import RequestContext
     from reviewsvc.audit import chain
@@ -89,6 +98,7 @@ def _writer(env: dict[str, str], chained: bool, worker: int, count: int, barrier
                     extra={"n": number},
                 )
                 body = chain.encode_body(fields)
+                mac = chain.event_mac(event_mac_function(), body)
                 with connection.cursor() as cursor:
                     cursor.execute(
                         PLAIN_INSERT,
@@ -97,18 +107,19 @@ def _writer(env: dict[str, str], chained: bool, worker: int, count: int, barrier
                             chain.canonical_json(fields["extra"]),
                             chain.GENESIS,
                             hashlib.sha256(body).hexdigest(),
+                            mac,
                         ],
                     )
     results.put((started, time.monotonic()))
     connection.close()
 
 
-def appends(env: dict[str, str], *, chained: bool) -> float:
+def appends(env: dict[str, str], *, writers: int, chained: bool) -> float:
     spawn = multiprocessing.get_context("spawn")
-    barrier, results = spawn.Barrier(WRITERS), spawn.Queue()
+    barrier, results = spawn.Barrier(writers), spawn.Queue()
     processes = [
         spawn.Process(target=_writer, args=(env, chained, worker, PER_WRITER, barrier, results))
-        for worker in range(WRITERS)
+        for worker in range(writers)
     ]
     for process in processes:
         process.start()
@@ -126,15 +137,17 @@ def appends(env: dict[str, str], *, chained: bool) -> float:
     for process in processes:
         process.join(timeout=60)
     elapsed = max(end for _, end in spans) - min(start for start, _ in spans)
-    return WRITERS * PER_WRITER / elapsed
+    return writers * PER_WRITER / elapsed
 
 
 def generate(count: int) -> list[bytes]:
     """Append ``count`` varied events after the current head with COPY; returns the hashed records."""
     from django.db import connection
 
+    from apps.audit.selectors import event_mac_function
     from reviewsvc.audit import chain
 
+    mac = event_mac_function()
     with connection.cursor() as cursor:
         cursor.execute("SELECT seq, hash FROM audit_accessevent ORDER BY seq DESC LIMIT 1")
         head = cursor.fetchone() or (0, chain.GENESIS)
@@ -168,11 +181,13 @@ def generate(count: int) -> list[bytes]:
                 uuid.UUID(int=number).hex[:20],
                 f'{{"n":{number}}}',
             ]
-            record = version + seq.to_bytes(8, "big") + bytes.fromhex(prev) + separator.join(fields).encode()
+            body = separator.join(fields).encode()
+            record = version + seq.to_bytes(8, "big") + bytes.fromhex(prev) + body
             digest = sha256(record).hexdigest()
             records.append(record)
             when = base + timedelta(milliseconds=number)
-            copy.write_row([seq, when, *fields[1:7], fields[7] or None, *fields[8:], prev, digest])
+            row = [seq, when, *fields[1:7], fields[7] or None, *fields[8:], prev, digest, chain.event_mac(mac, body)]
+            copy.write_row(row)
             prev = digest
     return records
 
@@ -193,6 +208,8 @@ def main() -> None:
     _django(env)
     from django.db import connection
 
+    from apps.audit.models import AccessEvent
+
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TABLE bench_plain_event (LIKE audit_accessevent INCLUDING DEFAULTS INCLUDING INDEXES); "
@@ -201,16 +218,29 @@ def main() -> None:
         )
     connection.close()
 
-    plain, chained = [], []
-    for _ in range(ROUNDS):
-        plain.append(appends(env, chained=False))
-        chained.append(appends(env, chained=True))
-    plain_rate, chained_rate = max(plain), max(chained)
+    append_rows, append_lines = [], []
+    for writers in WRITER_COUNTS:
+        plain, chained = [], []
+        for _ in range(ROUNDS):
+            plain.append(appends(env, writers=writers, chained=False))
+            chained.append(appends(env, writers=writers, chained=True))
+        plain_rate, chained_rate = max(plain), max(chained)
+        append_rows.append(
+            (
+                f"appends, {writers} processes (events/s)",
+                f"{chained_rate:,.0f}",
+                f"plain INSERT {plain_rate:,.0f}",
+                f"{chained_rate / plain_rate:.2f}x",
+                ">= 0.90x",
+            )
+        )
+        append_lines.append(f"appends, {writers} processes: chained {listed(chained)}; plain {listed(plain)}")
 
-    from apps.audit.selectors import audit_log_verify
+    from apps.audit.selectors import audit_log_verify, checkpoint_at, event_inclusion_proof, log_consistency_proof
     from apps.audit.services import checkpoint_create
 
-    appended = WRITERS * PER_WRITER * ROUNDS
+    appended = sum(WRITER_COUNTS) * PER_WRITER * ROUNDS
+    first = checkpoint_create()
     started = time.perf_counter()
     records = generate(VERIFY_EVENTS)
     generated = time.perf_counter() - started
@@ -227,32 +257,56 @@ def main() -> None:
             raise SystemExit(f"verification failed: {result}")
         verify_rates.append(result.entries / verifying)
     baseline, verify_rate = max(baselines), max(verify_rates)
+
+    signed = checkpoint_at(checkpoint.size)
+    picks = random.Random(11).sample(range(1, checkpoint.size + 1), min(PROOFS, checkpoint.size))
+    proof_ms, read_ms = [], []
+    for seq in picks:
+        started = time.perf_counter()
+        event_inclusion_proof(seq=seq, checkpoint=signed)
+        proof_ms.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        AccessEvent.objects.filter(seq=seq).values_list("hash", flat=True).get()
+        read_ms.append((time.perf_counter() - started) * 1000)
+    started = time.perf_counter()
+    log_consistency_proof(old=checkpoint_at(first.size), new=signed)
+    consistency_ms = (time.perf_counter() - started) * 1000
     connection.close()
 
+    proof_p50, proof_max = statistics.median(proof_ms), max(proof_ms)
     rows = [
+        *append_rows,
         (
-            f"appends, {WRITERS} processes (events/s)",
-            f"{chained_rate:,.0f}",
-            f"plain INSERT {plain_rate:,.0f}",
-            f"{chained_rate / plain_rate:.2f}x",
-            ">= 0.80x",
-        ),
-        (
-            f"verify {result.entries:,} events (events/s)",
+            f"verify {result.entries:,} events, MACs included (events/s)",
             f"{verify_rate:,.0f}",
             f"raw SHA-256 {baseline:,.0f}",
             f"1/{baseline / verify_rate:.1f}",
             ">= 1/8",
         ),
+        (
+            f"inclusion proof at {checkpoint.size:,} events (ms, p50 / max of {len(picks)})",
+            f"{proof_p50:.1f} / {proof_max:.1f}",
+            f"one row by seq {statistics.median(read_ms):.2f}",
+            f"{proof_p50 / statistics.median(read_ms):.0f}x",
+            "< 20 ms",
+        ),
+        (
+            f"consistency proof {first.size:,} -> {checkpoint.size:,} (ms)",
+            f"{consistency_ms:.1f}",
+            "",
+            "",
+            "",
+        ),
     ]
     print(table(rows, ("figure", "measured", "baseline, same run", "ratio", "target")))
-
-    def listed(rates: list[float]) -> str:
-        return ", ".join(f"{rate:,.0f}" for rate in rates)
-
-    print(f"appends: chained {listed(chained)}; plain {listed(plain)}")
+    for line in append_lines:
+        print(line)
     print(f"verify: {listed(verify_rates)}; raw SHA-256 {listed(baselines)}")
     print(f"{VERIFY_EVENTS:,} events generated in {generated:.1f} s; a checkpoint over them signed in {signing:.1f} s")
+
+
+def listed(rates: list[float]) -> str:
+    return ", ".join(f"{rate:,.0f}" for rate in rates)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,9 @@ def var_per_test(settings, tmp_path):
     """Each test gets its own blob folder and master keys: "nothing was stored" means this test
     stored nothing, and a rotation in one test cannot shift another's key versions."""
     settings.REVIEWSVC_KEY_FILE = str(tmp_path / "keys" / "master-keys.json")
+    # Checkpoint files outlive the test's rolled-back database: each test gets its own sink folder.
+    settings.REVIEWSVC_CHECKPOINT_DIR = str(tmp_path / "checkpoints")
+    settings.REVIEWSVC_CHECKPOINT_STORAGES = []
     settings.STORAGES = {
         **settings.STORAGES,
         "clips": {

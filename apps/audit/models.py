@@ -11,6 +11,7 @@ import json
 
 from django.db import models
 
+from reviewsvc.audit import chain
 from reviewsvc.audit import checkpoint as signed
 from reviewsvc.audit.chain import canonical_json, format_time
 
@@ -61,6 +62,9 @@ class AccessEvent(models.Model):
     # Not indexed: nothing looks an event up by its hash, and every index on this table is
     # maintained inside the append lock (verification catches a duplicate or forked chain).
     hash = models.CharField(max_length=64)
+    # nonce ‖ HMAC-SHA256 under the provider's event-mac key (reviewsvc/audit/chain.py): what a
+    # role holding only database credentials cannot compute. Unique: a copied row is refused.
+    mac = models.CharField(max_length=2 * chain.MAC_SIZE, unique=True)
 
     class Meta:
         ordering = ["seq"]
@@ -84,7 +88,11 @@ class AccessEvent(models.Model):
 
 
 class Checkpoint(models.Model):
-    """A signed Merkle root over the first ``size`` events, chained to the checkpoint before it."""
+    """A signed Merkle root over the first ``size`` events.
+
+    ``note``: the C2SP signed checkpoint exactly as signed. Rows from before that format have no
+    note and keep their version 1 fields (``prev``, ``key``, ``signature``), verified as such.
+    """
 
     size = models.BigIntegerField(unique=True)
     root = models.CharField(max_length=64)
@@ -96,6 +104,7 @@ class Checkpoint(models.Model):
     # the next checkpoint hashes only the events after this one. Not trusted by verification,
     # which recomputes every root: a tampered frontier yields a root that fails it.
     frontier = models.TextField(blank=True)
+    note = models.TextField(blank=True)
 
     class Meta:
         ordering = ["size"]
@@ -103,7 +112,9 @@ class Checkpoint(models.Model):
     def __str__(self) -> str:
         return f"checkpoint {self.size} {self.root[:12]}"
 
-    def as_signed(self) -> signed.Checkpoint:
+    def as_signed(self) -> signed.AnyCheckpoint:
+        if self.note:
+            return signed.parse_tlog_checkpoint(self.note)
         return signed.Checkpoint(
             size=self.size,
             root=self.root,
@@ -200,3 +211,22 @@ class VerificationRun(models.Model):
 
     def __str__(self) -> str:
         return f"verification {self.id} {self.status}"
+
+
+class TreeNode(models.Model):
+    """The hash of a perfect Merkle subtree: leaves ``index * 2**level`` .. ``(index + 1) * 2**level - 1``.
+
+    Written when a checkpoint first covers the whole subtree (levels >= 8 only), so inclusion and
+    consistency proofs read O(log n) rows. Not trusted: a proof is checked against the signed
+    root before it is handed out.
+    """
+
+    level = models.SmallIntegerField()
+    index = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["level", "index"], name="audit_tree_node_position")]
+
+    def __str__(self) -> str:
+        return f"node {self.level}/{self.index}"

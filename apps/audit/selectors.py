@@ -10,26 +10,32 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from functools import partial
 
 import psycopg
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
-from apps.audit.models import AccessEvent
+from apps.audit.models import AccessEvent, TreeNode
 from apps.audit.models import Checkpoint as CheckpointRow
+from apps.audit.sinks import checkpoint_file_name, checkpoint_sinks
 from apps.common.keys import key_provider
 from reviewsvc.audit import chain
-from reviewsvc.audit.checkpoint import Checkpoint, CheckpointFormatError, parse_checkpoint
-from reviewsvc.audit.merkle import inclusion_proof, tree_root
-from reviewsvc.audit.proof import InclusionProof, proof_make, proof_problem
-from reviewsvc.audit.verify import Record, VerifyResult, raw_hash, verify_log
+from reviewsvc.audit.checkpoint import AnyCheckpoint, CheckpointFormatError, parse_any_checkpoint
+from reviewsvc.audit.merkle import Subtree, consistency_path, inclusion_path, node_hash, tree_root
+from reviewsvc.audit.proof import (
+    ConsistencyProof,
+    InclusionProof,
+    consistency_make,
+    consistency_problem,
+    proof_make,
+    proof_problem,
+)
+from reviewsvc.audit.verify import STORED_NODE_LEVEL, Record, VerifyResult, raw_hash, raw_mac, verify_log
 from reviewsvc.crypto.keys import verify_signature
 
 CHUNK = 5000
 PSEUDONYM_PURPOSE = "subject"
-CHECKPOINT_GLOB = "checkpoint-*.txt"
 
 # PostgreSQL builds the body (reviewsvc/audit/chain.py) from the stored columns in the query,
 # so the verifier receives four columns per event; Python still hashes every byte itself.
@@ -38,10 +44,15 @@ SELECT seq, convert_to(concat_ws(E'\\x1f',
     (extract(epoch FROM time) * 1000000)::int8::text, actor_kind, actor_id, actor_label,
     action, coalesce(clip_id::text, ''), subject_pseudonym, coalesce(facility_id::text, ''), facility_name,
     client_address, outcome, reason, request_id, extra), 'UTF8'),
-    decode(prev_hash, 'hex'), decode(hash, 'hex')
+    decode(prev_hash, 'hex'), decode(hash, 'hex'), decode(mac, 'hex')
 FROM audit_accessevent WHERE seq >= %s ORDER BY seq
 """
 PREFETCH_BATCHES = 4
+
+
+def event_mac_function() -> chain.MacFunction:
+    """The provider's event-mac HMAC, bound; the key stays inside the provider (or its token)."""
+    return partial(key_provider().mac, chain.MAC_PURPOSE)
 
 
 def subject_pseudonym(subject_id: str) -> str:
@@ -91,6 +102,17 @@ def event_list(
     return events
 
 
+def events_sealed_after(*, seq: int, limit: int = 500) -> list[AccessEvent]:
+    """Up to ``limit`` sealed events after ``seq``, in sequence order: what a forwarder (a SIEM
+    stream with its own durable cursor) reads next.
+
+    Every committed event is sealed (sequenced and chained) at its commit, and appends commit in
+    ``seq`` order under the append lock, so a reader that resumes after the last ``seq`` it
+    delivered never skips one that commits later.
+    """
+    return list(AccessEvent.objects.filter(seq__gt=seq).order_by("seq")[:limit])
+
+
 def export_fields(event: AccessEvent) -> dict:
     """Every hashed field, as an export row carries it (the same texts the hash covers)."""
     return {
@@ -111,6 +133,7 @@ def export_fields(event: AccessEvent) -> dict:
         "extra": event.extra,
         "prev_hash": event.prev_hash,
         "hash": event.hash,
+        "mac": event.mac,
     }
 
 
@@ -149,7 +172,13 @@ def _exact_batch(start: int) -> Iterator[Iterable[Record]]:
 def _exact_records(start: int) -> Iterator[Record]:
     for event in AccessEvent.objects.filter(seq__gte=start).order_by("seq").iterator(chunk_size=CHUNK):
         fields = export_fields(event)
-        yield event.seq, chain.encode_body(fields), raw_hash(event.prev_hash), raw_hash(event.hash)
+        yield (
+            event.seq,
+            chain.encode_body(fields),
+            raw_hash(event.prev_hash),
+            raw_hash(event.hash),
+            raw_mac(event.mac),
+        )
 
 
 def _postgresql_batches(start: int) -> Iterator[Iterable[Record]]:
@@ -214,52 +243,80 @@ def _postgresql_rows(start: int) -> Iterator[list[Record]]:
                 cursor.close()
 
 
-def checkpoint_latest() -> Checkpoint | None:
+def checkpoint_latest() -> AnyCheckpoint | None:
     row = CheckpointRow.objects.order_by("-size").first()
     return row.as_signed() if row else None
 
 
-def checkpoints_stored() -> list[Checkpoint]:
+def checkpoints_stored() -> list[AnyCheckpoint]:
     return [row.as_signed() for row in CheckpointRow.objects.order_by("size")]
 
 
-def checkpoints_in_folder(folder: Path) -> list[Checkpoint]:
-    """The copies written outside the database; one that does not parse is itself a finding."""
-    found = []
-    for path in sorted(folder.glob(CHECKPOINT_GLOB)):
-        found.append(parse_checkpoint(path.read_text(encoding="ascii")))
-    return found
+class CheckpointUnreadable(Exception):
+    """A file in a sink that is not a checkpoint: itself a finding."""
+
+
+def checkpoints_by_source() -> dict[str, dict[int, AnyCheckpoint]]:
+    """Every checkpoint of every source — the database first, then each sink — by size."""
+    sources: dict[str, dict[int, AnyCheckpoint]] = {"database": {c.size: c for c in checkpoints_stored()}}
+    for sink in checkpoint_sinks():
+        found: dict[int, AnyCheckpoint] = {}
+        for name in sink.names():
+            try:
+                checkpoint = parse_any_checkpoint(sink.read(name))
+            except (CheckpointFormatError, UnicodeDecodeError) as exc:
+                raise CheckpointUnreadable(f"{name} in sink {sink.name} is not a checkpoint: {exc}") from None
+            if checkpoint_file_name(checkpoint.size) != name:
+                raise CheckpointUnreadable(f"{name} in sink {sink.name} holds checkpoint {checkpoint.size}")
+            found[checkpoint.size] = checkpoint
+        sources[f"sink {sink.name}"] = found
+    return sources
 
 
 def audit_log_verify(*, progress: Callable[[int], None] | None = None, progress_every: int = 50_000) -> VerifyResult:
-    """The whole log against every checkpoint, in the database and in the folder sink.
+    """The whole log against every checkpoint of every source: the database and each sink.
 
-    The folder's copies catch what a database superuser could otherwise hide: deleting the
-    last checkpoints together with the events after an earlier one.
+    A checkpoint missing from any source, or two copies that differ, fails verification naming
+    it. The sinks' copies still bind the log when a database superuser deleted events together
+    with the checkpoint rows that covered them: the walk finds the events missing.
     """
-    stored = checkpoints_stored()
     try:
-        outside = checkpoints_in_folder(Path(settings.REVIEWSVC_CHECKPOINT_DIR))
-    except (CheckpointFormatError, UnicodeDecodeError) as exc:
-        return VerifyResult(False, AccessEvent.objects.count(), 1, f"unreadable checkpoint file: {exc}")
-    by_size = {c.size: c for c in stored}
-    for copy in outside:
-        if copy.size not in by_size:
-            # Only outside: the database lost it (or never committed it); it still binds the log.
-            by_size[copy.size] = copy
-        elif by_size[copy.size] != copy:
-            vouched = max((size for size in by_size if size < copy.size), default=0)
+        sources = checkpoints_by_source()
+    except CheckpointUnreadable as exc:
+        return VerifyResult(False, AccessEvent.objects.count(), 1, f"unreadable checkpoint: {exc}")
+    union: dict[int, AnyCheckpoint] = {}
+    for source in sources.values():
+        for size, checkpoint in source.items():
+            union.setdefault(size, checkpoint)
+    problems: list[tuple[int, str]] = []
+    for size in sorted(union):
+        vouched = max((s for s in union if s < size), default=0)
+        holders = {name for name, source in sources.items() if size in source}
+        differing = sorted(name for name in holders if sources[name][size].text() != union[size].text())
+        if differing:
             return VerifyResult(
-                False, AccessEvent.objects.count(), vouched + 1, f"checkpoint {copy.size} differs from its copy outside"
+                False,
+                AccessEvent.objects.count(),
+                vouched + 1,
+                f"checkpoint {size} differs between sources ({', '.join(sorted(holders))})",
             )
+        if missing := sorted(set(sources) - holders):
+            problems.append((vouched + 1, f"checkpoint {size} is missing from {', '.join(missing)}"))
     with event_records() as records:
-        return verify_log(
+        result = verify_log(
             records if progress is None else _counted(records, progress, progress_every),
-            checkpoints=sorted(by_size.values(), key=lambda c: c.size),
+            checkpoints=[union[size] for size in sorted(union)],
             trusted_key=key_provider().signing_public_key(),
             verify_signature=verify_signature,
             complete_series=True,
+            mac=event_mac_function(),
         )
+    if not problems:
+        return result
+    listed = "; ".join(problem for _, problem in problems)
+    if not result.ok:
+        return VerifyResult(False, result.entries, result.first_bad, f"{result.problem}; {listed}")
+    return VerifyResult(False, result.entries, problems[0][0], listed)
 
 
 def _counted(records: Iterable[Record], progress: Callable[[int], None], every: int) -> Iterator[Record]:
@@ -274,26 +331,114 @@ class NotProvable(Exception):
     pass
 
 
-def event_inclusion_proof(*, seq: int, checkpoint: Checkpoint) -> InclusionProof:
-    """An RFC 6962 audit path for event ``seq`` in the tree ``checkpoint`` signed.
+class StoredTree:
+    """Subtree hashes of the first ``size`` events from the stored nodes and event hashes.
 
-    The tree is rebuilt from the stored hashes and must reproduce the signed root: a proof is
-    only handed out for a log that still matches its checkpoint.
+    A perfect subtree of 2**8 leaves or more is one stored node; anything smaller lies inside
+    one block of 256 events. ``prefetch`` reads every node and block a proof will need in two
+    queries (a proof's shape does not depend on the hashes), so a proof costs two round trips
+    and O(log n) rows however large the log.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.block = 1 << STORED_NODE_LEVEL
+        self._nodes: dict[tuple[int, int], bytes] = {}
+        self._blocks: dict[int, list[bytes]] = {}
+
+    def prefetch(self, make_path: Callable[[Subtree], object], *, leaves: Iterable[int] = ()) -> None:
+        """Read what ``make_path(subtree)`` will ask for, and the blocks of ``leaves`` (0-based)."""
+        nodes: set[tuple[int, int]] = set()
+        blocks: set[int] = {leaf // self.block for leaf in leaves}
+
+        def plan(lo: int, hi: int) -> bytes:
+            return self._subtree(lo, hi, lambda at: nodes.add(at) or _PLACEHOLDER, lambda b: blocks.add(b) or [])
+
+        make_path(plan)
+        if nodes:
+            wanted = Q()
+            for level, index in nodes:
+                wanted |= Q(level=level, index=index)
+            for level, index, digest in TreeNode.objects.filter(wanted).values_list("level", "index", "hash"):
+                self._nodes[(level, index)] = raw_hash(digest)
+        if blocks:
+            ranges = Q()
+            for block in blocks:
+                ranges |= Q(seq__gte=block * self.block + 1, seq__lte=min((block + 1) * self.block, self.size))
+            for block in blocks:
+                self._blocks[block] = []
+            for seq, digest in AccessEvent.objects.filter(ranges).order_by("seq").values_list("seq", "hash"):
+                self._blocks[(seq - 1) // self.block].append(raw_hash(digest))
+
+    def subtree(self, lo: int, hi: int) -> bytes:
+        return self._subtree(lo, hi, self._node, self._leaves)
+
+    def leaf(self, index: int) -> bytes:
+        return self._leaves(index // self.block)[index % self.block]
+
+    def _subtree(
+        self, lo: int, hi: int, node: Callable[[tuple[int, int]], bytes], leaves: Callable[[int], list[bytes]]
+    ) -> bytes:
+        count = hi - lo
+        if count >= self.block and count & (count - 1) == 0 and lo % count == 0:
+            return node((count.bit_length() - 1, lo // count))
+        if lo // self.block == (hi - 1) // self.block:
+            offset = lo % self.block
+            return tree_root(leaves(lo // self.block)[offset : offset + count])
+        k = 1 << ((count - 1).bit_length() - 1)  # the largest power of two below count
+        return node_hash(self._subtree(lo, lo + k, node, leaves), self._subtree(lo + k, hi, node, leaves))
+
+    def _node(self, at: tuple[int, int]) -> bytes:
+        stored = self._nodes.get(at, b"")
+        if not stored:
+            raise NotProvable(f"tree node {at[0]}/{at[1]} is missing: run verify_audit_log")
+        return stored
+
+    def _leaves(self, block: int) -> list[bytes]:
+        leaves = self._blocks.get(block, [])
+        expected = min((block + 1) * self.block, self.size) - block * self.block
+        if len(leaves) != expected:
+            raise NotProvable(f"events of block {block} are not all stored: run verify_audit_log")
+        return leaves
+
+
+_PLACEHOLDER = bytes(32)
+
+
+def event_inclusion_proof(*, seq: int, checkpoint: AnyCheckpoint) -> InclusionProof:
+    """An RFC 6962 audit path for event ``seq`` in the tree ``checkpoint`` signed, in O(log n) reads.
+
+    The path is checked against the signed root before it is handed out: stored nodes or hashes
+    that no longer match the checkpoint give no proof.
     """
     if not 1 <= seq <= checkpoint.size:
         raise NotProvable(f"event {seq} is not covered by checkpoint {checkpoint.size}")
-    hashes = [
-        raw_hash(h)
-        for h in AccessEvent.objects.filter(seq__lte=checkpoint.size).order_by("seq").values_list("hash", flat=True)
-    ]
-    if len(hashes) != checkpoint.size or tree_root(hashes).hex() != checkpoint.root:
-        raise NotProvable(f"the stored events no longer match checkpoint {checkpoint.size}: run verify_audit_log")
-    proof = proof_make(
-        seq=seq, event_hash=hashes[seq - 1].hex(), checkpoint=checkpoint, path=inclusion_proof(seq - 1, hashes)
-    )
+    tree = StoredTree(checkpoint.size)
+    tree.prefetch(lambda subtree: inclusion_path(seq - 1, checkpoint.size, subtree), leaves=[seq - 1])
+    path = inclusion_path(seq - 1, checkpoint.size, tree.subtree)
+    proof = proof_make(seq=seq, event_hash=tree.leaf(seq - 1).hex(), checkpoint=checkpoint, path=path)
     problem = proof_problem(proof, checkpoint)
     if problem:
-        raise NotProvable(problem)
+        raise NotProvable(f"the stored log no longer matches checkpoint {checkpoint.size}: run verify_audit_log")
+    return proof
+
+
+def checkpoint_at(size: int) -> AnyCheckpoint | None:
+    row = CheckpointRow.objects.filter(size=size).first()
+    return row.as_signed() if row else None
+
+
+def log_consistency_proof(*, old: AnyCheckpoint, new: AnyCheckpoint) -> ConsistencyProof:
+    """An RFC 6962 consistency proof that ``old``'s tree is a prefix of ``new``'s, in O(log n) reads."""
+    if not 0 < old.size <= new.size:
+        raise NotProvable("a consistency proof needs 0 < old size <= new size")
+    tree = StoredTree(new.size)
+    tree.prefetch(lambda subtree: consistency_path(old.size, new.size, subtree))
+    path = consistency_path(old.size, new.size, tree.subtree)
+    proof = consistency_make(old=old, new=new, path=path)
+    problem = consistency_problem(proof, old, new)
+    if problem:
+        raise NotProvable(f"{problem}: run verify_audit_log")
     return proof
 
 

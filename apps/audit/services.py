@@ -22,22 +22,19 @@ recomputes every hash in Python, so a mismatch between the two implementations i
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
-from apps.audit.models import AccessEvent, Checkpoint, Outcome, VerificationRun
-from apps.audit.selectors import event_records, subject_pseudonym
+from apps.audit.models import AccessEvent, Checkpoint, Outcome, TreeNode, VerificationRun
+from apps.audit.selectors import event_mac_function, event_records, subject_pseudonym
+from apps.audit.sinks import checkpoint_file_name, checkpoint_sinks
 from apps.common.context import MAX_LABEL, RequestContext, clean_text
 from apps.common.counters import window_count, window_end
 from apps.common.keys import key_provider
@@ -55,12 +52,21 @@ MAX_EXTRA_BYTES = 4096
 CHECKPOINT_LOCK = 0x7265766965770002
 
 
+LOG_BROKEN_ACTION = "alert.audit_log_broken"
+
+
 class AuditLogBroken(RuntimeError):
     """The events after the last checkpoint do not verify: nothing gets signed over them."""
 
+    def __init__(self, first_bad: int, problem: str) -> None:
+        super().__init__(f"the access log does not verify from event {first_bad} ({problem}); not signing it")
+        self.first_bad = first_bad
+        self.problem = problem
+
 
 _APPEND_SQL = (
-    "SELECT o_seq, o_prev_hash, o_hash FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "SELECT o_seq, o_prev_hash, o_hash FROM audit_append("
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -163,6 +169,7 @@ def _append_postgresql(fields: dict[str, Any], body: bytes) -> AccessEvent:
                 fields["reason"],
                 fields["request_id"],
                 chain.canonical_json(fields["extra"]),
+                fields["mac"],
             ],
         )
         event.seq, event.prev_hash, event.hash = cursor.fetchone()
@@ -224,6 +231,7 @@ def event_record(
         extra=extra,
     )
     body = chain.encode_body(fields)
+    fields["mac"] = chain.event_mac(event_mac_function(), body)
     if connection.vendor == "postgresql":
         return _append_postgresql(fields, body)
     return _append_serialised_by_transaction(fields, body)
@@ -261,9 +269,27 @@ def checkpoint_create() -> Checkpoint | None:
     """Sign a checkpoint over every event committed so far; None when nothing is new.
 
     Only the events since the previous checkpoint are read: the tree resumes from its stored
-    frontier. Those events are verified first — a broken chain is never signed — and the
-    signed text goes to the sink outside the database once the row has committed.
+    frontier. Those events are verified first, MACs included — a broken chain or an event the
+    service did not write is never signed: an alert event names it (once) and this raises —
+    and the signed text goes to every sink outside the database once the row has committed.
     """
+    try:
+        return _checkpoint_create()
+    except AuditLogBroken as broken:
+        _alert_log_broken(broken)
+        raise
+
+
+def _alert_log_broken(broken: AuditLogBroken) -> None:
+    extra = {"seq": broken.first_bad, "problem": broken.problem}
+    if AccessEvent.objects.filter(action=LOG_BROKEN_ACTION, extra=extra).exists():
+        return  # named already; the next checkpoint attempt must not fill the log with copies
+    event_record_denied(
+        action=LOG_BROKEN_ACTION, context=RequestContext.system("audit.checkpoint"), reason="log_broken", extra=extra
+    )
+
+
+def _checkpoint_create() -> Checkpoint | None:
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -278,63 +304,51 @@ def checkpoint_create() -> Checkpoint | None:
         if last:
             tree = TreeBuilder(last.size, [bytes.fromhex(node) for node in last.frontier.split(",") if node])
             prev_hash = AccessEvent.objects.filter(seq=last.size).values_list("hash", flat=True).first()
-            prev_digest = last.as_signed().digest()
             if prev_hash is None:
-                raise AuditLogBroken(f"event {last.size}, the last one checkpointed, is missing; not signing")
+                raise AuditLogBroken(last.size, f"event {last.size}, the last one checkpointed, is missing")
         else:
-            tree, prev_hash, prev_digest = TreeBuilder(), chain.GENESIS, signed.GENESIS
+            tree, prev_hash = TreeBuilder(), chain.GENESIS
+        nodes: list[tuple[int, int, bytes]] = []
         with event_records(start=start + 1) as records:
-            outcome = walk_chain(records, tree=tree, prev_hash=prev_hash, stop=head)
+            outcome = walk_chain(
+                records, tree=tree, prev_hash=prev_hash, stop=head, mac=event_mac_function(), nodes=nodes
+            )
         if not outcome.ok or tree.size != head:
-            first_bad = outcome.first_bad or tree.size + 1
-            raise AuditLogBroken(f"the access log does not verify from event {first_bad}; not signing it")
+            raise AuditLogBroken(outcome.first_bad or tree.size + 1, outcome.problem or "events are missing")
         provider = key_provider()
-        now = timezone.now()
-        checkpoint = signed.checkpoint_sign(
+        checkpoint = signed.tlog_checkpoint_sign(
+            origin=settings.REVIEWSVC_AUDIT_LOG_ORIGIN,
             size=head,
             root=tree.root().hex(),
-            prev=prev_digest,
-            time=chain.format_time(now),
             public_key=provider.signing_public_key(),
             sign=provider.sign,
+        )
+        TreeNode.objects.bulk_create(
+            [TreeNode(level=level, index=index, hash=node.hex()) for level, index, node in nodes], batch_size=5000
         )
         row = Checkpoint.objects.create(
             size=checkpoint.size,
             root=checkpoint.root,
-            prev=checkpoint.prev,
-            time=now,
-            key=checkpoint.key,
-            signature=checkpoint.signature,
+            time=timezone.now(),
+            note=checkpoint.note,
             frontier=",".join(node.hex() for node in tree.frontier),
         )
-        transaction.on_commit(lambda: checkpoint_sink_write(checkpoint))
+        transaction.on_commit(checkpoint_sinks_sync)
     return row
 
 
-def checkpoint_file_name(size: int) -> str:
-    return f"checkpoint-{size:012d}.txt"
+def checkpoint_sinks_sync() -> None:
+    """Every checkpoint in the database into every sink that lacks it (never overwriting one).
 
-
-def checkpoint_sink_write(checkpoint: signed.Checkpoint) -> None:
-    """Write a checkpoint where a database superuser cannot reach it (folder or configured sink)."""
-    name, text = checkpoint_file_name(checkpoint.size), checkpoint.text()
-    if settings.REVIEWSVC_CHECKPOINT_SINK:
-        import_string(settings.REVIEWSVC_CHECKPOINT_SINK)(name=name, text=text)
-        return
-    folder = Path(settings.REVIEWSVC_CHECKPOINT_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    temp = folder / f".{name}.{secrets.token_hex(8)}.tmp"
-    temp.write_text(text, encoding="ascii")
-    temp.chmod(0o444)
-    try:
-        # link, not replace: a checkpoint file is never overwritten once written.
-        os.link(temp, target)
-    except FileExistsError:
-        if target.read_text(encoding="ascii") != text:
-            raise
-    finally:
-        temp.unlink()
+    Runs after each checkpoint commits, so a sink that was down when one was made gets it on the
+    next run. Only adds: a sink's copy the database lacks is left for verification to report.
+    """
+    stored = {row.size: row.as_signed() for row in Checkpoint.objects.order_by("size")}
+    for sink in checkpoint_sinks():
+        present = set(sink.names())
+        for size, checkpoint in stored.items():
+            if checkpoint_file_name(size) not in present:
+                sink.write(size=size, text=checkpoint.text())
 
 
 def verification_start(*, context: RequestContext) -> VerificationRun:

@@ -13,10 +13,8 @@ import binascii
 import json
 import zoneinfo
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -27,7 +25,7 @@ from apps.accounts.selectors import reviewer_by_user_id, reviewer_devices
 from apps.audit.apis import FilterSerializer, filtered_events
 from apps.audit.models import AccessEvent, Checkpoint, Outcome, VerificationRun
 from apps.audit.rollups import event_counts_catch_up
-from apps.audit.selectors import checkpoints_in_folder
+from apps.audit.selectors import CheckpointUnreadable, checkpoints_by_source
 from apps.audit.services import verification_start
 from apps.audit.statistics import (
     DEFAULT_WINDOW,
@@ -324,7 +322,7 @@ def integrity_page(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(reverse("console-integrity") + f"?run={run.id}")
     status = integrity_status()
     run = status.last_run
-    sinks = {checkpoint.size for checkpoint in _folder_checkpoints()}
+    sinks = _sink_checkpoint_sizes()
     checkpoints = [
         {"checkpoint": checkpoint, "in_folder": checkpoint.size in sinks}
         for checkpoint in Checkpoint.objects.order_by("-size")[:20]
@@ -343,8 +341,11 @@ def integrity_page(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _folder_checkpoints():
+def _sink_checkpoint_sizes() -> set[int]:
+    """The checkpoints every sink holds: one that any sink lacks shows as missing."""
     try:
-        return checkpoints_in_folder(Path(settings.REVIEWSVC_CHECKPOINT_DIR))
-    except (ValueError, UnicodeDecodeError, OSError):
-        return []
+        sources = checkpoints_by_source()
+    except (CheckpointUnreadable, OSError):
+        return set()
+    sinks = [set(checkpoints) for name, checkpoints in sources.items() if name != "database"]
+    return set.intersection(*sinks) if sinks else set()

@@ -265,9 +265,13 @@ REVIEWSVC_KEY_RETIRE_GRACE_SECONDS = env_int("REVIEWSVC_KEY_RETIRE_GRACE_SECONDS
 # a missing volume makes the service unready instead of quietly starting with fresh keys.
 REVIEWSVC_KEY_FILE_CREATE = True
 REVIEWSVC_CHECKPOINT_DIR = env_str("REVIEWSVC_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints"))
-# Where signed checkpoints also go, outside the database: empty for the folder above, or the
-# dotted path of a callable ``sink(*, name: str, text: str)`` (e.g. a WORM bucket writer).
-REVIEWSVC_CHECKPOINT_SINK = env_str("REVIEWSVC_CHECKPOINT_SINK")
+# More places outside the database that keep every signed checkpoint, as aliases in STORAGES
+# (e.g. an S3 object-lock bucket through django-storages); verification reads every one.
+REVIEWSVC_CHECKPOINT_STORAGES = env_list("REVIEWSVC_CHECKPOINT_STORAGES")
+# The checkpoints' origin line and signing key name (c2sp.org/tlog-checkpoint): a schema-less URL.
+REVIEWSVC_AUDIT_LOG_ORIGIN = env_str(
+    "REVIEWSVC_AUDIT_LOG_ORIGIN", REVIEWSVC_SITE_URL.split("://", 1)[-1] + "/audit-log"
+)
 REVIEWSVC_ALERT_WEBHOOK_URL = env_str("REVIEWSVC_ALERT_WEBHOOK_URL")
 # Review workflow limits, per reviewer (Range requests count as audio requests): generous for
 # real work, tight enough that scripted bulk listening stops within the hour.

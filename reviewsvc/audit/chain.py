@@ -28,14 +28,24 @@ per event, and no record can pass for an inner node (those start with 0x01).
 The PostgreSQL append function (apps/audit/migrations) hashes the body this module encodes;
 selectors.event_records has PostgreSQL build the same body for verification, and the tests
 verify every database they run on.
+
+Event MAC (every event, computed when it is recorded, before it has a ``seq``)::
+
+    mac = hex( nonce (16 random bytes) ‖ HMAC-SHA256(event-mac key, 0x01 ‖ nonce ‖ body) )
+
+The key is held by the key provider (purpose ``event-mac``) and never leaves it, so a database
+role can insert rows but cannot compute a MAC that verifies: a forged event is found even when
+its chain hash was computed correctly. The nonce makes every genuine MAC distinct, and the
+column is unique, so a copied row (a replay) cannot be inserted either.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,8 +69,15 @@ BODY_FIELDS = (
     "request_id",
     "extra",
 )
-# Everything the hash covers, as an export row carries it.
-HASHED_FIELDS = ("seq", *BODY_FIELDS, "prev_hash", "hash")
+# Everything the hash and the MAC cover, as an export row carries it.
+HASHED_FIELDS = ("seq", *BODY_FIELDS, "prev_hash", "hash", "mac")
+
+MAC_PURPOSE = "event-mac"
+MAC_VERSION = b"\x01"
+MAC_NONCE_SIZE = 16
+MAC_SIZE = MAC_NONCE_SIZE + 32
+# A MAC function: message -> HMAC-SHA256 tag under the event-mac key (KeyProvider.mac, bound).
+MacFunction = Callable[[bytes], bytes]
 
 SEPARATOR = "\x1f"
 SEPARATORS_PER_BODY = len(BODY_FIELDS) - 1
@@ -129,3 +146,9 @@ def record_hash(seq: int, prev_hash: str, body: bytes) -> str:
 def event_hash(fields: Mapping[str, Any]) -> str:
     """The hash a record with these fields (including ``seq`` and ``prev_hash``) must carry."""
     return record_hash(int(fields["seq"]), str(fields["prev_hash"]), encode_body(fields))
+
+
+def event_mac(mac: MacFunction, body: bytes) -> str:
+    """A fresh MAC for an encoded body: the nonce followed by the tag, hex."""
+    nonce = secrets.token_bytes(MAC_NONCE_SIZE)
+    return (nonce + mac(MAC_VERSION + nonce + body)).hex()

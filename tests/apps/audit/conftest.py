@@ -5,10 +5,7 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def checkpoint_dir(settings, tmp_path) -> Path:
-    """A fresh sink folder per test: checkpoint files outlive the test's rolled-back database."""
-    folder = tmp_path / "checkpoints"
-    settings.REVIEWSVC_CHECKPOINT_DIR = str(folder)
-    settings.REVIEWSVC_CHECKPOINT_SINK = ""
-    return folder
+@pytest.fixture
+def checkpoint_dir(settings) -> Path:
+    """The test's own sink folder (tests/conftest.py gives every test a fresh one)."""
+    return Path(settings.REVIEWSVC_CHECKPOINT_DIR)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import io
 from collections.abc import Iterator
 
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
 from apps.audit.models import AccessEvent
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
+from tests.apps.audit.support import PROTECTED_TABLES
 
 REVIEWER = RequestContext(
     actor_kind="reviewer",
@@ -19,6 +22,16 @@ REVIEWER = RequestContext(
     request_id="req-1",
     user_agent="Mozilla/5.0",
 )
+
+
+def verify_command(*args: str) -> tuple[int, str]:
+    """``manage.py verify_audit_log``: its exit status and everything it said."""
+    out = io.StringIO()
+    try:
+        call_command("verify_audit_log", *args, stdout=out)
+    except CommandError as exc:
+        return exc.returncode, out.getvalue() + str(exc)
+    return 0, out.getvalue()
 
 
 def record_events(count: int, *, action: str = "clip.audio", context: RequestContext = REVIEWER) -> list[AccessEvent]:
@@ -39,11 +52,11 @@ def as_superuser_without_triggers() -> Iterator[None]:
         yield
         return
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE audit_accessevent DISABLE TRIGGER USER")
-        cursor.execute("ALTER TABLE audit_checkpoint DISABLE TRIGGER USER")
+        for table in PROTECTED_TABLES:
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE audit_accessevent ENABLE TRIGGER USER")
-            cursor.execute("ALTER TABLE audit_checkpoint ENABLE TRIGGER USER")
+            for table in PROTECTED_TABLES:
+                cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")

@@ -15,7 +15,7 @@ import pytest
 from django.db import connections
 from django.test import TransactionTestCase
 
-PROTECTED_TABLES = ("audit_accessevent", "audit_checkpoint")
+PROTECTED_TABLES = ("audit_accessevent", "audit_checkpoint", "audit_treenode")
 
 
 @contextlib.contextmanager

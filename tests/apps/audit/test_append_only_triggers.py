@@ -1,4 +1,4 @@
-"""On PostgreSQL the events and checkpoints tables refuse UPDATE, DELETE and TRUNCATE."""
+"""On PostgreSQL the events, checkpoints and tree nodes tables refuse UPDATE, DELETE and TRUNCATE."""
 
 from __future__ import annotations
 
@@ -49,12 +49,20 @@ def test_it_refuses_to_truncate_the_events(one_event):
 def test_it_refuses_to_rewrite_or_drop_checkpoints(one_event):
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO audit_checkpoint (size, root, prev, time, key, signature, frontier) "
-            "VALUES (1, 'r', 'p', now(), 'k', 's', '')"
+            "INSERT INTO audit_checkpoint (size, root, prev, time, key, signature, frontier, note) "
+            "VALUES (1, 'r', 'p', now(), 'k', 's', '', '')"
         )
     assert "append-only" in _refused("UPDATE audit_checkpoint SET root = 'x'")
     assert "append-only" in _refused("DELETE FROM audit_checkpoint")
     assert "append-only" in _refused("TRUNCATE audit_checkpoint")
+
+
+def test_it_refuses_to_rewrite_or_drop_stored_tree_nodes(one_event):
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO audit_treenode (level, index, hash) VALUES (8, 0, 'h')")
+    assert "append-only" in _refused("UPDATE audit_treenode SET hash = 'x'")
+    assert "append-only" in _refused("DELETE FROM audit_treenode")
+    assert "append-only" in _refused("TRUNCATE audit_treenode")
 
 
 @pytest.mark.django_db(transaction=True)

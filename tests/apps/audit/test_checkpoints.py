@@ -1,27 +1,26 @@
-"""Signed checkpoints: Merkle root over all events, chained, stored, and written outside the database."""
+"""Signed checkpoints: C2SP notes over the Merkle root of all events, stored, and written to every sink."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.core.management import call_command
 
 from apps.audit.models import AccessEvent, Checkpoint
-from apps.audit.services import AuditLogBroken, checkpoint_create, checkpoint_sink_write
+from apps.audit.services import AuditLogBroken, checkpoint_create
+from apps.audit.sinks import CheckpointSink, SinkConflict, checkpoint_sinks
 from apps.audit.tasks import audit_checkpoint_task
 from apps.common.keys import key_provider
-from reviewsvc.audit.checkpoint import GENESIS, checkpoint_problem, parse_checkpoint
+from reviewsvc.audit.checkpoint import TlogCheckpoint, checkpoint_problem, parse_any_checkpoint
 from reviewsvc.audit.merkle import tree_root
+from reviewsvc.audit.note import NoteVerifier, note_open
 from reviewsvc.crypto.keys import verify_signature
 from tests.apps.audit.factories import as_superuser_without_triggers, record_events
 
 pytestmark = pytest.mark.django_db
-
-sinks: list[tuple[str, str]] = []
-
-
-def remember(*, name: str, text: str) -> None:
-    sinks.append((name, text))
 
 
 def stored_root(size: int) -> str:
@@ -34,21 +33,27 @@ def test_it_signs_the_merkle_root_of_every_event_so_far(django_capture_on_commit
     with django_capture_on_commit_callbacks(execute=True):
         row = checkpoint_create()
     signed = row.as_signed()
-    assert (signed.size, signed.root, signed.prev) == (5, stored_root(5), GENESIS)
-    assert signed.key == key_provider().signing_public_key().hex()
+    assert isinstance(signed, TlogCheckpoint)
+    assert (signed.origin, signed.size, signed.root) == (settings.REVIEWSVC_AUDIT_LOG_ORIGIN, 5, stored_root(5))
+    origin, size, root, blank, signature = signed.note.split("\n")[:5]
+    assert (origin, size, base64.b64decode(root).hex(), blank) == (signed.origin, "5", stored_root(5), "")
+    assert signature.startswith(f"\u2014 {signed.origin} ")
     assert checkpoint_problem(signed, trusted_key=key_provider().signing_public_key(), verify=verify_signature) is None
+    verifier = NoteVerifier(signed.origin, key_provider().signing_public_key())
+    assert note_open(signed.note, verifier=verifier, verify=verify_signature).text == "\n".join(
+        [origin, size, root, ""]
+    )
     written = (checkpoint_dir / "checkpoint-000000000005.txt").read_text()
-    assert parse_checkpoint(written) == signed
+    assert written == signed.note
 
 
-def test_each_checkpoint_chains_to_the_one_before_and_covers_only_a_longer_log(django_capture_on_commit_callbacks):
+def test_each_checkpoint_covers_a_longer_log_than_the_one_before(django_capture_on_commit_callbacks):
     record_events(3)
-    first = checkpoint_create()
+    checkpoint_create()
     assert checkpoint_create() is None  # nothing new: no second checkpoint of the same size
     record_events(6)
     second = checkpoint_create()
     assert second.size == 9
-    assert second.prev == first.as_signed().digest()
     # Resumed from the stored frontier, the root is still the one over all nine events.
     assert second.root == stored_root(9)
 
@@ -79,13 +84,33 @@ def test_it_refuses_to_sign_when_the_last_checkpointed_event_is_gone():
         checkpoint_create()
 
 
-def test_a_configured_sink_receives_the_checkpoint_text(settings, django_capture_on_commit_callbacks):
-    settings.REVIEWSVC_CHECKPOINT_SINK = f"{__name__}.remember"
-    sinks.clear()
+def test_every_configured_storage_receives_every_checkpoint(settings, tmp_path, django_capture_on_commit_callbacks):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "audit_worm": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "worm")},
+        },
+    }
+    settings.REVIEWSVC_CHECKPOINT_STORAGES = ["audit_worm"]
     record_events(2)
     with django_capture_on_commit_callbacks(execute=True):
         row = checkpoint_create()
-    assert sinks == [("checkpoint-000000000002.txt", row.as_signed().text())]
+    assert [sink.name for sink in checkpoint_sinks()] == ["folder", "audit_worm"]
+    for sink in checkpoint_sinks():
+        assert sink.read("checkpoint-000000000002.txt") == row.as_signed().text()
+
+
+def test_a_sink_that_missed_a_checkpoint_gets_it_with_the_next_one(django_capture_on_commit_callbacks, checkpoint_dir):
+    record_events(2)
+    checkpoint_create()  # its commit callbacks never run: the sink write is lost
+    record_events(1)
+    with django_capture_on_commit_callbacks(execute=True):
+        checkpoint_create()
+    assert sorted(p.name for p in checkpoint_dir.iterdir()) == [
+        "checkpoint-000000000002.txt",
+        "checkpoint-000000000003.txt",
+    ]
 
 
 def test_the_sink_file_is_written_once_and_never_overwritten(django_capture_on_commit_callbacks, checkpoint_dir):
@@ -96,25 +121,33 @@ def test_the_sink_file_is_written_once_and_never_overwritten(django_capture_on_c
     assert path.stat().st_mode & 0o222 == 0
     path.chmod(0o644)
     path.write_text("tampered\n")
-    with pytest.raises(FileExistsError):
-        checkpoint_sink_write(row.as_signed())
+    [folder] = [sink for sink in checkpoint_sinks() if sink.name == "folder"]
+    with pytest.raises(SinkConflict, match="not overwriting"):
+        folder.write(size=2, text=row.as_signed().text())
     assert path.read_text() == "tampered\n"
 
 
-def test_writing_the_same_checkpoint_again_is_a_no_op(django_capture_on_commit_callbacks, checkpoint_dir):
-    record_events(2)
-    with django_capture_on_commit_callbacks(execute=True):
-        row = checkpoint_create()
-    checkpoint_sink_write(row.as_signed())  # a retried task
-    assert [p.name for p in checkpoint_dir.iterdir()] == ["checkpoint-000000000002.txt"]
-    assert parse_checkpoint((checkpoint_dir / "checkpoint-000000000002.txt").read_text()) == row.as_signed()
+def test_a_sink_whose_storage_renames_a_file_written_at_the_same_time_reports_it(tmp_path):
+    class RacingStorage(FileSystemStorage):
+        checked = False
+
+        def exists(self, name: str) -> bool:
+            if not self.checked:  # the sink's own check: another writer stores it just after
+                self.checked = True
+                return False
+            return super().exists(name)
+
+    storage = RacingStorage(location=str(tmp_path))
+    (tmp_path / "checkpoint-000000000004.txt").write_text("first\n")
+    with pytest.raises(SinkConflict, match="stored checkpoint 4 as"):
+        CheckpointSink("racing", storage).write(size=4, text="second\n")
 
 
 def test_the_command_prints_the_checkpoint_text(capsys):
     record_events(4)
     call_command("audit_checkpoint")
     out = capsys.readouterr().out
-    assert parse_checkpoint(out).size == 4
+    assert parse_any_checkpoint(out).size == 4
     call_command("audit_checkpoint")
     assert "no new events" in capsys.readouterr().out
 

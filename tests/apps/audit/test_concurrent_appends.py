@@ -27,7 +27,14 @@ def test_eight_writer_processes_leave_one_gapless_unforked_chain():
     processes = [
         spawn.Process(
             target=concurrent_writer,
-            args=(connection.settings_dict["NAME"], str(settings.VAR_DIR), worker, EACH, barrier),
+            args=(
+                connection.settings_dict["NAME"],
+                str(settings.VAR_DIR),
+                settings.REVIEWSVC_KEY_FILE,
+                worker,
+                EACH,
+                barrier,
+            ),
         )
         for worker in range(WRITERS)
     ]

@@ -9,7 +9,7 @@ import pytest
 from django.db import transaction
 
 from apps.audit.models import AccessEvent
-from apps.audit.selectors import subject_pseudonym
+from apps.audit.selectors import events_sealed_after, subject_pseudonym
 from apps.audit.services import MAX_EXTRA_BYTES, event_record, event_record_denied
 from apps.common.context import MAX_LABEL, RequestContext, clean_text
 from apps.common.keys import key_provider
@@ -170,3 +170,10 @@ def test_a_hostile_actor_label_or_user_agent_becomes_one_bounded_escaped_record(
     assert stored.extra["user_agent"] == clean_text(hostile, 256)
     assert len(chain.canonical_json(stored.extra)) < 2000
     assert stored_hash_matches(stored)
+
+
+def test_sealed_events_are_read_in_sequence_order_after_a_cursor():
+    record_events(7)
+    assert [e.seq for e in events_sealed_after(seq=0, limit=3)] == [1, 2, 3]
+    assert [e.seq for e in events_sealed_after(seq=3, limit=10)] == [4, 5, 6, 7]
+    assert events_sealed_after(seq=7) == []

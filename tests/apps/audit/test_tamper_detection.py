@@ -6,12 +6,12 @@ as only a superuser or the tables' owner could.
 
 from __future__ import annotations
 
-import io
+import base64
+import secrets
 import uuid
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.db import transaction
 
 from apps.audit.models import AccessEvent, Checkpoint
@@ -20,18 +20,9 @@ from apps.audit.services import checkpoint_create, event_record
 from apps.common.keys import key_provider
 from reviewsvc.audit import chain
 from reviewsvc.audit.verify import export_row
-from tests.apps.audit.factories import REVIEWER, as_superuser_without_triggers, record_events
+from tests.apps.audit.factories import REVIEWER, as_superuser_without_triggers, record_events, verify_command
 
 pytestmark = pytest.mark.django_db
-
-
-def verify_command(*args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    try:
-        call_command("verify_audit_log", *args, stdout=out)
-    except CommandError as exc:
-        return exc.returncode, out.getvalue() + str(exc)
-    return 0, out.getvalue()
 
 
 @pytest.fixture
@@ -91,16 +82,18 @@ def test_it_finds_an_inserted_event(log):
         fields = export_fields(AccessEvent.objects.get(seq=5)) | {"seq": 6, "action": "clip.next"}
         fields["prev_hash"] = AccessEvent.objects.get(seq=5).hash
         fields["hash"] = chain.event_hash(fields)
+        # A superuser has no MAC key either: the inserted event carries a made-up MAC.
+        fields["mac"] = secrets.token_hex(chain.MAC_SIZE)
         AccessEvent.objects.create(**{**fields, "time": AccessEvent.objects.get(seq=5).time})
     code, out = verify_command()
-    assert (code, "first bad event 7" in out) == (1, True)
+    assert (code, "first bad event 6" in out, "no valid MAC" in out) == (1, True, True)
 
 
 def test_it_finds_a_reordering(log):
     fourth, fifth = AccessEvent.objects.get(seq=4), AccessEvent.objects.get(seq=5)
     movable = [f.name for f in AccessEvent._meta.fields if f.name != "seq"]
     with as_superuser_without_triggers():
-        AccessEvent.objects.filter(seq=4).update(hash=f"moving-{uuid.uuid4().hex[:50]}")
+        AccessEvent.objects.filter(seq=4).update(hash=f"moving-{uuid.uuid4().hex[:50]}", mac="moving")
         AccessEvent.objects.filter(seq=5).update(**{name: getattr(fourth, name) for name in movable})
         AccessEvent.objects.filter(seq=4).update(**{name: getattr(fifth, name) for name in movable})
     code, out = verify_command()
@@ -116,17 +109,35 @@ def test_it_finds_a_history_rewritten_with_a_recomputed_chain(log):
             prev = chain.event_hash(fields)
             AccessEvent.objects.filter(seq=event.seq).update(prev_hash=fields["prev_hash"], hash=prev)
     code, out = verify_command()
+    # The MAC catches the edit itself (the export check without the MAC key finds the
+    # rewritten stretch by its checkpoint: tests/reviewsvc/audit/test_verify_export.py).
     assert code == 1
-    assert "first bad event 9" in out  # the first event after the last checkpoint that still holds
-    assert "history rewritten" in out
+    assert "first bad event 10" in out
+    assert "no valid MAC" in out
 
 
 def test_it_finds_a_forged_checkpoint_row(log):
+    note = Checkpoint.objects.get(size=12).note
+    origin, size, _root, *rest = note.split("\n")
+    forged = "\n".join([origin, size, base64.b64encode(bytes(32)).decode(), *rest])
     with as_superuser_without_triggers():
-        Checkpoint.objects.filter(size=12).update(root="00" * 32)
+        Checkpoint.objects.filter(size=12).update(root="00" * 32, note=forged)
     code, out = verify_command()
     assert code == 1
     assert "first bad event 9" in out
+    assert "checkpoint 12 differs between sources" in out
+
+
+def test_a_forged_checkpoint_in_every_source_fails_its_signature(log, checkpoint_dir):
+    path = checkpoint_dir / "checkpoint-000000000012.txt"
+    origin, size, _root, *rest = path.read_text().split("\n")
+    forged = "\n".join([origin, size, base64.b64encode(bytes(32)).decode(), *rest])
+    path.chmod(0o644)
+    path.write_text(forged)
+    with as_superuser_without_triggers():
+        Checkpoint.objects.filter(size=12).update(note=forged)
+    code, out = verify_command()
+    assert (code, "first bad event 9" in out, "not signed by the trusted key" in out) == (1, True, True)
 
 
 def test_the_api_and_the_command_agree(log):

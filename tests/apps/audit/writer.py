@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 
-def concurrent_writer(database: str, var_dir: str, worker: int, count: int, barrier) -> None:
+def concurrent_writer(database: str, var_dir: str, key_file: str, worker: int, count: int, barrier) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    # The same var/ as the test process: the same key file, so the same pseudonym key.
+    # The same var/ and key file as the test process, so the same pseudonym and event-mac keys.
     os.environ["REVIEWSVC_VAR_DIR"] = var_dir
+    os.environ["REVIEWSVC_KEY_FILE"] = key_file
     import django
 
     django.setup()

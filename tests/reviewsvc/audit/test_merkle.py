@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reviewsvc.audit.merkle import TreeBuilder, inclusion_proof, leaf_hash, node_hash, tree_root, verify_inclusion
+from reviewsvc.audit.merkle import (
+    TreeBuilder,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+    tree_root,
+    verify_consistency,
+    verify_inclusion,
+)
 
 
 def rfc_mth(data: list[bytes]) -> bytes:
@@ -103,3 +115,58 @@ def test_it_refuses_a_proof_for_another_leaf_a_wrong_index_or_a_changed_sibling(
 def test_it_refuses_to_prove_a_leaf_outside_the_tree():
     with pytest.raises(ValueError, match="outside"):
         inclusion_proof(3, hashes(3))
+
+
+# Test vectors of github.com/transparency-dev/merkle (testdata/, Apache License 2.0): RFC 6962
+# inclusion and consistency proofs over the eight leaves below, and malformed variants of each.
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "rfc6962_proofs.json").read_text())
+VECTOR_LEAVES = [
+    leaf_hash(bytes.fromhex(entry))
+    for entry in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f")
+]
+
+
+def b64(text: str | None) -> bytes:
+    return base64.b64decode(text) if text else b""
+
+
+def proof_of(vector: dict) -> list[bytes]:
+    return [b64(node) for node in vector["proof"] or []]
+
+
+@pytest.mark.parametrize("vector", VECTORS["consistency"], ids=lambda v: v["file"])
+def test_consistency_proofs_verify_exactly_as_the_reference_vectors_say(vector):
+    ok = verify_consistency(
+        vector["size1"], vector["size2"], proof_of(vector), b64(vector["root1"]), b64(vector["root2"])
+    )
+    assert ok is not vector["wantErr"]
+
+
+@pytest.mark.parametrize("vector", VECTORS["inclusion"], ids=lambda v: v["file"])
+def test_inclusion_proofs_verify_exactly_as_the_reference_vectors_say(vector):
+    ok = verify_inclusion(
+        vector["leafIdx"], vector["treeSize"], b64(vector["leafHash"]), proof_of(vector), b64(vector["root"])
+    )
+    assert ok is not vector["wantErr"]
+
+
+HAPPY = [v for v in VECTORS["consistency"] + VECTORS["inclusion"] if v["desc"] == "happy path"]
+
+
+@pytest.mark.parametrize("vector", HAPPY, ids=lambda v: v["file"])
+def test_the_proofs_it_makes_are_the_reference_proofs(vector):
+    if "size1" in vector:
+        made = consistency_proof(vector["size1"], VECTOR_LEAVES[: vector["size2"]])
+        assert tree_root(VECTOR_LEAVES[: vector["size2"]]) == b64(vector["root2"])
+    else:
+        made = inclusion_proof(vector["leafIdx"], VECTOR_LEAVES[: vector["treeSize"]])
+    assert made == proof_of(vector)
+
+
+@given(st.integers(min_value=1, max_value=200), st.integers(min_value=0, max_value=200))
+def test_every_consistency_proof_between_two_sizes_verifies_and_a_changed_leaf_does_not(old, more):
+    leaves = hashes(old + more)
+    path = consistency_proof(old, leaves)
+    assert verify_consistency(old, old + more, path, tree_root(leaves[:old]), tree_root(leaves))
+    forked = [*leaves[: old - 1], leaf_hash(b"forged"), *leaves[old:]]
+    assert not verify_consistency(old, old + more, path, tree_root(leaves[:old]), tree_root(forked))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
@@ -17,9 +19,14 @@ from reviewsvc.audit.merkle import TreeBuilder, tree_root
 from reviewsvc.audit.verify import ExportFormatError, export_row, records_from_jsonl, verify_log, walk_chain
 from reviewsvc.crypto.keys import verify_signature
 
+MAC_KEY = bytes(range(32, 64))
 SIGNER = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 PUBLIC = SIGNER.public_key().public_bytes_raw()
 START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def event_mac(message: bytes) -> bytes:
+    return hmac.new(MAC_KEY, message, hashlib.sha256).digest()
 
 
 def build_log(count: int) -> list[dict]:
@@ -44,6 +51,7 @@ def build_log(count: int) -> list[dict]:
             "prev_hash": prev,
         }
         row["hash"] = chain.event_hash(row)
+        row["mac"] = chain.event_mac(event_mac, chain.encode_body(row))
         prev = row["hash"]
         rows.append(row)
     return rows

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.audit.selectors import NotProvable, checkpoint_latest, event_inclusion_proof
 from apps.common.keys import key_provider
-from reviewsvc.audit.checkpoint import CheckpointFormatError, checkpoint_problem, parse_checkpoint
+from reviewsvc.audit.checkpoint import CheckpointFormatError, checkpoint_problem, parse_any_checkpoint
 from reviewsvc.crypto.keys import verify_signature
 
 EXIT_USAGE = 2
@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, seq: int, checkpoint: str | None, **options) -> None:
         if checkpoint:
             try:
-                signed = parse_checkpoint(Path(checkpoint).read_text(encoding="ascii"))
+                signed = parse_any_checkpoint(Path(checkpoint).read_text(encoding="utf-8"))
             except (OSError, CheckpointFormatError, UnicodeDecodeError) as exc:
                 raise CommandError(f"cannot use checkpoint {checkpoint}: {exc}", returncode=EXIT_USAGE) from None
             problem = checkpoint_problem(

@@ -12,7 +12,7 @@ import re
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from apps.audit.models import AccessEvent, Checkpoint
+from apps.audit.models import AccessEvent, Checkpoint, TreeNode
 
 _ROLE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -22,7 +22,9 @@ def app_role_grants(role: str) -> list[str]:
     if not _ROLE.fullmatch(role):
         raise ValueError(f"{role!r} is not a plain role name")
     name = connection.ops.quote_name(role)
-    log_tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in (AccessEvent, Checkpoint))
+    log_tables = ", ".join(
+        connection.ops.quote_name(model._meta.db_table) for model in (AccessEvent, Checkpoint, TreeNode)
+    )
     return [
         f"GRANT USAGE ON SCHEMA public TO {name}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {name}",

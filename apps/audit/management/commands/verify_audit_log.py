@@ -21,18 +21,32 @@ class Command(BaseCommand):
         parser.add_argument(
             "--public-key", help="the Ed25519 key to trust, 64 hex (default: this service's signing key)"
         )
+        parser.add_argument(
+            "--mac-key-file", help="with --export: the local key provider's key file, to check every event's MAC too"
+        )
 
-    def handle(self, *args, export: str | None, checkpoint: list[str], public_key: str | None, **options) -> None:
+    def handle(
+        self,
+        *args,
+        export: str | None,
+        checkpoint: list[str],
+        public_key: str | None,
+        mac_key_file: str | None,
+        **options,
+    ) -> None:
         if not export:
-            if checkpoint or public_key:
-                raise CommandError("--checkpoint and --public-key go with --export", returncode=cli.EXIT_USAGE)
+            if checkpoint or public_key or mac_key_file:
+                raise CommandError(
+                    "--checkpoint, --public-key and --mac-key-file go with --export", returncode=cli.EXIT_USAGE
+                )
             result = audit_log_verify()
         else:
             if not checkpoint:
                 raise CommandError("--export needs at least one --checkpoint", returncode=cli.EXIT_USAGE)
             try:
                 trusted = cli.parse_public_key(public_key) if public_key else self._own_public_key()
-                result = cli.verify_export(export, cli.load_checkpoints(checkpoint), trusted)
+                mac = cli.mac_from_key_file(mac_key_file) if mac_key_file else None
+                result = cli.verify_export(export, cli.load_checkpoints(checkpoint), trusted, mac)
             except cli.UsageError as exc:
                 raise CommandError(str(exc), returncode=cli.EXIT_USAGE) from None
         if cli.report(result, self.stdout) != cli.EXIT_OK:
