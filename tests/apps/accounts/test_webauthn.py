@@ -132,7 +132,7 @@ def test_a_key_facility_refuses_to_confirm_an_authenticator_app_at_enrolment(fac
     token = invited(facility_a, "kim@facility-a.example")
     device = EncryptedTOTPDevice.objects.get(user__username="kim@facility-a.example")
     response = APIClient(REMOTE_ADDR=ADDRESS_A).post(
-        f"/api/v1/invites/{token}/confirm", {"otp": totp_code(device)}, format="json"
+        "/api/v1/invites/confirm", {"token": token, "otp": totp_code(device)}, format="json"
     )
     assert response.status_code == 400
 

@@ -23,7 +23,7 @@ from apps.facilities.services import facility_create
 from reviewsvc.audit.verify import records_from_jsonl, verify_log
 from reviewsvc.crypto.keys import verify_signature
 from tests.apps.audit.factories import REVIEWER, record_events
-from tests.personas import make_staff, password_only, verified_client
+from tests.personas import ADDRESS_ADMIN, make_staff, password_only, verified_client
 from tests.support import error_code
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +78,8 @@ def test_an_auditor_with_a_password_only_session_is_refused_and_logged(auditor, 
 @pytest.mark.parametrize("who", ["reviewer", "staff"])
 def test_a_reviewer_and_staff_outside_auditors_are_refused_and_logged(request, path, who):
     persona = request.getfixturevalue("alice") if who == "reviewer" else make_staff(email="ops@reviewsvc.example")
-    response = verified_client(persona).get(path)
+    # From the admin network, so the role is what refuses them (elsewhere the network rule would).
+    response = verified_client(persona, address=ADDRESS_ADMIN).get(path)
     assert (response.status_code, error_code(response)) == (403, "permission_denied")
     assert_refusal_logged(path, "permission_denied", persona.username)
 
