@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("REVIEWSVC_VAR_DIR", str(BASE_DIR / "var")))
@@ -246,6 +246,15 @@ REVIEWSVC_KEY_FILE = env_str("REVIEWSVC_KEY_FILE", str(VAR_DIR / "keys" / "maste
 # The embedded default makes its key file on first run; production must find the mounted one, so
 # a missing volume makes the service unready instead of quietly starting with fresh keys.
 REVIEWSVC_KEY_FILE_CREATE = True
+# REVIEWSVC_KEY_PROVIDER=pkcs11: master keys in an HSM token (docs/KEYS.md). The vendor's module,
+# the token's label, the user PIN (or REVIEWSVC_PKCS11_PIN_FILE); the key labels start with the
+# prefix, so one HSM partition can serve several deployments.
+REVIEWSVC_PKCS11_MODULE = env_str("REVIEWSVC_PKCS11_MODULE")
+REVIEWSVC_PKCS11_TOKEN = env_str("REVIEWSVC_PKCS11_TOKEN")
+REVIEWSVC_PKCS11_PIN = env_secret("REVIEWSVC_PKCS11_PIN")
+REVIEWSVC_PKCS11_KEY_PREFIX = env_str("REVIEWSVC_PKCS11_KEY_PREFIX", "reviewsvc")
+# False: an empty token makes the service unready until `manage.py create_master_keys` has run.
+REVIEWSVC_PKCS11_CREATE_KEYS = env_bool("REVIEWSVC_PKCS11_CREATE_KEYS", False)
 REVIEWSVC_CHECKPOINT_DIR = env_str("REVIEWSVC_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints"))
 # Where signed checkpoints also go, outside the database: empty for the folder above, or the
 # dotted path of a callable ``sink(*, name: str, text: str)`` (e.g. a WORM bucket writer).
