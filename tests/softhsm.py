@@ -27,17 +27,13 @@ class SoftHsmToken:
     module: str
     label: str
     pin: str
-    directory: Path
-    conf: Path
+    directory: Path | None  # None: a vendor's token, which the tests cannot unplug
 
-    def env(self) -> dict[str, str]:
-        """What a child process needs to reach this token."""
-        return {
-            "SOFTHSM2_CONF": str(self.conf),
-            "REVIEWSVC_PKCS11_MODULE": self.module,
-            "REVIEWSVC_PKCS11_TOKEN": self.label,
-            "REVIEWSVC_PKCS11_PIN": self.pin,
-        }
+    def unplugged(self) -> Path:
+        """The token directory, for tests that take it away; skips on a vendor's token."""
+        if self.directory is None:
+            pytest.skip("needs a SoftHSM2 token made by the tests")
+        return self.directory
 
     def provider(self, prefix: str | None = None, *, create_if_missing: bool = True):
         from reviewsvc.crypto.hsm import Pkcs11KeyProvider
@@ -49,6 +45,20 @@ class SoftHsmToken:
             prefix=prefix or new_prefix(),
             create_if_missing=create_if_missing,
         )
+
+
+def key_provider_env(settings) -> dict[str, str]:
+    """What a child process (a worker, a second node) needs to use this test's keys."""
+    if settings.REVIEWSVC_KEY_PROVIDER != "pkcs11":
+        return {"REVIEWSVC_KEY_FILE": settings.REVIEWSVC_KEY_FILE}
+    return {
+        "SOFTHSM2_CONF": os.environ.get("SOFTHSM2_CONF", ""),
+        "REVIEWSVC_TEST_KEY_PROVIDER": "pkcs11",
+        "REVIEWSVC_PKCS11_MODULE": settings.REVIEWSVC_PKCS11_MODULE,
+        "REVIEWSVC_PKCS11_TOKEN": settings.REVIEWSVC_PKCS11_TOKEN,
+        "REVIEWSVC_PKCS11_PIN": settings.REVIEWSVC_PKCS11_PIN,
+        "REVIEWSVC_PKCS11_KEY_PREFIX": settings.REVIEWSVC_PKCS11_KEY_PREFIX,
+    }
 
 
 def new_prefix() -> str:
@@ -81,7 +91,7 @@ def make_token(directory: Path, label: str = "reviewsvc-test") -> SoftHsmToken:
         capture_output=True,
     )
     module = next(p for p in MODULE_PATHS if Path(p).exists())
-    return SoftHsmToken(module=module, label=label, pin=PIN, directory=tokens, conf=conf)
+    return SoftHsmToken(module=module, label=label, pin=PIN, directory=tokens)
 
 
 def destroy_prefix(token: SoftHsmToken, prefix: str) -> None:
@@ -101,8 +111,14 @@ def softhsm() -> Iterator[SoftHsmToken]:
     """The run's SoftHSM2 token; skips, saying why, where SoftHSM2 is missing.
 
     In /dev/shm where there is one: SoftHSM2 syncs every object it writes, which costs ~0.1 s
-    per key on a disk and nothing on tmpfs.
+    per key on a disk and nothing on tmpfs. ``REVIEWSVC_TEST_PKCS11_MODULE``, ``_TOKEN`` and
+    ``_PIN`` point the tests at an existing, empty token of another module instead (a vendor's
+    HSM partition set aside for testing).
     """
+    vendor = [os.environ.get(f"REVIEWSVC_TEST_PKCS11_{name}", "") for name in ("MODULE", "TOKEN", "PIN")]
+    if all(vendor):
+        yield SoftHsmToken(module=vendor[0], label=vendor[1], pin=vendor[2], directory=None)
+        return
     reason = softhsm_missing()
     if reason:
         pytest.skip(reason)

@@ -1,9 +1,10 @@
 """Master keys behind one interface: wrapping data keys, signing, pseudonym keys.
 
-``KeyProvider`` is the contract a backend implements (this file's ``LocalKeyProvider``; a Vault
-Transit or AWS KMS adapter would be another); tests/reviewsvc/crypto/test_key_provider_contract.py
-runs the same tests against each. Master keys never leave the provider's backend and are never
-stored in the database or the repository: the database holds only wrapped data keys.
+``KeyProvider`` is the contract a backend implements (this file's ``LocalKeyProvider``, and
+``reviewsvc.crypto.hsm.Pkcs11KeyProvider`` for HSMs); the tests in
+tests/reviewsvc/crypto/test_key_provider_contract.py run against each. Master keys never leave the
+provider's backend and are never stored in the database or the repository: the database holds
+only wrapped data keys. docs/KEYS.md describes the key hierarchy.
 """
 
 from __future__ import annotations
@@ -82,9 +83,9 @@ class KeyProvider(Protocol):
 
     MACs (pseudonyms, event MACs)
         ``mac(purpose, message)`` returns HMAC-SHA256 of ``message`` under a stable key per
-        purpose, derived from a long-term secret that is not a master key version, so pseudonyms
-        and event MACs survive rotation. The key itself never leaves the provider (a hardware
-        provider computes the MAC inside the token).
+        purpose, which is not a master key version, so pseudonyms and event MACs survive
+        rotation. ``purpose`` must be one of ``MAC_PURPOSES`` (``ValueError`` otherwise). The key
+        itself never leaves the provider (a hardware provider computes the MAC inside the token).
 
     Health
         ``check`` raises ``KeyProviderUnavailable`` if the backend cannot be reached or its keys

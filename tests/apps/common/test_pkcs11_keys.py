@@ -29,7 +29,7 @@ from reviewsvc.crypto.keys import MAC_PURPOSES
 from tests.apps.privacy.conftest import add_clip, lease, submit
 from tests.conftest import ingest_clip, make_wav, requires_postgres
 from tests.personas import totp_code
-from tests.softhsm import SoftHsmToken, destroy_prefix, new_prefix
+from tests.softhsm import SoftHsmToken, destroy_prefix, key_provider_env, new_prefix
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[3]
@@ -80,15 +80,16 @@ def test_an_empty_token_is_not_ready_until_create_master_keys_which_refuses_a_se
 def test_readyz_answers_503_while_the_token_is_unreachable_and_200_once_it_is_back(client, on_pkcs11):
     call_command("create_master_keys")
     assert client.get("/readyz").status_code == 200
-    away = on_pkcs11.directory.with_name("away")
-    shutil.move(on_pkcs11.directory, away)
+    directory = on_pkcs11.unplugged()
+    away = directory.with_name("away")
+    shutil.move(directory, away)
     try:
         response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json() == {"status": "unavailable", "down": ["keys"]}
         assert on_pkcs11.pin.encode() not in response.content
     finally:
-        shutil.move(away, on_pkcs11.directory)
+        shutil.move(away, directory)
     assert client.get("/readyz").status_code == 200
 
 
@@ -174,14 +175,12 @@ def test_migration_refuses_a_token_holding_other_keys(settings, token):
     assert not AccessEvent.objects.filter(action="key.migrate").exists()
 
 
-def child_env(settings, token: SoftHsmToken) -> dict[str, str]:
+def child_env(settings) -> dict[str, str]:
     db = connection.settings_dict
     return {
         **os.environ,
-        **token.env(),
+        **key_provider_env(settings),
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "REVIEWSVC_TEST_KEY_PROVIDER": "pkcs11",
-        "REVIEWSVC_PKCS11_KEY_PREFIX": settings.REVIEWSVC_PKCS11_KEY_PREFIX,
         "REVIEWSVC_VAR_DIR": str(settings.VAR_DIR),
         "REVIEWSVC_STORAGE": settings.STORAGES["clips"]["OPTIONS"]["location"],
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
@@ -202,7 +201,7 @@ def test_a_rotation_by_another_process_is_seen_at_once_and_orphans_no_clip(setti
             f"for _ in range({rotations}): call_command('rotate_master_key')\n",
         ],
         cwd=ROOT,
-        env=child_env(settings, on_pkcs11),
+        env=child_env(settings),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

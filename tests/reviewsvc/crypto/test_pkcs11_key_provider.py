@@ -165,15 +165,16 @@ def test_an_unreachable_token_is_unavailable_and_is_used_again_once_it_is_back(
     softhsm: SoftHsmToken, provider: Pkcs11KeyProvider
 ) -> None:
     wrapped = provider.wrap(DATA_KEY, context=CONTEXT)
-    away = softhsm.directory.with_name("away")
-    shutil.move(softhsm.directory, away)
+    directory = softhsm.unplugged()
+    away = directory.with_name("away")
+    shutil.move(directory, away)
     try:
         with pytest.raises(KeyProviderUnavailable):
             provider.check()
         with pytest.raises(KeyProviderUnavailable):
             provider.unwrap(wrapped, context=CONTEXT)
     finally:
-        shutil.move(away, softhsm.directory)
+        shutil.move(away, directory)
     provider.check()
     assert provider.unwrap(wrapped, context=CONTEXT) == DATA_KEY
 
