@@ -19,7 +19,7 @@ ALL_SCOPES = ["clips:ingest", "subjects:manage", "transcripts:read"]
 
 
 @pytest.fixture(autouse=True)
-def var_per_test(request, settings, tmp_path):
+def var_per_test(request, settings, tmp_path, monkeypatch):
     """Each test gets its own blob folder and master keys: "nothing was stored" means this test
     stored nothing, and a rotation in one test cannot shift another's key versions. With the
     pkcs11 provider its keys are under a label prefix of its own, destroyed when it ends."""
@@ -34,6 +34,9 @@ def var_per_test(request, settings, tmp_path):
         settings.REVIEWSVC_PKCS11_TOKEN = token.label
         settings.REVIEWSVC_PKCS11_PIN = token.pin
         settings.REVIEWSVC_PKCS11_KEY_PREFIX = prefix
+        # Processes a test starts (workers, racing writers) use the same keys.
+        for name in ("MODULE", "TOKEN", "PIN", "KEY_PREFIX"):
+            monkeypatch.setenv(f"REVIEWSVC_PKCS11_{name}", getattr(settings, f"REVIEWSVC_PKCS11_{name}"))
     settings.STORAGES = {
         **settings.STORAGES,
         "clips": {

@@ -55,6 +55,13 @@ def on_pkcs11(settings, token):
 
 
 @pytest.fixture
+def on_local(settings, token):
+    """The key file first (for the migration), whichever provider the suite runs on."""
+    settings.REVIEWSVC_KEY_PROVIDER = "local"
+    return token
+
+
+@pytest.fixture
 def created(on_pkcs11):
     call_command("create_master_keys")
     return on_pkcs11
@@ -121,9 +128,8 @@ def test_the_service_runs_with_its_keys_only_in_the_token(settings, created, ali
 
 
 def test_migration_moves_every_key_into_the_token_and_changes_no_clip_pseudonym_or_signature(
-    settings, token, alice, alice_client, capsys
+    settings, on_local, alice, alice_client, capsys
 ):
-    settings.REVIEWSVC_KEY_PROVIDER = "local"
     clips = [add_clip(), add_clip(), add_clip("subject-2")]
     submit(alice_client, lease(alice_client)["assignment"], text="vor dem umzug")
     key_provider().rotate()  # two file versions, both in use
@@ -165,8 +171,7 @@ def test_migration_moves_every_key_into_the_token_and_changes_no_clip_pseudonym_
     assert AccessEvent.objects.filter(action="key.migrate").count() == 1
 
 
-def test_migration_refuses_a_token_holding_other_keys(settings, token):
-    settings.REVIEWSVC_KEY_PROVIDER = "local"
+def test_migration_refuses_a_token_holding_other_keys(settings, on_local):
     add_clip()
     call_command("create_master_keys")
     with pytest.raises(CommandError, match="other keys"):
