@@ -435,12 +435,8 @@ class Pkcs11KeyProvider:
                 self._forget()
                 return operation(session)
 
-        try:
-            return self.token.run(guarded)
-        except _STALE_HANDLE as exc:
-            raise KeyProviderUnavailable(f"PKCS#11 token {self.token.label!r} lost its keys") from exc
-        except p11.PKCS11Error as exc:
-            raise KeyProviderUnavailable(f"PKCS#11 token {self.token.label!r} failed: {type(exc).__name__}") from exc
+        # Pkcs11Token.run turns whatever PKCS#11 error is left into KeyProviderUnavailable.
+        return self.token.run(guarded)
 
     def _forget(self) -> None:
         self._objects.clear()

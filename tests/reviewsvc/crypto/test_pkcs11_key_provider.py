@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from reviewsvc.crypto.errors import KeyProviderError, KeyProviderUnavailable
-from reviewsvc.crypto.hsm import ImportedKeys, Pkcs11KeyProvider
+from reviewsvc.crypto.hsm import ImportedKeys, Pkcs11KeyProvider, _raw_ed25519_point
 from reviewsvc.crypto.keys import MAC_PURPOSES, LocalKeyProvider, verify_signature
 from tests.softhsm import SoftHsmToken, destroy_prefix, new_prefix
 
@@ -256,3 +256,30 @@ def test_an_object_left_by_an_interrupted_rotation_blocks_rotation_and_says_so(p
     with pytest.raises(KeyProviderError, match=stale):
         provider.rotate()
     assert provider.versions() == [1]
+
+
+def test_a_token_that_lost_its_signing_key_is_unavailable_and_gets_no_new_one(provider: Pkcs11KeyProvider) -> None:
+    def destroy_signing_key(session) -> None:
+        for obj in list(session.get_objects({Attribute.LABEL: f"{provider.prefix}/signing"})):
+            obj.destroy()
+
+    provider.token.run(destroy_signing_key)
+    with pytest.raises(KeyProviderUnavailable, match="no signing key"):
+        provider.check()
+    with pytest.raises(KeyProviderUnavailable, match="no signing key"):
+        provider.sign(b"checkpoint")
+    assert not [o for o in objects_of(provider) if str(o[Attribute.LABEL]).endswith("/signing")]
+
+
+@pytest.mark.parametrize("prefix", ["", "a/b"])
+def test_it_refuses_a_label_prefix_that_is_empty_or_has_a_slash(softhsm: SoftHsmToken, prefix: str) -> None:
+    with pytest.raises(ValueError, match="prefix"):
+        Pkcs11KeyProvider(module_path=softhsm.module, token_label=softhsm.label, pin=softhsm.pin, prefix=prefix)
+
+
+def test_an_ed25519_point_is_read_in_either_encoding_and_anything_else_is_refused() -> None:
+    point = bytes(range(32))
+    assert _raw_ed25519_point(b"\x04\x20" + point) == _raw_ed25519_point(point) == point
+    for malformed in (point[:31], b"\x04\x21" + point + b"\x00", b"\x03\x20" + point):
+        with pytest.raises(KeyProviderUnavailable, match="Ed25519"):
+            _raw_ed25519_point(malformed)
