@@ -19,8 +19,8 @@ from apps.accounts.models import EncryptedTOTPDevice
 from apps.audit.models import AccessEvent
 from apps.audit.selectors import audit_log_verify
 from apps.audit.services import checkpoint_create
+from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip
-from apps.clips.services import clip_audio_chunks
 from apps.common.context import RequestContext
 from apps.common.keys import key_provider
 from apps.reviews.models import Transcript
