@@ -26,10 +26,11 @@ from apps.common.keys import key_provider
 from apps.reviews.models import Transcript
 from apps.reviews.services import transcript_read
 from reviewsvc.crypto.keys import MAC_PURPOSES
-from tests.apps.privacy.conftest import add_clip, lease, submit
-from tests.conftest import ingest_clip, make_wav, requires_postgres
+from tests.apps.privacy.conftest import add_clip
+from tests.conftest import requires_postgres
 from tests.personas import totp_code
 from tests.softhsm import SoftHsmToken, destroy_prefix, key_provider_env, new_prefix
+from tests.support import ingest_clip, lease_next, make_wav, transcript_submit
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[3]
@@ -113,11 +114,11 @@ def test_rotation_works_unchanged_with_the_token(ingest, on_pkcs11):
 
 def test_the_service_runs_with_its_keys_only_in_the_token(settings, created, alice, alice_client, service_client):
     clip = add_clip()
-    assignment = lease(alice_client)
+    assignment = lease_next(alice_client)
     audio = alice_client.get(assignment["audio_url"])
     assert audio.status_code == 200
     assert b"".join(audio.streaming_content) == b"".join(clip_audio_chunks(clip=clip))
-    submit(alice_client, assignment["assignment"], text="im token")
+    transcript_submit(alice_client, assignment["assignment"], text="im token")
     assert service_client.get(f"/api/v1/clips/{clip.id}/transcript").json()["text"] == "im token"
     assert checkpoint_create() is not None
     assert audit_log_verify().ok
@@ -131,7 +132,7 @@ def test_migration_moves_every_key_into_the_token_and_changes_no_clip_pseudonym_
     settings, on_local, alice, alice_client, capsys
 ):
     clips = [add_clip(), add_clip(), add_clip("subject-2")]
-    submit(alice_client, lease(alice_client)["assignment"], text="vor dem umzug")
+    transcript_submit(alice_client, lease_next(alice_client)["assignment"], text="vor dem umzug")
     key_provider().rotate()  # two file versions, both in use
     clips.append(add_clip("subject-3"))
     audio_before = {clip.id: b"".join(clip_audio_chunks(clip=clip)) for clip in clips}
