@@ -5,7 +5,7 @@ from django.core.management import call_command
 from apps.audit.models import AccessEvent
 from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip
-from apps.common.keys import _provider, key_provider
+from apps.common.keys import key_provider
 from tests.support import make_wav
 
 pytestmark = pytest.mark.django_db
@@ -58,6 +58,7 @@ def test_a_clip_key_moved_to_another_clip_does_not_open_it(ingest):
         b"".join(clip_audio_chunks(clip=second))
 
 
-def test_a_key_provider_without_an_adapter_is_a_configuration_error():
+def test_a_key_provider_without_an_adapter_is_a_configuration_error(settings):
+    settings.REVIEWSVC_KEY_PROVIDER = "vault"
     with pytest.raises(ImproperlyConfigured, match="REVIEWSVC_KEY_PROVIDER='vault' has no adapter installed"):
-        _provider("vault", "/nonexistent", False)
+        key_provider()
