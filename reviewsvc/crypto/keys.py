@@ -52,6 +52,7 @@ MAC_PURPOSES = (
     "subject",  # subject pseudonyms in the access log
     "reviewer-for-subject",  # reviewer pseudonyms in a subject's export
     "event-mac",  # per-event MACs of the access log
+    "webauthn-decoy",  # decoy credential ids, so key options do not tell which names exist
 )
 
 
