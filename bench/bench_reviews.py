@@ -3,7 +3,9 @@
 1. Audio delivery of a 320 KiB clip with every check (session, OTP, facility network, lease,
    policy, rate limit), its access event and the lease extension committed before the first
    byte, and segmented decryption, against a bare Django view that serves the same bytes from a
-   plain file with no checks, in the same run. Target >= 0.5x.
+   plain file with no checks, in the same run. Target >= 0.5x. With SoftHSM2 installed, the same
+   through a second gunicorn whose keys are in a SoftHSM2 token (the pkcs11 provider: one
+   C_Decrypt per request), for 8 more reviewers leasing clips wrapped there. Target >= 0.9x local.
 2. The reviewer loop (next -> the whole audio -> submit a transcript), each thread its own
    reviewer with its own OTP-verified session, at concurrency 1 and 8, counting double leases.
    Target >= 120 loops/s at c=8 (Label Studio 1.23.2 does ~8 loops/s at c=8 on this machine class), zero double
@@ -18,6 +20,7 @@ quarter), BENCH_REVIEWS_NEXT_SAMPLES (300), BENCH_REVIEWS_BIG_QUEUE (1000000).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
@@ -36,9 +39,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bench_env, gunicorn, manage, percentile, run_load, table  # noqa: E402
+from bench.common import bench_env, gunicorn, manage, percentile, run_load, softhsm_env, table  # noqa: E402
 
 PORT = 8872
+PKCS11_PORT = 8874
 CONCURRENCY = 8
 AUDIO_REQUESTS = int(os.environ.get("BENCH_REVIEWS_AUDIO_REQUESTS", "1000"))
 LOOPS = int(os.environ.get("BENCH_REVIEWS_LOOPS", "1200"))
@@ -251,14 +255,14 @@ def baseline_request(conn) -> bool:
 
 
 def interleaved(senders, *, requests: int, rounds: int = 5) -> list[tuple[float, list[float], int]]:
-    """Each sender in turn, ``rounds`` times: a noisy neighbour on this shared machine hits every
-    side alike. Per sender: (requests/s over all its rounds, latencies, failures)."""
+    """Each (port, sender) in turn, ``rounds`` times: a noisy neighbour on this shared machine hits
+    every side alike. Per sender: (requests/s over all its rounds, latencies, failures)."""
     totals = [[0.0, [], 0] for _ in senders]
     for _ in range(rounds):
-        for total, send in zip(totals, senders, strict=True):
+        for total, (port, send) in zip(totals, senders, strict=True):
             started = time.perf_counter()
             _, latencies, failed = run_load(
-                port=PORT, requests=requests // rounds, concurrency=CONCURRENCY, make_request=send
+                port=port, requests=requests // rounds, concurrency=CONCURRENCY, make_request=send
             )
             total[0] += time.perf_counter() - started
             total[1] += latencies
@@ -345,7 +349,14 @@ def main() -> None:
     baseline_file = Path(env["REVIEWSVC_VAR_DIR"]) / "baseline.wav"
     baseline_file.write_bytes(audio)
     env["BENCH_BASELINE_AUDIO"] = str(baseline_file)
+    hsm = softhsm_env()
+    if hsm:
+        # This process makes clips under both providers: it knows the token, uses the file first.
+        env.update({name: value for name, value in hsm.items() if name != "REVIEWSVC_KEY_PROVIDER"})
+    hsm_env = {**env, **hsm} if hsm else None
     manage(env, "migrate", "--noinput")
+    if hsm_env:
+        manage(hsm_env, "create_master_keys")
     django_setup(env)
 
     facility_make()
@@ -355,18 +366,28 @@ def main() -> None:
     queue_clips(CONCURRENCY, audio)
     audio_paths = [lease_for(user) for user, _ in streamers]
     stream_sessions = [session_headers(user, device) for user, device in streamers]
+    if hsm_env:
+        from django.conf import settings
+
+        hsm_streamers = [reviewer_enrol(f"hsm-stream{i}@bench.example", ["de-DE"]) for i in range(CONCURRENCY)]
+        settings.REVIEWSVC_KEY_PROVIDER = "pkcs11"
+        queue_clips(CONCURRENCY, audio)
+        settings.REVIEWSVC_KEY_PROVIDER = "local"
+        hsm_paths = [lease_for(user) for user, _ in hsm_streamers]
+        hsm_sessions = [session_headers(user, device) for user, device in hsm_streamers]
     loop_sessions = [session_headers(user, device) for user, device in loopers]
     timer_session = session_headers(*timer)
     loops_c1 = max(LOOPS // 4, 1)
     queue_clips(loops_c1 + LOOPS + 2 * CONCURRENCY, audio)
 
-    with gunicorn(env, port=PORT):
+    with gunicorn(env, port=PORT), gunicorn(hsm_env, port=PKCS11_PORT) if hsm_env else contextlib.nullcontext():
         send = per_connection(stream_sessions, audio_paths)
-        run_load(port=PORT, requests=40, concurrency=CONCURRENCY, make_request=baseline_request)
-        run_load(port=PORT, requests=40, concurrency=CONCURRENCY, make_request=send)
-        (base_rate, base_lat, base_fail), (rate, lat, fail) = interleaved(
-            [baseline_request, send], requests=AUDIO_REQUESTS
-        )
+        senders = [(PORT, baseline_request), (PORT, send)]
+        if hsm_env:
+            senders.append((PKCS11_PORT, per_connection(hsm_sessions, hsm_paths)))
+        for port, sender in senders:
+            run_load(port=port, requests=40, concurrency=CONCURRENCY, make_request=sender)
+        (base_rate, base_lat, base_fail), (rate, lat, fail), *hsm_result = interleaved(senders, requests=AUDIO_REQUESTS)
 
         c1_rate, c1_done, c1_fail, c1_clips = reviewer_loops(loop_sessions[:1], loops_c1)
         c8_rate, c8_done, c8_fail, c8_clips = reviewer_loops(loop_sessions, LOOPS)
@@ -405,6 +426,16 @@ def main() -> None:
                     ms(lat, 50),
                     str(fail),
                     f"{rate / base_rate:.2f}x (target >= 0.5x)",
+                ),
+                *(
+                    (
+                        "audio, keys in SoftHSM2 (pkcs11)",
+                        f"{hsm_rate:.0f}",
+                        ms(hsm_lat, 50),
+                        str(hsm_fail),
+                        f"{hsm_rate / base_rate:.2f}x; {hsm_rate / rate:.2f}x local (target >= 0.9x)",
+                    )
+                    for hsm_rate, hsm_lat, hsm_fail in hsm_result
                 ),
             ],
             ("audio delivery, c=8", "req/s", "p50 ms", "failed", "ratio"),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import http.client
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -146,3 +148,41 @@ def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     lines = [" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in [header, *rows]]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+def softhsm_env() -> dict[str, str] | None:
+    """A throwaway SoftHSM2 token (tmpfs where there is one); the environment that selects it.
+
+    None, with the reason printed, when SoftHSM2 or python-pkcs11 is missing.
+    """
+    try:
+        import pkcs11  # noqa: F401
+    except ImportError:
+        print("(python-pkcs11 is not installed: pkcs11 rows skipped)")
+        return None
+    if not Path(SOFTHSM_MODULE).exists():
+        print("(SoftHSM2 is not installed: pkcs11 rows skipped; apt-get install softhsm2)")
+        return None
+    shm = Path("/dev/shm")
+    directory = Path(tempfile.mkdtemp(prefix="reviewsvc-bench-hsm-", dir=shm if os.access(shm, os.W_OK) else None))
+    atexit.register(shutil.rmtree, directory, True)
+    (directory / "tokens").mkdir()
+    conf = directory / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {directory / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    env = {"SOFTHSM2_CONF": str(conf)}
+    subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", "bench", "--pin", "1234", "--so-pin", "5678"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, **env},
+    )
+    return {
+        **env,
+        "REVIEWSVC_KEY_PROVIDER": "pkcs11",
+        "REVIEWSVC_PKCS11_MODULE": SOFTHSM_MODULE,
+        "REVIEWSVC_PKCS11_TOKEN": "bench",
+        "REVIEWSVC_PKCS11_PIN": "1234",
+    }

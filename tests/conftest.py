@@ -19,7 +19,7 @@ from apps.common.context import RequestContext
 from tests.apps.audit.support import access_log_flushable_by_the_suite  # noqa: F401  (autouse: TRUNCATE trigger)
 from tests.support import make_wav
 
-pytest_plugins = ["tests.personas", "tests.seaweedfs"]
+pytest_plugins = ["tests.personas", "tests.seaweedfs", "tests.softhsm"]
 
 ALL_SCOPES = ["clips:ingest", "subjects:manage", "transcripts:read"]
 
@@ -55,13 +55,27 @@ def retire_unused_key_versions() -> None:
 
 
 @pytest.fixture(autouse=True)
-def var_per_test(settings, tmp_path):
+def var_per_test(request, settings, tmp_path, monkeypatch):
     """Each test gets its own blob folder and master keys: "nothing was stored" means this test
-    stored nothing, and a rotation in one test cannot shift another's key versions."""
+    stored nothing, and a rotation in one test cannot shift another's key versions. With the
+    pkcs11 provider its keys are under a label prefix of its own, destroyed when it ends."""
     settings.REVIEWSVC_KEY_FILE = str(tmp_path / "keys" / "master-keys.json")
     # Checkpoint files outlive the test's rolled-back database: each test gets its own sink folder.
     settings.REVIEWSVC_CHECKPOINT_DIR = str(tmp_path / "checkpoints")
     settings.REVIEWSVC_CHECKPOINT_STORAGES = []
+    prefix = None
+    if settings.REVIEWSVC_KEY_PROVIDER == "pkcs11":
+        from tests.softhsm import destroy_prefix, new_prefix
+
+        token = request.getfixturevalue("softhsm")
+        prefix = new_prefix()
+        settings.REVIEWSVC_PKCS11_MODULE = token.module
+        settings.REVIEWSVC_PKCS11_TOKEN = token.label
+        settings.REVIEWSVC_PKCS11_PIN = token.pin
+        settings.REVIEWSVC_PKCS11_KEY_PREFIX = prefix
+        # Processes a test starts (workers, racing writers) use the same keys.
+        for name in ("MODULE", "TOKEN", "PIN", "KEY_PREFIX"):
+            monkeypatch.setenv(f"REVIEWSVC_PKCS11_{name}", getattr(settings, f"REVIEWSVC_PKCS11_{name}"))
     settings.STORAGES = {
         **settings.STORAGES,
         "clips": {
@@ -69,6 +83,9 @@ def var_per_test(settings, tmp_path):
             "OPTIONS": {"location": str(tmp_path / "blobs"), "file_permissions_mode": 0o600},
         },
     }
+    yield
+    if prefix:
+        destroy_prefix(token, prefix)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -20,16 +20,46 @@ from django.db.models import QuerySet
 from reviewsvc.crypto import envelope
 from reviewsvc.crypto.keys import KeyProvider, LocalKeyProvider
 
+if TYPE_CHECKING:
+    from reviewsvc.crypto.hsm import Pkcs11KeyProvider
+
 
 @lru_cache(maxsize=4)
-def _provider(kind: str, key_file: str, create_if_missing: bool) -> KeyProvider:
-    if kind == "local":
-        return LocalKeyProvider(Path(key_file), create_if_missing=create_if_missing)
-    raise ImproperlyConfigured(f"REVIEWSVC_KEY_PROVIDER={kind!r} has no adapter installed")
+def _local(key_file: str, create_if_missing: bool) -> KeyProvider:
+    return LocalKeyProvider(Path(key_file), create_if_missing=create_if_missing)
+
+
+@lru_cache(maxsize=4)
+def _pkcs11(module: str, token: str, pin: str, prefix: str, create_if_missing: bool) -> Pkcs11KeyProvider:
+    # Imported here: python-pkcs11 loads only where the pkcs11 provider is configured.
+    from reviewsvc.crypto.hsm import Pkcs11KeyProvider
+
+    return Pkcs11KeyProvider(
+        module_path=module, token_label=token, pin=pin, prefix=prefix, create_if_missing=create_if_missing
+    )
 
 
 def key_provider() -> KeyProvider:
-    return _provider(settings.REVIEWSVC_KEY_PROVIDER, settings.REVIEWSVC_KEY_FILE, settings.REVIEWSVC_KEY_FILE_CREATE)
+    kind = settings.REVIEWSVC_KEY_PROVIDER
+    if kind == "local":
+        return _local(settings.REVIEWSVC_KEY_FILE, settings.REVIEWSVC_KEY_FILE_CREATE)
+    if kind == "pkcs11":
+        return pkcs11_provider()
+    raise ImproperlyConfigured(f"REVIEWSVC_KEY_PROVIDER={kind!r} has no adapter installed")
+
+
+def pkcs11_provider() -> Pkcs11KeyProvider:
+    """The PKCS#11 provider the settings describe, whichever provider is the configured one."""
+    for name in ("REVIEWSVC_PKCS11_MODULE", "REVIEWSVC_PKCS11_TOKEN", "REVIEWSVC_PKCS11_PIN"):
+        if not getattr(settings, name):
+            raise ImproperlyConfigured(f"{name} must be set for the pkcs11 key provider")
+    return _pkcs11(
+        settings.REVIEWSVC_PKCS11_MODULE,
+        settings.REVIEWSVC_PKCS11_TOKEN,
+        settings.REVIEWSVC_PKCS11_PIN,
+        settings.REVIEWSVC_PKCS11_KEY_PREFIX,
+        settings.REVIEWSVC_PKCS11_CREATE_KEYS,
+    )
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -11,9 +12,13 @@ from django.utils import timezone
 
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
-from apps.common.keys import key_provider, wrapped_key_holders
+from apps.common.keys import key_provider, pkcs11_provider, wrapped_key_holders
 from apps.keys.models import KeyVersionRetirement
-from reviewsvc.crypto.keys import KeyProvider
+from reviewsvc.crypto.errors import KeyProviderError
+from reviewsvc.crypto.keys import MAC_PURPOSES, KeyProvider, LocalKeyProvider, MigratingKeyProvider
+
+if TYPE_CHECKING:
+    from reviewsvc.crypto.hsm import Pkcs11KeyProvider
 
 REWRAP_BATCH = 500
 
@@ -31,6 +36,21 @@ def master_key_rotate(*, context: RequestContext) -> int:
     return version
 
 
+def _rewrap_all(provider: KeyProvider, progress: Callable[[str, int], None] | None) -> dict[str, int]:
+    done: dict[str, int] = {}
+    for holder in wrapped_key_holders():
+        done[holder.name] = 0
+        while count := holder.rewrap_batch(provider=provider, batch_size=REWRAP_BATCH):
+            done[holder.name] += count
+            if progress:
+                progress(holder.name, done[holder.name])
+    return done
+
+
+def _versions_in_use() -> set[int]:
+    return set().union(*(holder.versions_in_use() for holder in wrapped_key_holders()))
+
+
 def wrapped_keys_rewrap(
     *, progress: Callable[[str, int], None] | None = None, now: datetime | None = None
 ) -> dict[str, int]:
@@ -40,13 +60,7 @@ def wrapped_keys_rewrap(
     than the one that first found it unused, see ``key_versions_retire``.
     """
     provider = key_provider()
-    done: dict[str, int] = {}
-    for holder in wrapped_key_holders():
-        done[holder.name] = 0
-        while count := holder.rewrap_batch(provider=provider, batch_size=REWRAP_BATCH):
-            done[holder.name] += count
-            if progress:
-                progress(holder.name, done[holder.name])
+    done = _rewrap_all(provider, progress)
     retired, retiring = key_versions_retire(provider=provider, now=now or timezone.now())
     with transaction.atomic():
         event_record(
@@ -72,7 +86,7 @@ def key_versions_retire(*, provider: KeyProvider, now: datetime) -> tuple[list[i
     grace period is over, so the second scan (after this run's re-wrap) sees it or its
     re-wrapped key. Nothing here depends on the provider beyond ``versions`` and ``retire``.
     """
-    in_use = set().union(*(holder.versions_in_use() for holder in wrapped_key_holders()))
+    in_use = _versions_in_use()
     current = provider.current_version()
     unused = [v for v in provider.versions() if v != current and v not in in_use]
     grace = timedelta(seconds=settings.REVIEWSVC_KEY_RETIRE_GRACE_SECONDS)
@@ -88,3 +102,53 @@ def key_versions_retire(*, provider: KeyProvider, now: datetime) -> tuple[list[i
             provider.retire(version)
         KeyVersionRetirement.objects.filter(version__in=due).delete()
     return due, sorted(set(unused) - set(due))
+
+
+def master_keys_create(*, context: RequestContext) -> int:
+    """Make the pkcs11 provider's keys in an empty token; returns the first master key version.
+
+    Refuses (``KeyProviderError``) when the token already holds keys under the configured prefix.
+    """
+    provider = pkcs11_provider()
+    provider.create_keys(mac_purposes=MAC_PURPOSES)
+    version = provider.current_version()
+    with transaction.atomic():
+        event_record(action="key.create", context=context, extra={"provider": "pkcs11", "version": version})
+    return version
+
+
+def master_keys_migrate(
+    *, source: LocalKeyProvider, target: Pkcs11KeyProvider, progress: Callable[[str, int], None] | None = None
+) -> dict[str, int]:
+    """Move the master keys from the local key file into a token; returns the re-wrap counts.
+
+    The signing key and each purpose's MAC key are imported as unextractable token objects (the
+    same keys, so old checkpoints verify and pseudonyms stay as they were); the master keys
+    are not: the token makes a new one, numbered above the file's versions, and every wrapped
+    key (clips, transcripts, TOTP seeds) is re-wrapped under it. Run again after an
+    interruption, it carries on where it stopped. Afterwards nothing refers to the file.
+    """
+    from reviewsvc.crypto.hsm import ImportedKeys  # loads python-pkcs11 only where it is used
+
+    if target.has_keys():
+        if target.signing_public_key() != source.signing_public_key():
+            raise KeyProviderError("the token already holds other keys under this prefix; refusing to mix them")
+    else:
+        seed, mac_keys = source.migration_keys()
+        target.create_keys(
+            first_version=max(source.versions()) + 1, imported=ImportedKeys(signing_seed=seed, mac_keys=mac_keys)
+        )
+    done = _rewrap_all(MigratingKeyProvider(source=source, target=target), progress)
+    stranded = _versions_in_use() - set(target.versions())
+    if stranded:
+        # Only a writer still using the key file can cause this: it must be stopped first.
+        raise KeyProviderError(
+            f"keys under file versions {sorted(stranded)} appeared during the migration; run it again"
+        )
+    with transaction.atomic():
+        event_record(
+            action="key.migrate",
+            context=RequestContext.system("manage.py migrate_master_keys"),
+            extra={"rewrapped": done, "to": "pkcs11", "current_version": target.current_version()},
+        )
+    return done

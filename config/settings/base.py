@@ -264,6 +264,15 @@ REVIEWSVC_KEY_RETIRE_GRACE_SECONDS = env_int("REVIEWSVC_KEY_RETIRE_GRACE_SECONDS
 # The embedded default makes its key file on first run; production must find the mounted one, so
 # a missing volume makes the service unready instead of quietly starting with fresh keys.
 REVIEWSVC_KEY_FILE_CREATE = True
+# REVIEWSVC_KEY_PROVIDER=pkcs11: master keys in an HSM token (docs/KEYS.md). The vendor's module,
+# the token's label, the user PIN (or REVIEWSVC_PKCS11_PIN_FILE); the key labels start with the
+# prefix, so one HSM partition can serve several deployments.
+REVIEWSVC_PKCS11_MODULE = env_str("REVIEWSVC_PKCS11_MODULE")
+REVIEWSVC_PKCS11_TOKEN = env_str("REVIEWSVC_PKCS11_TOKEN")
+REVIEWSVC_PKCS11_PIN = env_secret("REVIEWSVC_PKCS11_PIN")
+REVIEWSVC_PKCS11_KEY_PREFIX = env_str("REVIEWSVC_PKCS11_KEY_PREFIX", "reviewsvc")
+# False: an empty token makes the service unready until `manage.py create_master_keys` has run.
+REVIEWSVC_PKCS11_CREATE_KEYS = env_bool("REVIEWSVC_PKCS11_CREATE_KEYS", False)
 REVIEWSVC_CHECKPOINT_DIR = env_str("REVIEWSVC_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints"))
 # More places outside the database that keep every signed checkpoint, as aliases in STORAGES
 # (e.g. an S3 object-lock bucket through django-storages); verification reads every one.

@@ -1,5 +1,7 @@
 """Production: refuses to start without its secrets and endpoints; TLS-only cookies, HSTS."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.env import env_bool, env_list, env_secret, env_str, require
 from config.settings.base import *  # noqa: F403
 from config.settings.base import REST_FRAMEWORK, REVIEWSVC_KEY_PROVIDER
@@ -12,8 +14,13 @@ if REVIEWSVC_KEY_PROVIDER == "local":
     # The master keys must live at a path the operator chose (a mounted secret), never a default.
     REVIEWSVC_KEY_FILE = require("REVIEWSVC_KEY_FILE", env_str("REVIEWSVC_KEY_FILE"))
     REVIEWSVC_KEY_FILE_CREATE = False
+elif REVIEWSVC_KEY_PROVIDER == "pkcs11":
+    require("REVIEWSVC_PKCS11_MODULE", env_str("REVIEWSVC_PKCS11_MODULE"))
+    require("REVIEWSVC_PKCS11_TOKEN", env_str("REVIEWSVC_PKCS11_TOKEN"))
+    require("REVIEWSVC_PKCS11_PIN (or REVIEWSVC_PKCS11_PIN_FILE)", env_secret("REVIEWSVC_PKCS11_PIN"))
+    REVIEWSVC_PKCS11_CREATE_KEYS = False
 else:
-    require("REVIEWSVC_KEY_PROVIDER_URL", env_str("REVIEWSVC_KEY_PROVIDER_URL"))
+    raise ImproperlyConfigured(f"REVIEWSVC_KEY_PROVIDER must be local or pkcs11, not {REVIEWSVC_KEY_PROVIDER!r}")
 
 DEBUG = False
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]}

@@ -27,6 +27,10 @@ if REDIS_URL:
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 REVIEWSVC_KEY_FILE = os.environ.get("REVIEWSVC_KEY_FILE") or str(VAR_DIR / "keys" / "master-keys.json")
+# REVIEWSVC_TEST_KEY_PROVIDER=pkcs11 runs the suite with its keys in a SoftHSM2 token that
+# tests/softhsm.py makes; each test gets keys of its own under a label prefix of its own.
+REVIEWSVC_KEY_PROVIDER = os.environ.get("REVIEWSVC_TEST_KEY_PROVIDER") or "local"
+REVIEWSVC_PKCS11_CREATE_KEYS = True
 REVIEWSVC_CHECKPOINT_DIR = str(VAR_DIR / "checkpoints")
 STORAGES = {
     **STORAGES,

@@ -1,9 +1,10 @@
 """Master keys behind one interface: wrapping data keys, signing, pseudonym keys.
 
-``KeyProvider`` is the contract a backend implements (this file's ``LocalKeyProvider``; a Vault
-Transit or AWS KMS adapter would be another); tests/reviewsvc/crypto/test_key_provider_contract.py
-runs the same tests against each. Master keys never leave the provider's backend and are never
-stored in the database or the repository: the database holds only wrapped data keys.
+``KeyProvider`` is the contract a backend implements (this file's ``LocalKeyProvider``, and
+``reviewsvc.crypto.hsm.Pkcs11KeyProvider`` for HSMs); the tests in
+tests/reviewsvc/crypto/test_key_provider_contract.py run against each. Master keys never leave the
+provider's backend and are never stored in the database or the repository: the database holds
+only wrapped data keys. docs/KEYS.md describes the key hierarchy.
 """
 
 from __future__ import annotations
@@ -43,6 +44,15 @@ WRAP_NONCE_SIZE = 12
 WRAPPED_KEY_SIZE = 4 + WRAP_NONCE_SIZE + DATA_KEY_SIZE + 16
 FILE_FORMAT = 1
 _SECRET_SIZE = 32
+# Every purpose ``KeyProvider.mac`` serves. A fixed list because moving to another provider must
+# carry each purpose's key over (or pseudonyms change), so no purpose may exist that the
+# migration does not know: ``mac`` refuses any other.
+MAC_PURPOSES = (
+    "subject",  # subject pseudonyms in the access log
+    "reviewer-for-subject",  # reviewer pseudonyms in a subject's export
+    "event-mac",  # per-event MACs of the access log
+    "webauthn-decoy",  # decoy credential ids, so key options do not tell which names exist
+)
 
 
 @runtime_checkable
@@ -73,9 +83,9 @@ class KeyProvider(Protocol):
 
     MACs (pseudonyms, event MACs)
         ``mac(purpose, message)`` returns HMAC-SHA256 of ``message`` under a stable key per
-        purpose, derived from a long-term secret that is not a master key version, so pseudonyms
-        and event MACs survive rotation. The key itself never leaves the provider (a hardware
-        provider computes the MAC inside the token).
+        purpose, which is not a master key version, so pseudonyms and event MACs survive
+        rotation. ``purpose`` must be one of ``MAC_PURPOSES`` (``ValueError`` otherwise). The key
+        itself never leaves the provider (a hardware provider computes the MAC inside the token).
 
     Health
         ``check`` raises ``KeyProviderUnavailable`` if the backend cannot be reached or its keys
@@ -122,10 +132,17 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> boo
     return True
 
 
+def check_mac_purpose(purpose: str) -> None:
+    """Raise ``ValueError`` unless ``purpose`` is one of ``MAC_PURPOSES``."""
+    if not purpose:
+        raise ValueError("a MAC key needs a purpose")
+    if purpose not in MAC_PURPOSES:
+        raise ValueError(f"unknown MAC purpose {purpose!r}: add it to MAC_PURPOSES")
+
+
 def _derive_pseudonym_key(secret: bytes, purpose: str) -> bytes:
     """HKDF-SHA256 of the long-term pseudonym secret, one independent key per purpose."""
-    if not purpose:
-        raise ValueError("a pseudonym key needs a purpose")
+    check_mac_purpose(purpose)
     hkdf = HKDF(
         algorithm=hashes.SHA256(),
         length=32,
@@ -302,6 +319,16 @@ class LocalKeyProvider:
     def check(self) -> None:
         self._keys()
 
+    def migration_keys(self) -> tuple[bytes, dict[str, bytes]]:
+        """The signing seed and every purpose's MAC key, for importing into another provider.
+
+        The only way key material leaves this provider: ``migrate_master_keys`` moves these
+        into a token so signatures and pseudonyms stay valid. Master keys are not exported:
+        the migration re-wraps data keys under keys made inside the token.
+        """
+        ring = self._keys()
+        return ring.signing_seed, {purpose: ring.mac_key(purpose) for purpose in MAC_PURPOSES}
+
     def _keys(self) -> _KeyRing:
         """The key ring, reloaded if the file changed since it was last read."""
         with self._mutex:
@@ -398,3 +425,51 @@ def _b64_secret(value: str) -> bytes:
     if len(raw) != _SECRET_SIZE:
         raise ValueError("secret has the wrong length")
     return raw
+
+
+class MigratingKeyProvider:
+    """Two providers seen as one while data keys move from ``source`` to ``target``.
+
+    Unwraps a key under whichever provider holds its version and does everything else,
+    wrapping included, with ``target``; the re-wrap loop then moves every key across. The
+    target's versions must all be above the source's (``migrate_master_keys`` starts the
+    token at the file's highest version + 1), so a version number names one provider only.
+    """
+
+    def __init__(self, *, source: KeyProvider, target: KeyProvider) -> None:
+        self._source, self._target = source, target
+        self._source_versions = frozenset(source.versions())
+        if self._source_versions & set(target.versions()):
+            raise KeyProviderError("source and target providers share master key version numbers")
+
+    def current_version(self) -> int:
+        return self._target.current_version()
+
+    def versions(self) -> list[int]:
+        return self._target.versions()
+
+    def wrap(self, data_key: bytes, *, context: bytes) -> bytes:
+        return self._target.wrap(data_key, context=context)
+
+    def unwrap(self, wrapped: bytes, *, context: bytes) -> bytes:
+        holder = self._source if wrapped_key_version(wrapped) in self._source_versions else self._target
+        return holder.unwrap(wrapped, context=context)
+
+    def rotate(self) -> int:
+        return self._target.rotate()
+
+    def retire(self, version: int) -> None:
+        self._target.retire(version)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._target.sign(message)
+
+    def signing_public_key(self) -> bytes:
+        return self._target.signing_public_key()
+
+    def mac(self, purpose: str, message: bytes) -> bytes:
+        return self._target.mac(purpose, message)
+
+    def check(self) -> None:
+        self._source.check()
+        self._target.check()

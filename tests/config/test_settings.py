@@ -121,3 +121,36 @@ def test_clips_go_to_the_s3_bucket_django_storages_names_in_the_environment(tmp_
         "eu-central-1",
         "path",
     ]
+
+
+PKCS11_ENV = {
+    **{k: v for k, v in PRODUCTION_ENV.items() if k != "REVIEWSVC_KEY_FILE"},
+    "REVIEWSVC_KEY_PROVIDER": "pkcs11",
+    "REVIEWSVC_PKCS11_MODULE": "/usr/lib/softhsm/libsofthsm2.so",
+    "REVIEWSVC_PKCS11_TOKEN": "reviewsvc",
+    "REVIEWSVC_PKCS11_PIN": "pin-for-the-check-only",
+}
+
+
+@pytest.mark.parametrize("missing", ["REVIEWSVC_PKCS11_MODULE", "REVIEWSVC_PKCS11_TOKEN", "REVIEWSVC_PKCS11_PIN"])
+def test_production_with_the_pkcs11_provider_refuses_to_start_without(missing):
+    result = run_manage("check", env={k: v for k, v in PKCS11_ENV.items() if k != missing})
+    assert result.returncode != 0
+    assert missing in result.stderr
+    assert "pin-for-the-check-only" not in result.stderr
+
+
+def test_production_reads_the_pkcs11_pin_from_a_file_and_needs_no_key_file(tmp_path):
+    pin_file = tmp_path / "pin"
+    pin_file.write_text("pin-from-a-file\n")
+    env = {k: v for k, v in PKCS11_ENV.items() if k != "REVIEWSVC_PKCS11_PIN"}
+    check = "from django.conf import settings as s; print(s.REVIEWSVC_PKCS11_PIN, s.REVIEWSVC_PKCS11_CREATE_KEYS)"
+    result = run_manage("shell", "-c", check, env=env | {"REVIEWSVC_PKCS11_PIN_FILE": str(pin_file)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "pin-from-a-file False"
+
+
+def test_production_refuses_an_unknown_key_provider():
+    result = run_manage("check", env=PRODUCTION_ENV | {"REVIEWSVC_KEY_PROVIDER": "vault"})
+    assert result.returncode != 0
+    assert "REVIEWSVC_KEY_PROVIDER must be local or pkcs11" in result.stderr

@@ -18,6 +18,7 @@ from kombu import Connection
 from apps.clips.models import Clip
 from config.celery import app
 from tests.conftest import requires_postgres, requires_redis
+from tests.softhsm import key_provider_env
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -76,7 +77,7 @@ def test_a_real_worker_runs_json_tasks_and_refuses_pickle(ingest, service_client
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "REVIEWSVC_VAR_DIR": str(settings.VAR_DIR),
         "REVIEWSVC_STORAGE": str(blob_root),
-        "REVIEWSVC_KEY_FILE": settings.REVIEWSVC_KEY_FILE,
+        **key_provider_env(settings),
         "DATABASE_URL": f"postgres://{db_settings['USER']}@{db_settings['HOST']}:{db_settings['PORT']}/{db_settings['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
     }

@@ -34,6 +34,7 @@ def test_readyz_checks_the_cache_only_when_configured_and_the_broker_always(sett
 
 
 def test_readyz_reports_a_missing_key_file_when_it_may_not_be_created(client, settings, tmp_path):
+    settings.REVIEWSVC_KEY_PROVIDER = "local"
     settings.REVIEWSVC_KEY_FILE = str(tmp_path / "not-mounted" / "master-keys.json")
     settings.REVIEWSVC_KEY_FILE_CREATE = False
     response = client.get("/readyz")

@@ -7,7 +7,7 @@ from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip
 from apps.clips.services import clip_storage
 from apps.common.context import RequestContext
-from apps.common.keys import _provider, key_provider
+from apps.common.keys import key_provider
 from apps.keys.services import master_key_rotate, wrapped_keys_rewrap
 from tests.conftest import retire_unused_key_versions
 from tests.support import ingest_clip, make_wav
@@ -68,9 +68,10 @@ def test_a_clip_key_moved_to_another_clip_does_not_open_it(ingest):
         b"".join(clip_audio_chunks(clip=second))
 
 
-def test_a_key_provider_without_an_adapter_is_a_configuration_error():
+def test_a_key_provider_without_an_adapter_is_a_configuration_error(settings):
+    settings.REVIEWSVC_KEY_PROVIDER = "vault"
     with pytest.raises(ImproperlyConfigured, match="REVIEWSVC_KEY_PROVIDER='vault' has no adapter installed"):
-        _provider("vault", "/nonexistent", False)
+        key_provider()
 
 
 def test_an_ingest_that_wraps_before_the_scan_and_commits_after_it_stays_readable(monkeypatch):

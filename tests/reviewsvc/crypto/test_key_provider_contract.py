@@ -1,7 +1,9 @@
 """The KeyProvider contract, run against every provider.
 
-To add a backend (Vault Transit, AWS KMS), add one ``pytest.param`` to ``provider_factory``: a
-function that returns a new provider instance on the same, initially empty, backend.
+To add a backend, add one ``pytest.param`` to ``provider_factory``: a function that returns a
+new provider instance on the same, initially empty, backend. The PKCS#11 provider runs against
+a SoftHSM2 token (skipped, saying why, where SoftHSM2 is missing), each test in a label prefix
+of its own.
 """
 
 from __future__ import annotations
@@ -13,19 +15,27 @@ import pytest
 
 from reviewsvc.crypto.errors import KeyProviderError, KeyUnwrapError
 from reviewsvc.crypto.keys import KeyProvider, LocalKeyProvider, verify_signature, wrapped_key_version
+from tests.softhsm import SoftHsmToken, destroy_prefix, new_prefix
 
 ProviderFactory = Callable[[], KeyProvider]
 CONTEXT = b"clip 7 of subject 3"
 DATA_KEY = bytes(range(32))
 
 
-def _local(tmp_path: Path) -> ProviderFactory:
+def _local(request: pytest.FixtureRequest, tmp_path: Path) -> ProviderFactory:
     return lambda: LocalKeyProvider(tmp_path / "keys" / "master.json")
 
 
-@pytest.fixture(params=[pytest.param(_local, id="local")])
+def _pkcs11(request: pytest.FixtureRequest, tmp_path: Path) -> ProviderFactory:
+    token: SoftHsmToken = request.getfixturevalue("softhsm")
+    prefix = new_prefix()
+    request.addfinalizer(lambda: destroy_prefix(token, prefix))
+    return lambda: token.provider(prefix)
+
+
+@pytest.fixture(params=[pytest.param(_local, id="local"), pytest.param(_pkcs11, id="pkcs11")])
 def provider_factory(request: pytest.FixtureRequest, tmp_path: Path) -> ProviderFactory:
-    return request.param(tmp_path)
+    return request.param(request, tmp_path)
 
 
 @pytest.fixture
@@ -144,16 +154,18 @@ def test_macs_are_per_purpose_and_stable_across_rotation_and_instances(
     first = provider_factory()
     mac = first.mac("subject", b"subject-42")
     assert len(mac) == 32
-    assert first.mac("reviewer", b"subject-42") != mac
+    assert first.mac("reviewer-for-subject", b"subject-42") != mac
     assert first.mac("subject", b"subject-43") != mac
     first.rotate()
     assert first.mac("subject", b"subject-42") == mac
     assert provider_factory().mac("subject", b"subject-42") == mac
 
 
-def test_it_refuses_a_mac_without_purpose(provider: KeyProvider) -> None:
+def test_it_refuses_a_mac_without_purpose_or_of_an_unknown_purpose(provider: KeyProvider) -> None:
     with pytest.raises(ValueError, match="purpose"):
         provider.mac("", b"m")
+    with pytest.raises(ValueError, match="unknown MAC purpose"):
+        provider.mac("reviewer", b"m")
 
 
 def test_a_second_instance_sees_a_rotation_made_by_the_first(provider_factory: ProviderFactory) -> None:
