@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("REVIEWSVC_VAR_DIR", str(BASE_DIR / "var")))
@@ -126,6 +126,7 @@ CELERY_BEAT_SCHEDULE["reviews.expire_leases"] = {"task": "reviews.expire_leases"
 CELERY_BEAT_SCHEDULE["audit.checkpoint"] = {"task": "audit.checkpoint", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["audit.event_counts"] = {"task": "audit.event_counts", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["audit.baseline_alerts"] = {"task": "audit.baseline_alerts", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["audit.siem_forward"] = {"task": "audit.siem_forward", "schedule": 5.0}
 
 # --- Passwords, sessions, OTP ---------------------------------------------------------------
 PASSWORD_HASHERS = [
@@ -231,6 +232,16 @@ REVIEWSVC_CHECKPOINT_DIR = env_str("REVIEWSVC_CHECKPOINT_DIR", str(VAR_DIR / "ch
 # dotted path of a callable ``sink(*, name: str, text: str)`` (e.g. a WORM bucket writer).
 REVIEWSVC_CHECKPOINT_SINK = env_str("REVIEWSVC_CHECKPOINT_SINK")
 REVIEWSVC_ALERT_WEBHOOK_URL = env_str("REVIEWSVC_ALERT_WEBHOOK_URL")
+# Streaming sealed events to a SIEM (apps/audit/forwarding.py): JSON lines to an HTTPS endpoint
+# and/or RFC 5424 syslog over TCP; each is off while its address is empty.
+REVIEWSVC_SIEM_HTTP_URL = env_str("REVIEWSVC_SIEM_HTTP_URL")
+REVIEWSVC_SIEM_HTTP_BEARER = env_secret("REVIEWSVC_SIEM_HTTP_BEARER")
+REVIEWSVC_SIEM_HTTP_HMAC_KEY = env_secret("REVIEWSVC_SIEM_HTTP_HMAC_KEY")
+REVIEWSVC_SIEM_CA_FILE = env_str("REVIEWSVC_SIEM_CA_FILE")
+REVIEWSVC_SIEM_SYSLOG_ADDRESS = env_str("REVIEWSVC_SIEM_SYSLOG_ADDRESS")
+REVIEWSVC_SIEM_SYSLOG_TLS = env_bool("REVIEWSVC_SIEM_SYSLOG_TLS", False)
+REVIEWSVC_SIEM_BATCH = env_int("REVIEWSVC_SIEM_BATCH", 500)
+REVIEWSVC_SIEM_TIMEOUT_SECONDS = env_int("REVIEWSVC_SIEM_TIMEOUT_SECONDS", 10)
 # Review workflow limits, per reviewer (Range requests count as audio requests): generous for
 # real work, tight enough that scripted bulk listening stops within the hour.
 REVIEWSVC_LEASES_PER_HOUR = env_int("REVIEWSVC_LEASES_PER_HOUR", 240)
