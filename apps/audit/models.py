@@ -230,3 +230,21 @@ class TreeNode(models.Model):
 
     def __str__(self) -> str:
         return f"node {self.level}/{self.index}"
+
+
+class SiemCursor(models.Model):
+    """How far a SIEM destination has received the log: the last sequence it acknowledged.
+
+    Advanced only after the receiver accepted a batch, so an outage loses nothing: delivery
+    resumes after ``last_seq``. ``retry_at`` spaces out attempts while the receiver is down.
+    """
+
+    destination = models.CharField(max_length=32, unique=True)
+    last_seq = models.BigIntegerField(default=0)
+    failures = models.IntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.destination} at #{self.last_seq}"

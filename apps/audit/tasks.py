@@ -34,3 +34,11 @@ def audit_baseline_alerts_task() -> int:
     from apps.audit.baseline import baseline_alerts_raise
 
     return baseline_alerts_raise()
+
+
+@shared_task(name="audit.siem_forward")
+def audit_siem_forward_task() -> int:
+    """Every five seconds (CELERY_BEAT_SCHEDULE): stream sealed events to each configured SIEM."""
+    from apps.audit.forwarding import siem_forward_all
+
+    return sum(result.sent for result in siem_forward_all())

@@ -140,6 +140,7 @@ CELERY_BEAT_SCHEDULE["common.counters_purge"] = {"task": "common.counters_purge"
 CELERY_BEAT_SCHEDULE["clips.blobs_orphans_sweep"] = {"task": "clips.blobs_orphans_sweep", "schedule": 3600.0}
 # Follow-up tasks wait in the outbox until the broker takes them (apps/common/outbox.py).
 CELERY_BEAT_SCHEDULE["common.outbox_relay"] = {"task": "common.outbox_relay", "schedule": 10.0}
+CELERY_BEAT_SCHEDULE["audit.siem_forward"] = {"task": "audit.siem_forward", "schedule": 5.0}
 
 # --- Passwords, sessions, OTP ---------------------------------------------------------------
 PASSWORD_HASHERS = [
@@ -282,6 +283,16 @@ REVIEWSVC_AUDIT_LOG_ORIGIN = env_str(
     "REVIEWSVC_AUDIT_LOG_ORIGIN", REVIEWSVC_SITE_URL.split("://", 1)[-1] + "/audit-log"
 )
 REVIEWSVC_ALERT_WEBHOOK_URL = env_str("REVIEWSVC_ALERT_WEBHOOK_URL")
+# Streaming sealed events to a SIEM (apps/audit/forwarding.py): JSON lines to an HTTPS endpoint
+# and/or RFC 5424 syslog over TCP; each is off while its address is empty.
+REVIEWSVC_SIEM_HTTP_URL = env_str("REVIEWSVC_SIEM_HTTP_URL")
+REVIEWSVC_SIEM_HTTP_BEARER = env_secret("REVIEWSVC_SIEM_HTTP_BEARER")
+REVIEWSVC_SIEM_HTTP_HMAC_KEY = env_secret("REVIEWSVC_SIEM_HTTP_HMAC_KEY")
+REVIEWSVC_SIEM_CA_FILE = env_str("REVIEWSVC_SIEM_CA_FILE")
+REVIEWSVC_SIEM_SYSLOG_ADDRESS = env_str("REVIEWSVC_SIEM_SYSLOG_ADDRESS")
+REVIEWSVC_SIEM_SYSLOG_TLS = env_bool("REVIEWSVC_SIEM_SYSLOG_TLS", False)
+REVIEWSVC_SIEM_BATCH = env_int("REVIEWSVC_SIEM_BATCH", 500)
+REVIEWSVC_SIEM_TIMEOUT_SECONDS = env_int("REVIEWSVC_SIEM_TIMEOUT_SECONDS", 10)
 # Review workflow limits, per reviewer (Range requests count as audio requests): generous for
 # real work, tight enough that scripted bulk listening stops within the hour.
 REVIEWSVC_LEASES_PER_HOUR = env_int("REVIEWSVC_LEASES_PER_HOUR", 240)
