@@ -208,4 +208,7 @@ def test_an_unreadable_checkpoint_file_in_the_sink_folder_is_itself_a_finding(lo
     (checkpoint_dir / "checkpoint-000000000099.txt").write_text("reviewsvc-audit-checkpoint v1\nsize 99\n")
     result = audit_log_verify()
     assert (result.ok, result.entries, result.first_bad) == (False, 12, 1)
-    assert result.problem.startswith("unreadable checkpoint file: not a 'reviewsvc-audit-checkpoint v1' checkpoint")
+    assert result.problem == (
+        "unreadable checkpoint: checkpoint-000000000099.txt in sink folder is not a checkpoint: "
+        "not a 'reviewsvc-audit-checkpoint v1' checkpoint"
+    )
