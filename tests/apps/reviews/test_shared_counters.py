@@ -102,7 +102,13 @@ def test_a_repeated_plays_alert_fires_once_across_two_workers(alice, settings):
 
     def play_five_times() -> int:
         for _ in range(5):
-            alerts_after_access(reviewer=reviewer, clip_id=clip.pk, context=context, played=True)
+            alerts_after_access(
+                reviewer=reviewer,
+                clip_id=clip.pk,
+                context=context,
+                delivered_bytes=clip.size_bytes,
+                clip_size=clip.size_bytes,
+            )
         return 0
 
     assert in_two_processes(play_five_times) == [0, 0]
