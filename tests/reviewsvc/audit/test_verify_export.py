@@ -279,7 +279,8 @@ def test_the_command_line_exits_2_for_a_malformed_key_or_a_missing_export(files,
     rows = build_log(3)
     args = files(rows, [sign(rows, 3)])
     assert main([*args[:-1], "zz" * 32]) == 2
-    assert "the public key must be 64 hex digits" in capsys.readouterr().err
+    expected = "error: the public key must be a verifier key <name>+<id>+<key> or 64 hex digits\n"
+    assert capsys.readouterr().err == expected
     assert main(["--export", str(tmp_path / "missing.jsonl"), *args[2:]]) == 2
     assert "cannot read export" in capsys.readouterr().err
 
