@@ -754,6 +754,9 @@
     }
     if (!el.audio.paused) {
       el.audio.pause();
+      // Now, not only in the "pause" event: a resume that comes before the event is delivered
+      // must still find where it paused.
+      pausedAt = el.audio.currentTime;
       return;
     }
     if (Date.now() - confirmedAt < CONFIRMED_FRESH_MS) {
