@@ -1,4 +1,4 @@
-# reviewsvc — make run (embedded default), make test, make lint, make bench, make faults.
+# reviewsvc — make run (embedded default), make test, make lint, make bench, make faults, make cluster-test.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +6,7 @@ MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench faults venv venv-dev migrate clean-var
+.PHONY: run test lint bench faults cluster-test venv venv-dev migrate clean-var
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -51,3 +51,7 @@ bench: venv-dev
 # Faults injected into a private PostgreSQL, Redis, gunicorn and worker; prints a table.
 faults: venv-dev
 	$(BIN)/python tools/faults.py
+
+# Two gunicorn nodes behind nginx on shared PostgreSQL, Redis, S3 (SeaweedFS) and a SoftHSM2 token; prints a table.
+cluster-test: venv-dev
+	$(BIN)/python tools/cluster.py

