@@ -806,6 +806,8 @@ def main() -> int:
     def too_long(signum, frame):
         raise TimeoutError(f"cluster-test ran longer than {TIME_LIMIT_SECONDS} s")
 
+    # Installed explicitly: a shell starts a background job with SIGINT ignored.
+    signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGALRM, too_long)
     signal.alarm(TIME_LIMIT_SECONDS)
