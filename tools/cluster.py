@@ -81,42 +81,40 @@ http {{
     client_max_body_size 21m;
     # Round robin (nginx's default), no stickiness: any request may land on either node.
     upstream reviewsvc_nodes {{
-        server 127.0.0.1:{port_a};
-        server 127.0.0.1:{port_b};
+{balanced}
     }}
-    upstream reviewsvc_node_a {{ server 127.0.0.1:{port_a}; }}
-    upstream reviewsvc_node_b {{ server 127.0.0.1:{port_b}; }}
     map $upstream_addr $reviewsvc_node {{
-        127.0.0.1:{port_a} a;
-        127.0.0.1:{port_b} b;
+{names}
         default unknown;
     }}
+{servers}
+}}
+"""
+NGINX_SERVER = """
     server {{
         listen 127.0.0.1:{port};
         location / {{
-            proxy_pass http://reviewsvc_nodes;
+            proxy_pass http://reviewsvc_{upstream};
             include {snippet};
             add_header X-Reviewsvc-Node $reviewsvc_node always;
         }}
     }}
-    server {{
-        listen 127.0.0.1:{pinned_a};
-        location / {{
-            proxy_pass http://reviewsvc_node_a;
-            include {snippet};
-            add_header X-Reviewsvc-Node $reviewsvc_node always;
-        }}
-    }}
-    server {{
-        listen 127.0.0.1:{pinned_b};
-        location / {{
-            proxy_pass http://reviewsvc_node_b;
-            include {snippet};
-            add_header X-Reviewsvc-Node $reviewsvc_node always;
-        }}
-    }}
-}}
 """
+
+
+def nginx_conf(folder: Path, ports: dict[str, int], nodes: list[str]) -> str:
+    """The balanced port over NODES, and a port pinned to each of ``nodes``."""
+    servers = NGINX_SERVER.format(port=ports["lb"], upstream="nodes", snippet=PROXY_SNIPPET)
+    for name in nodes:
+        servers += f"    upstream reviewsvc_{name} {{ server 127.0.0.1:{ports[name]}; }}\n"
+        servers += NGINX_SERVER.format(port=ports[f"pin-{name}"], upstream=name, snippet=PROXY_SNIPPET)
+    return NGINX_CONF.format(
+        tmp=folder,
+        user="user nobody nogroup;" if os.geteuid() == 0 else "",
+        balanced="\n".join(f"        server 127.0.0.1:{ports[name]};" for name in NODES),
+        names="\n".join(f"        127.0.0.1:{ports[name]} {name};" for name in nodes),
+        servers=servers,
+    )
 
 
 def missing_components() -> list[str]:
@@ -327,8 +325,8 @@ class Ingest(threading.Thread):
             time.sleep(0.1)
 
 
-def ingest(client: Client, subject: str, audio: bytes, *, via: str = "lb") -> str | None:
-    body, content_type = multipart({"subject_id": subject, "language": "de-DE", "region": "EU"}, audio)
+def ingest(client: Client, subject: str, audio: bytes, *, via: str = "lb", language: str = "de-DE") -> str | None:
+    body, content_type = multipart({"subject_id": subject, "language": language, "region": "EU"}, audio)
     status, data, _ = client.call("POST", "/api/v1/clips", body=body, content_type=content_type, via=via)
     return json.loads(data)["id"] if status == 201 else None
 
@@ -514,13 +512,21 @@ class Run:
         self.rotation_clips: list[str] = []
 
 
-def start_stack(run: Run, store, token, database_url: str, redis_url: str) -> dict[str, str]:
+def start_stack(
+    run: Run, store, token, database_url: str, redis_url: str, more_nodes: dict[str, dict[str, str]] | None = None
+) -> dict[str, str]:
+    """Everything but SeaweedFS and the token; the nginx URLs: "lb" balanced, one per node pinned.
+
+    ``more_nodes``: nodes besides NODES, outside the balanced set, with settings of their own.
+    """
     base = run.base
     checkpoints = base / "shared" / "checkpoints"
     checkpoints.mkdir(parents=True)
-    for name in NODES:
+    nodes = {**dict.fromkeys(NODES, {}), **(more_nodes or {})}
+    for name in nodes:
         run.ports[name] = free_port()
-    run.ports.update({"lb": free_port(), "pin-a": free_port(), "pin-b": free_port()})
+        run.ports[f"pin-{name}"] = free_port()
+    run.ports["lb"] = free_port()
     site = f"http://127.0.0.1:{run.ports['lb']}"
     common = {
         **os.environ,
@@ -552,8 +558,8 @@ def start_stack(run: Run, store, token, database_url: str, redis_url: str) -> di
     harness = node_env(common, base / "harness")
     manage(harness, "migrate", "--noinput", "-v0")
     manage(harness, "create_master_keys")
-    for name in NODES:
-        env = run.envs[name] = node_env(common, base / f"node-{name}")
+    for name, settings in nodes.items():
+        env = run.envs[name] = {**node_env(common, base / f"node-{name}"), **settings}
         var = Path(env["REVIEWSVC_VAR_DIR"])
         run.processes.start(
             f"node {name}",
@@ -581,27 +587,16 @@ def start_stack(run: Run, store, token, database_url: str, redis_url: str) -> di
     proxy = base / "nginx"
     proxy.mkdir(mode=0o755)
     base.chmod(0o755)  # nginx's workers (not root) write their temp files there
-    (proxy / "nginx.conf").write_text(
-        NGINX_CONF.format(
-            tmp=proxy,
-            user="user nobody nogroup;" if os.geteuid() == 0 else "",
-            port=run.ports["lb"],
-            pinned_a=run.ports["pin-a"],
-            pinned_b=run.ports["pin-b"],
-            port_a=run.ports["a"],
-            port_b=run.ports["b"],
-            snippet=PROXY_SNIPPET,
-        )
-    )
+    (proxy / "nginx.conf").write_text(nginx_conf(proxy, run.ports, list(nodes)))
     run.processes.start(
         "nginx", [NGINX, "-c", str(proxy / "nginx.conf"), "-p", str(proxy), "-g", "daemon off;"], env=common,
         log=proxy / "stderr.log",
     )  # fmt: skip
-    for name in NODES:
+    for name in nodes:
         port = run.ports[name]
         wait_for(lambda p=port: urllib.request.urlopen(f"http://127.0.0.1:{p}/readyz", timeout=3).status == 200,
                  seconds=60, what=f"node {name}")  # fmt: skip
-    urls = {"lb": site, "a": f"http://127.0.0.1:{run.ports['pin-a']}", "b": f"http://127.0.0.1:{run.ports['pin-b']}"}
+    urls = {"lb": site, **{name: f"http://127.0.0.1:{run.ports[f'pin-{name}']}" for name in nodes}}
     wait_for(lambda: urllib.request.urlopen(f"{site}/healthz", timeout=3).status == 200, seconds=20, what="nginx")
     setup_django(harness)
     return urls
