@@ -7,12 +7,12 @@ local folder. Every request goes through nginx. In one run:
 
 1. Ingest: BENCH_CLUSTER_CLIPS (400) clips of 64 KiB per store, 4 clients, to node a (S3,
    SeaweedFS) and to node "folder", in alternating rounds of 100. The S3 clips feed the loop,
-   topped up (unmeasured) to 40 per second of a loop phase.
+   topped up (unmeasured) to 40 per second of loop phases.
 2. The reviewer loop (next -> the whole audio -> transcript), 8 reviewers, each its own session
-   signed in through the invite flow: BENCH_CLUSTER_SECONDS (20) through nginx's port pinned to
-   node a, then as long through the port balancing nodes a and b round robin. Loops/s, and the
-   CPU seconds of the database (the backends connected to the bench database, from
-   pg_stat_activity and /proc), of the gunicorn nodes, and of the rest of the stack (nginx,
+   signed in through the invite flow: BENCH_CLUSTER_SECONDS (15) through nginx's port pinned to
+   node a, as long through the port balancing nodes a and b round robin, and node a again. Loops/s, and the
+   CPU seconds of the database (the backends connected to the bench database, listed from
+   pg_stat_activity every 0.2 s, their ticks from /proc), of the gunicorn nodes, and of the rest of the stack (nginx,
    SeaweedFS, the worker, the relay): the database's share is of the stack's CPU, the load
    generator (this process) left out. Expect little
    gain on two cores; what the figure shows is that nothing serialises across nodes.
@@ -50,11 +50,17 @@ from tools.cluster import (  # noqa: E402
 )
 
 CLIPS = int(os.environ.get("BENCH_CLUSTER_CLIPS", "400"))
-SECONDS = float(os.environ.get("BENCH_CLUSTER_SECONDS", "20"))
+SECONDS = float(os.environ.get("BENCH_CLUSTER_SECONDS", "15"))
 ROUND = 100
 INGEST_CLIENTS = 4
 CLIP_BYTES = 64 * 1024
 TICKS = os.sysconf("SC_CLK_TCK")
+# One node on both sides of two: the machine's other load drifts during a run.
+PHASES = (
+    ("one node (nginx -> node a)", "a"),
+    ("two nodes (nginx round robin)", "lb"),
+    ("one node again", "a"),
+)
 
 
 def ticks_by_process() -> dict[int, tuple[int, int]]:
@@ -84,28 +90,58 @@ class CpuMeter:
                 if marker in cmdline.read_bytes():
                     self.groups[int(cmdline.parent.name)] = "rest"
 
-    def backends(self) -> set[int]:
+    def backends(self, conn) -> set[int]:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.database_name])
+        return {pid for (pid,) in rows}
+
+    def measure(self, phase):
+        """Run ``phase()``; its result and the CPU seconds spent meanwhile, by kind.
+
+        Backends come and go (persistent connections are renewed after 60 s), so they are listed
+        every 0.2 s: a backend's ticks count from its first sighting (from 0 if it began in the
+        phase) to its last; what one that ended did after its last sighting is lost.
+        """
         import psycopg
 
         from tools.cluster import admin_url
 
-        with psycopg.connect(admin_url(), autocommit=True) as conn:
-            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.database_name])
-            return {pid for (pid,) in rows}
+        before = ticks_by_process()
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
+        done = threading.Event()
 
-    def snapshot(self) -> tuple[dict[int, tuple[int, int]], set[int]]:
-        return ticks_by_process(), self.backends()
+        def watch() -> None:
+            with psycopg.connect(admin_url(), autocommit=True) as conn:
+                while True:
+                    finished = done.is_set()
+                    for pid in self.backends(conn):
+                        ticks = backend_ticks(pid)
+                        if ticks is not None:
+                            first.setdefault(pid, before[pid][1] if pid in before else 0)
+                            last[pid] = ticks
+                    if finished:
+                        return
+                    time.sleep(0.2)
 
-    def between(self, before, after) -> Counter[str]:
-        (ticks_before, backends_before), (ticks_after, backends_after) = before, after
-        spent: Counter[str] = Counter()
-        for pid, (group, ticks) in ticks_after.items():
-            used = ticks - ticks_before.get(pid, (group, 0))[1]
-            if pid in backends_before | backends_after:
-                spent["database"] += used
-            elif group in self.groups:
-                spent[self.groups[group]] += used
-        return Counter({kind: ticks / TICKS for kind, ticks in spent.items()})
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        result = phase()
+        done.set()
+        watcher.join()
+        after = ticks_by_process()
+        spent: Counter[str] = Counter({"database": sum(last[pid] - first[pid] for pid in last)})
+        for pid, (group, ticks) in after.items():
+            if group in self.groups and pid not in last:
+                spent[self.groups[group]] += ticks - before.get(pid, (group, 0))[1]
+        return result, Counter({kind: ticks / TICKS for kind, ticks in spent.items()})
+
+
+def backend_ticks(pid: int) -> int | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])
 
 
 def ingest_round(client: Client, audio: bytes, *, via: str, language: str, count: int) -> tuple[float, list[float]]:
@@ -189,7 +225,9 @@ def bench(base: Path, database_name: str, database_url: str, redis_url: str) -> 
                     elapsed[via] += seconds
                     ingested[via] += latencies
             # Enough queued clips that neither phase runs dry (the "queue empty" column says if one did).
-            ingest_round(service, audio, via="lb", language="de-DE", count=max(0, int(40 * SECONDS) - CLIPS))
+            ingest_round(
+                service, audio, via="lb", language="de-DE", count=max(0, int(20 * len(PHASES) * SECONDS) - CLIPS)
+            )
             reviewers = []
             for email, url in seeded["invites"].items():
                 client = Client(urls, tally)
@@ -197,12 +235,9 @@ def bench(base: Path, database_name: str, database_url: str, redis_url: str) -> 
                 reviewers.append(client)
             meter = CpuMeter(run, database_name, ["a", "b"])
             loops = {}
-            for label, via in (("one node (nginx -> node a)", "a"), ("two nodes (nginx round robin)", "lb")):
-                before = meter.snapshot()
-                loops[label] = (
-                    *reviewer_loops(reviewers, via=via, seconds=SECONDS),
-                    meter.between(before, meter.snapshot()),
-                )
+            for label, via in PHASES:
+                result, cpu = meter.measure(lambda via=via: reviewer_loops(reviewers, via=via, seconds=SECONDS))
+                loops[label] = (*result, cpu)
         finally:
             with contextlib.suppress(Exception):
                 from django.db import connections
