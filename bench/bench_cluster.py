@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -46,12 +47,14 @@ from tools.cluster import (  # noqa: E402
     missing_components,
     seed,
     start_stack,
+    stop_on_signals,
     weed_server,
 )
 
 CLIPS = int(os.environ.get("BENCH_CLUSTER_CLIPS", "400"))
 SECONDS = float(os.environ.get("BENCH_CLUSTER_SECONDS", "15"))
 ROUND = 100
+TIME_LIMIT_SECONDS = 600
 INGEST_CLIENTS = 4
 CLIP_BYTES = 64 * 1024
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -226,7 +229,7 @@ def bench(base: Path, database_name: str, database_url: str, redis_url: str) -> 
                     ingested[via] += latencies
             # Enough queued clips that neither phase runs dry (the "queue empty" column says if one did).
             ingest_round(
-                service, audio, via="lb", language="de-DE", count=max(0, int(20 * len(PHASES) * SECONDS) - CLIPS)
+                service, audio, via="lb", language="de-DE", count=max(0, int(40 * len(PHASES) * SECONDS) - CLIPS)
             )
             reviewers = []
             for email, url in seeded["invites"].items():
@@ -254,13 +257,14 @@ def bench(base: Path, database_name: str, database_url: str, redis_url: str) -> 
                 f"{percentile(latencies, 50) * 1000:.0f}" if latencies else "-",
                 str(empty),
                 f"{cpu['database']:.1f}",
+                f"{cpu['database'] * 1000 / count:.1f}" if count else "-",
                 f"{cpu['nodes']:.1f}",
                 f"{cpu['rest']:.1f}",
                 f"{cpu['database'] / stack:.0%}" if stack else "-",
             )
         )
-    header = ("reviewer loop, 8 reviewers", "loops/s", "p50 ms", "queue empty", "db CPU s", "nodes CPU s",
-              "rest CPU s", "db share")  # fmt: skip
+    header = ("reviewer loop, 8 reviewers", "loops/s", "p50 ms", "queue empty", "db CPU s", "db CPU ms/loop",
+              "nodes CPU s", "rest CPU s", "db share")  # fmt: skip
     print(table(rows, header))
     print()
     rows = [
@@ -287,6 +291,7 @@ def main() -> int:
     if missing:
         print("bench_cluster skipped: missing " + "; ".join(missing))
         return 0
+    stop_on_signals(TIME_LIMIT_SECONDS)
     name = f"reviewsvc_bench_cluster_{os.getpid()}"
     redis_url = os.environ.get("BENCH_CLUSTER_REDIS_URL", "redis://127.0.0.1:6379/13")
     import redis
@@ -299,6 +304,7 @@ def main() -> int:
         bench(base, name, database(name), redis_url)
         return 0
     finally:
+        signal.alarm(0)
         broker.flushdb()
         database(name, drop_only=True)
         shutil.rmtree(base, ignore_errors=True)

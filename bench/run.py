@@ -2,7 +2,8 @@
 
 Benchmarks that need PostgreSQL read BENCH_DATABASE_URL (default: the local server's
 `reviewsvc_bench` database, created if missing). Each bench stops by itself and sends load only
-to 127.0.0.1.
+to 127.0.0.1. bench_cluster (one web node vs two behind nginx, S3 vs a folder) needs SeaweedFS's
+weed, nginx and SoftHSM2, and says which is missing instead of running.
 """
 
 from __future__ import annotations

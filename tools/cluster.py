@@ -789,23 +789,29 @@ def cluster(base: Path, database_url: str, redis_url: str) -> int:
             run.processes.stop()
 
 
+def stop_on_signals(seconds: int) -> None:
+    """Ctrl+C, SIGTERM and a time limit all unwind through the ``finally`` that stops everything."""
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def too_long(signum, frame):
+        raise TimeoutError(f"ran longer than {seconds} s")
+
+    # Installed explicitly: a shell starts a background job with SIGINT ignored.
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(seconds)
+
+
 def main() -> int:
     missing = missing_components()
     if missing:
         print("cluster-test: missing " + "; ".join(missing), file=sys.stderr)
         return 2
 
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    def too_long(signum, frame):
-        raise TimeoutError(f"cluster-test ran longer than {TIME_LIMIT_SECONDS} s")
-
-    # Installed explicitly: a shell starts a background job with SIGINT ignored.
-    signal.signal(signal.SIGINT, interrupted)
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGALRM, too_long)
-    signal.alarm(TIME_LIMIT_SECONDS)
+    stop_on_signals(TIME_LIMIT_SECONDS)
     name = f"rs_cluster_{os.getpid()}"
     redis_url = os.environ.get("CLUSTER_REDIS_URL", "redis://127.0.0.1:6379/14")
     import redis
