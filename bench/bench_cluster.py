@@ -7,7 +7,7 @@ local folder. Every request goes through nginx. In one run:
 
 1. Ingest: BENCH_CLUSTER_CLIPS (400) clips of 64 KiB per store, 4 clients, to node a (S3,
    SeaweedFS) and to node "folder", in alternating rounds of 100. The S3 clips feed the loop,
-   topped up (unmeasured) to 40 per second of loop phases.
+   topped up (unmeasured) to 60 per second of loop phases.
 2. The reviewer loop (next -> the whole audio -> transcript), 8 reviewers, each its own session
    signed in through the invite flow: BENCH_CLUSTER_SECONDS (15) through nginx's port pinned to
    node a, as long through the port balancing nodes a and b round robin, and node a again. Loops/s, and the
@@ -229,7 +229,7 @@ def bench(base: Path, database_name: str, database_url: str, redis_url: str) -> 
                     ingested[via] += latencies
             # Enough queued clips that neither phase runs dry (the "queue empty" column says if one did).
             ingest_round(
-                service, audio, via="lb", language="de-DE", count=max(0, int(40 * len(PHASES) * SECONDS) - CLIPS)
+                service, audio, via="lb", language="de-DE", count=max(0, int(60 * len(PHASES) * SECONDS) - CLIPS)
             )
             reviewers = []
             for email, url in seeded["invites"].items():
