@@ -311,7 +311,6 @@ class Ingest(threading.Thread):
     def __init__(self, client: Client, stop: threading.Event, audio: bytes, skip: set[str]) -> None:
         super().__init__(daemon=True, name="ingest")
         self.client, self.stop, self.audio, self.skip = client, stop, audio, skip
-        self.ingested = 0
 
     def run(self) -> None:
         index = 0
@@ -320,8 +319,7 @@ class Ingest(threading.Thread):
             subject = f"subject-{index % SUBJECTS}"
             if subject in self.skip:
                 continue
-            if ingest(self.client, subject, self.audio):
-                self.ingested += 1
+            ingest(self.client, subject, self.audio)
             time.sleep(0.1)
 
 
@@ -403,7 +401,7 @@ class Scenario:
         audio = urllib.parse.urlsplit(lease["audio_url"]).path
         before = {node: client.call("GET", audio, via=node)[0] for node in NODES}
         subject = Clip.objects.get(pk=lease["clip"]).subject_id
-        self.run.opted_out.add(subject)
+        self.run.no_more_ingest.add(subject)
         status, answer, node = service.json("PUT", f"/api/v1/subjects/{subject}/opt-out")
         returned = time.monotonic()
         after: dict[str, tuple[int, str, float]] = {}
@@ -508,7 +506,8 @@ class Run:
         self.envs: dict[str, dict] = {}
         self.ports: dict[str, int] = {}
         self.leases: list[tuple[str, str]] = []
-        self.opted_out: set[str] = set()
+        # Subjects the ingest loop leaves alone from now on: opted out, or their clips deleted.
+        self.no_more_ingest: set[str] = set()
         self.rotation_clips: list[str] = []
 
 
@@ -756,7 +755,7 @@ def cluster(base: Path, database_url: str, redis_url: str) -> int:
                 client = Client(urls, tally)
                 enrol_and_sign_in(client, url, email)
                 reviewers.append(Reviewer(client, f"reviewer{index}", stop, run.leases))
-            feeder = Ingest(service, stop, audio, run.opted_out)
+            feeder = Ingest(service, stop, audio, run.no_more_ingest)
             loop_started = time.monotonic()
             for thread in (*reviewers, feeder):
                 thread.start()
@@ -766,7 +765,7 @@ def cluster(base: Path, database_url: str, redis_url: str) -> int:
             scenario.step("rotation", scenario.rotation_on_a_while_b_ingests, service, audio)
             scenario.step("export", scenario.export_through_b, service)
             service.call("DELETE", f"/api/v1/subjects/{DELETED_SUBJECT}/clips")
-            feeder.skip.add(DELETED_SUBJECT)
+            run.no_more_ingest.add(DELETED_SUBJECT)
             time.sleep(max(0.0, LOOP_SECONDS - (time.monotonic() - loop_started)))
             loop_seconds = time.monotonic() - loop_started
             stop.set()
