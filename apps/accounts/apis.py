@@ -66,6 +66,22 @@ def no_store(response: Response) -> Response:
     return response
 
 
+class BeforeSignInApi(APIView):
+    """A call made before there is a session (login, invite steps): no authentication, the CSRF
+    check done here (DRF does it only for authenticated sessions), the body checked by the
+    view's ``InputSerializer``."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    InputSerializer: type[serializers.Serializer]
+
+    def valid_input(self, request) -> dict:
+        enforce_csrf(request)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return data.validated_data
+
+
 class IsAuthenticatedSession(BasePermission):
     """Any logged-in session, verified or not: leaving must always be possible."""
 
@@ -76,10 +92,7 @@ class IsAuthenticatedSession(BasePermission):
 
 
 @method_decorator(ensure_csrf_cookie, name="get")
-class LoginApi(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-
+class LoginApi(BeforeSignInApi):
     class InputSerializer(serializers.Serializer):
         username = StrictCharField(trim_whitespace=False)
         password = StrictCharField(max_length=MAX_PASSWORD, trim_whitespace=False)
@@ -105,16 +118,14 @@ class LoginApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request):
-        enforce_csrf(request)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        username = data.validated_data["username"]
+        data = self.valid_input(request)
+        username = data["username"]
         context = context_from_request(request, username=username)
         user, device, workstation = login_verify(
             username=username,
-            password=data.validated_data["password"],
-            otp=data.validated_data.get("otp"),
-            webauthn=data.validated_data.get("webauthn"),
+            password=data["password"],
+            otp=data.get("otp"),
+            webauthn=data.get("webauthn"),
             client_address=client_address(request),
             client_certificate=client_certificate_fingerprint(request),
             context=context,
@@ -197,11 +208,8 @@ class ReviewerDetailApi(APIView):
         return no_store(Response(self.OutputSerializer(body).data))
 
 
-class InviteAcceptApi(APIView):
+class InviteAcceptApi(BeforeSignInApi):
     """The token travels in the body, never in a URL, so no access log or request warning holds it."""
-
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
 
     class InputSerializer(serializers.Serializer):
         token = StrictCharField(max_length=MAX_TOKEN, trim_whitespace=False)
@@ -215,12 +223,10 @@ class InviteAcceptApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request):
-        enforce_csrf(request)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = self.valid_input(request)
         enrolment = invite_accept(
-            token=data.validated_data["token"],
-            password=data.validated_data["password"],
+            token=data["token"],
+            password=data["password"],
             client_address=client_address(request),
             context=context_from_request(request),
         )
@@ -233,10 +239,7 @@ class InviteAcceptApi(APIView):
         return no_store(Response(self.OutputSerializer(body).data))
 
 
-class InviteConfirmApi(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-
+class InviteConfirmApi(BeforeSignInApi):
     class InputSerializer(serializers.Serializer):
         token = StrictCharField(max_length=MAX_TOKEN, trim_whitespace=False)
         otp = StrictCharField(max_length=MAX_OTP, trim_whitespace=False)
@@ -246,23 +249,18 @@ class InviteConfirmApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request):
-        enforce_csrf(request)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = self.valid_input(request)
         user = invite_confirm(
-            token=data.validated_data["token"],
-            otp=data.validated_data["otp"],
+            token=data["token"],
+            otp=data["otp"],
             client_address=client_address(request),
             context=context_from_request(request),
         )
         return no_store(Response(self.OutputSerializer({"username": user.get_username()}).data))
 
 
-class InvitePasswordCheckApi(APIView):
+class InvitePasswordCheckApi(BeforeSignInApi):
     """Live feedback for the invite page: the validators ``accept`` applies, nothing stored or logged."""
-
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
 
     class InputSerializer(serializers.Serializer):
         token = StrictCharField(max_length=MAX_TOKEN, trim_whitespace=False)
@@ -274,63 +272,46 @@ class InvitePasswordCheckApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request):
-        enforce_csrf(request)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        problems = invite_password_problems(
-            token=data.validated_data["token"], password=data.validated_data["password"]
-        )
+        data = self.valid_input(request)
+        problems = invite_password_problems(token=data["token"], password=data["password"])
         return no_store(Response(self.OutputSerializer({"ok": not problems, "problems": problems}).data))
 
 
-class WebAuthnLoginOptionsApi(APIView):
+class WebAuthnLoginOptionsApi(BeforeSignInApi):
     """Options for a security-key sign-in by this username, for ``navigator.credentials.get``.
 
     Answers the same way for every name, known or not (decoy key ids; see the accounts app's
     webauthn module), so it tells nobody which accounts exist.
     """
 
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-
     class InputSerializer(serializers.Serializer):
         username = StrictCharField(trim_whitespace=False, max_length=MAX_USERNAME_INPUT)
 
     @extend_schema(request=InputSerializer, responses={200: None})
     def post(self, request):
-        enforce_csrf(request)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return no_store(Response(webauthn_login_options(username=data.validated_data["username"])))
+        data = self.valid_input(request)
+        return no_store(Response(webauthn_login_options(username=data["username"])))
 
 
-class InviteKeyOptionsApi(APIView):
+class InviteKeyOptionsApi(BeforeSignInApi):
     """Creation options for the invited user's security key (after the password step)."""
-
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
 
     class InputSerializer(serializers.Serializer):
         token = StrictCharField(max_length=MAX_TOKEN)
 
     @extend_schema(request=InputSerializer, responses={200: None})
     def post(self, request):
-        enforce_csrf(request)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = self.valid_input(request)
         options = invite_key_options(
-            token=data.validated_data["token"],
+            token=data["token"],
             client_address=client_address(request),
             context=context_from_request(request),
         )
         return no_store(Response(options))
 
 
-class InviteKeyRegisterApi(APIView):
+class InviteKeyRegisterApi(BeforeSignInApi):
     """Register the key instead of an authenticator app: the account is active afterwards."""
-
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
 
     class InputSerializer(serializers.Serializer):
         token = StrictCharField(max_length=MAX_TOKEN)
@@ -341,12 +322,10 @@ class InviteKeyRegisterApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request):
-        enforce_csrf(request)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = self.valid_input(request)
         user = invite_key_register(
-            token=data.validated_data["token"],
-            credential=data.validated_data["credential"],
+            token=data["token"],
+            credential=data["credential"],
             client_address=client_address(request),
             context=context_from_request(request),
         )

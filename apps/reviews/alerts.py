@@ -7,9 +7,12 @@ carries ids only; optionally the reviewer is suspended at once.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import urllib.request
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import mail_admins
@@ -75,7 +78,22 @@ def alert_raise(
     return True
 
 
-def _alerts_after_access(
+def _after_the_access(rule: Callable[..., None]) -> Callable[..., None]:
+    """The access has committed by the time a rule runs: if the counters or the log cannot be
+    reached, the rule's count or alert is lost and logged, and the answer stays the success it is."""
+
+    @functools.wraps(rule)
+    def run(**kwargs: Any) -> None:
+        try:
+            rule(**kwargs)
+        except (CounterUnavailable, DatabaseError):
+            logger.exception("%s not applied", rule.__name__)
+
+    return run
+
+
+@_after_the_access
+def alerts_after_access(
     *,
     reviewer: ReviewerSnapshot,
     clip_id,
@@ -138,7 +156,8 @@ def alert_decryption_failed(*, reviewer: ReviewerSnapshot, clip_id, context: Req
     )
 
 
-def _denial_note(*, user_id: int, username: str, facility_id: int | None, context: RequestContext) -> None:
+@_after_the_access
+def denial_note(*, user_id: int, username: str, facility_id: int | None, context: RequestContext) -> None:
     """Count a refusal of this user; the count reaching the threshold in the window is an alert."""
     threshold = settings.REVIEWSVC_ALERT_DENIALS
     window = settings.REVIEWSVC_ALERT_DENIAL_WINDOW_SECONDS
@@ -195,38 +214,3 @@ def alert_deliver(*, rule: str, event_seq: int, reviewer_id: int, clip_id: str |
             response.read(1024)
     except OSError:
         logger.exception("alert webhook failed for event %s", event_seq)
-
-
-def alerts_after_access(
-    *,
-    reviewer: ReviewerSnapshot,
-    clip_id,
-    context: RequestContext,
-    delivered_bytes: int = 0,
-    clip_size: int = 0,
-    now=None,
-) -> None:
-    """The rules checked after a granted lease or audio request (see ``_alerts_after_access``).
-
-    The access has committed by now: if the counters or the log cannot be reached, the alert is
-    lost and logged, and the answer stays the success it is.
-    """
-    try:
-        _alerts_after_access(
-            reviewer=reviewer,
-            clip_id=clip_id,
-            context=context,
-            delivered_bytes=delivered_bytes,
-            clip_size=clip_size,
-            now=now,
-        )
-    except (CounterUnavailable, DatabaseError):
-        logger.exception("alert rules not checked for reviewer %s", reviewer.user_id)
-
-
-def denial_note(*, user_id: int, username: str, facility_id: int | None, context: RequestContext) -> None:
-    """Count a refusal (see ``_denial_note``); an unreachable store loses the count, not the answer."""
-    try:
-        _denial_note(user_id=user_id, username=username, facility_id=facility_id, context=context)
-    except (CounterUnavailable, DatabaseError):
-        logger.exception("denial of user %s not counted", user_id)

@@ -358,7 +358,19 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Every handler redacts token-shaped text (invite tokens, API keys, session ids).
-    "filters": {"redact_secrets": {"()": "reviewsvc.redact.RedactSecretsFilter"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
+    "filters": {
+        "redact_secrets": {"()": "reviewsvc.redact.RedactSecretsFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        # Replaces Django's default mail_admins handler, which would mail secrets unredacted.
+        "mail_admins": {
+            "level": "ERROR",
+            "class": "apps.common.mail_log.RedactingAdminEmailHandler",
+            "filters": ["require_debug_false"],
+        },
+    },
+    "loggers": {"django": {"handlers": ["stderr", "mail_admins"], "level": "INFO", "propagate": False}},
     "root": {"handlers": ["stderr"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -340,10 +340,6 @@ def assertion_verify(*, user: User, bound_to: str, data: object) -> WebAuthnCred
     return device
 
 
-def user_has_keys(*, user: User) -> bool:
-    return WebAuthnCredential.objects.filter(user=user, confirmed=True).exists()
-
-
 def user_keys_remove(*, user: User) -> int:
     """Delete every key of ``user`` (with its attestation); returns how many keys went."""
     _, per_model = WebAuthnCredential.objects.filter(user=user).delete()

@@ -11,7 +11,7 @@ from apps.accounts.models import Reviewer
 from apps.facilities.models import Facility
 from tests.apps.accounts.support import REVIEWER_ME
 from tests.personas import ADDRESS_A, password_only, totp_code, verified_client
-from tests.support import last_event
+from tests.support import events, last_event
 
 pytestmark = pytest.mark.django_db
 
@@ -113,3 +113,13 @@ def test_totp_seeds_are_never_shown_and_plaintext_devices_cannot_be_made(admin_c
     assert "wrapped_key" not in html
     assert not django_admin.site.is_registered(TOTPDevice)
     assert admin_client.get("/admin/accounts/encryptedtotpdevice/add/").status_code == 403
+
+
+def test_an_action_the_service_refuses_changes_nothing_and_tells_the_admin(admin_client, alice):
+    before = len(events())
+    response = admin_client.post(
+        "/admin/accounts/reviewer/", {"action": "reinstate", "_selected_action": [alice.reviewer.pk]}, follow=True
+    )
+    assert "is active, not suspended" in response.content.decode()
+    assert Reviewer.objects.get(pk=alice.reviewer.pk).status == "active"
+    assert len(events()) == before

@@ -314,3 +314,25 @@ def test_the_login_page_renders_with_its_script_and_no_inline_code():
     assert "onclick" not in html
     assert "csrftoken" in response.cookies
     assert response["Cache-Control"].startswith("max-age=0")
+
+
+def test_a_deactivated_account_is_refused_with_the_right_password_and_code(alice):
+    User.objects.filter(username=alice.username).update(is_active=False)
+    _, response = login(alice)
+    assert (response.status_code, error_code(response)) == (401, "invalid_credentials")
+    assert last_event("auth.login_failed").reason == "inactive_user"
+
+
+def test_an_account_that_is_neither_reviewer_nor_staff_gets_no_session(admin, facility_a):
+    User.objects.filter(username=admin.username).update(is_staff=False, is_superuser=False)
+    client, response = login(admin, address=ADDRESS_A)
+    assert (response.status_code, error_code(response)) == (403, "permission_denied")
+    assert last_event("auth.login").reason == "permission_denied"
+    assert client.get(SESSION_ME).status_code == 401
+
+
+def test_staff_are_refused_from_a_facility_network_outside_the_admin_networks(admin, facility_a):
+    client, response = login(admin, address=ADDRESS_A)
+    assert (response.status_code, error_code(response)) == (403, "outside_facility_network")
+    assert last_event("auth.login").reason == "outside_facility_network"
+    assert client.get(SESSION_ME).status_code == 401

@@ -379,3 +379,61 @@ def test_a_refused_added_key_is_logged(alice):
     assert response.status_code == 400
     denied = last_event("device.change")
     assert (denied.outcome, denied.reason) == ("denied", "webauthn_bad_registration")
+
+
+def test_a_key_never_registered_is_refused(facility_a):
+    email, _ = key_reviewer(facility_a)
+    _, response = key_login(email, SoftKey(origin=ORIGIN, rp_id=RP_ID))
+    assert (response.status_code, error_code(response)) == (401, "invalid_credentials")
+    assert last_event("auth.login_failed").reason == "webauthn_unknown_key"
+
+
+def test_one_key_registers_for_one_account_only(facility_a):
+    _, key = key_reviewer(facility_a, "kim@facility-a.example")
+    _, response = register(invited(facility_a, "lee@facility-a.example"), key)
+    assert response.status_code == 400
+    assert last_event("invite.key").reason == "webauthn_key_registered"
+    assert WebAuthnCredential.objects.filter(user__username="lee@facility-a.example").count() == 0
+
+
+def test_an_oversized_registration_is_refused_as_malformed(facility_a):
+    token = invited(facility_a, "kim@facility-a.example")
+    client = APIClient(REMOTE_ADDR=ADDRESS_A)
+    assert client.post(KEY_OPTIONS, {"token": token}, format="json").status_code == 200
+    response = client.post(KEY_REGISTER, {"token": token, "credential": {"a": "b" * 70000}}, format="json")
+    assert response.status_code == 400
+    assert last_event("invite.key").reason == "webauthn_malformed"
+    assert not WebAuthnCredential.objects.exists()
+
+
+def _b64url_json(value) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        pytest.param(lambda signed: signed["response"].update(authenticatorData="AA"), id="short-authenticator-data"),
+        pytest.param(
+            lambda signed: signed["response"].update(clientDataJSON=_b64url_json({"challenge": 7})),
+            id="challenge-not-text",
+        ),
+        pytest.param(
+            lambda signed: signed["response"].update(clientDataJSON=_b64url_json({"challenge": None}) + "!"),
+            id="client-data-not-base64",
+        ),
+        pytest.param(lambda signed: signed["response"].update(clientDataJSON=7), id="client-data-not-text"),
+    ],
+)
+def test_a_signed_assertion_with_a_corrupted_part_is_refused_as_malformed(facility_a, corrupt):
+    email, key = key_reviewer(facility_a)
+    client = APIClient(REMOTE_ADDR=ADDRESS_A)
+    options = client.post(LOGIN_OPTIONS, {"username": email}, format="json").json()
+    signed = key.sign_in(options)
+    corrupt(signed)
+    response = client.post(LOGIN, {"username": email, "password": PASSWORD, "webauthn": signed}, format="json")
+    assert (response.status_code, error_code(response)) == (401, "invalid_credentials")
+    assert last_event("auth.login_failed").reason == "webauthn_malformed"

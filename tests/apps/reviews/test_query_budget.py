@@ -10,6 +10,7 @@ reads the log's head before the insert.
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 
 from tests.apps.reviews.support import assignment_url
 from tests.support import NEXT, body, events, lease_next
@@ -20,6 +21,14 @@ pytestmark = pytest.mark.django_db
 AUDIO_QUERIES = 10
 NEXT_QUERIES = 14
 SUBMIT_QUERIES = 13
+# Without Redis the shared counters live in the database, one upsert per count
+# (apps.common.counters): audio counts the reviewer's rate and the bytes served, next the rate.
+AUDIO_COUNTS = 2
+NEXT_COUNTS = 1
+
+
+def budget(queries: int, counts: int) -> int:
+    return queries if settings.REDIS_URL else queries + counts
 
 
 @pytest.fixture
@@ -29,7 +38,7 @@ def lease(alice_client, make_clip):
 
 
 def test_an_audio_request_stays_within_its_query_budget(alice_client, lease, django_assert_max_num_queries):
-    with django_assert_max_num_queries(AUDIO_QUERIES):
+    with django_assert_max_num_queries(budget(AUDIO_QUERIES, AUDIO_COUNTS)):
         response = alice_client.get(lease["audio_url"])
         assert response.status_code == 200
         assert body(response)
@@ -38,7 +47,7 @@ def test_an_audio_request_stays_within_its_query_budget(alice_client, lease, dja
 
 def test_next_stays_within_its_query_budget(alice_client, make_clip, django_assert_max_num_queries):
     make_clip(seconds=1.0)
-    with django_assert_max_num_queries(NEXT_QUERIES):
+    with django_assert_max_num_queries(budget(NEXT_QUERIES, NEXT_COUNTS)):
         assert alice_client.post(NEXT).status_code == 200
     assert events("review.lease")[-1].facility_name == "Facility A"
 
