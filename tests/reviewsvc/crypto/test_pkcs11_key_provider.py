@@ -234,11 +234,11 @@ def test_two_processes_rotating_at_once_never_make_one_version_twice(
     softhsm: SoftHsmToken, provider: Pkcs11KeyProvider
 ) -> None:
     spawn = multiprocessing.get_context("spawn")
-    start, results = spawn.Event(), spawn.Queue()
+    # A barrier, not an event: both start rotating when both are ready, however slow the start.
+    start, results = spawn.Barrier(2), spawn.Queue()
     children = [spawn.Process(target=_rotate, args=(softhsm, provider.prefix, start, results)) for _ in range(2)]
     for child in children:
         child.start()
-    start.set()
     # Generous timeouts: spawned children import the whole stack, on a machine others share.
     made = [v for _ in children for v in results.get(timeout=180) if v is not None]
     for child in children:
@@ -249,6 +249,47 @@ def test_two_processes_rotating_at_once_never_make_one_version_twice(
     assert len(masters) == len(set(masters)), labels
     assert provider.versions() == sorted([1, *made]), (labels, made)
     assert not [label for label in labels if "/pending/" in label], labels
+
+
+def _first_use(token: SoftHsmToken, prefix: str, start, results) -> None:
+    provider = token.provider(prefix)
+    start.wait()
+    results.put((provider.mac("subject", b"subject-1"), provider.signing_public_key(), provider.current_version()))
+
+
+def test_processes_using_an_empty_namespace_at_once_make_each_key_once_and_share_it(
+    softhsm: SoftHsmToken, prefix: str
+) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    start, results = spawn.Barrier(4), spawn.Queue()
+    children = [spawn.Process(target=_first_use, args=(softhsm, prefix, start, results)) for _ in range(4)]
+    for child in children:
+        child.start()
+    seen = {results.get(timeout=180) for _ in children}
+    for child in children:
+        child.join(timeout=60)
+    assert [child.exitcode for child in children] == [0] * 4
+    # One MAC key, one signing key, one first master key: every process got the same answers.
+    assert len(seen) == 1
+    assert next(iter(seen))[2] == 1
+    labels = [str(o[Attribute.LABEL]) for o in objects_of(softhsm.provider(prefix))]
+    assert sorted(labels) == sorted(
+        [f"{prefix}/master/1", f"{prefix}/signing", f"{prefix}/signing", f"{prefix}/mac/subject"]
+    )
+
+
+def test_a_creation_that_fails_midway_leaves_nothing_in_the_way(
+    provider: Pkcs11KeyProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable() -> None:
+        raise KeyProviderUnavailable("the token went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(provider.token, "refresh", unreachable)
+        with pytest.raises(KeyProviderUnavailable, match="went away"):
+            provider.rotate()
+    assert not [o for o in objects_of(provider) if "/pending/" in str(o[Attribute.LABEL])]
+    assert provider.rotate() == 2
 
 
 def test_an_object_left_by_an_interrupted_rotation_blocks_rotation_and_says_so(provider: Pkcs11KeyProvider) -> None:
