@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from reviewsvc.crypto.errors import KeyProviderError, KeyProviderUnavailable
-from reviewsvc.crypto.hsm import ImportedKeys, Pkcs11KeyProvider, _raw_ed25519_point
+from reviewsvc.crypto.hsm import ImportedKeys, Pkcs11KeyProvider, _raw_ed25519_point, _readable
 from reviewsvc.crypto.keys import MAC_PURPOSES, LocalKeyProvider, verify_signature
 from tests.softhsm import SoftHsmToken, destroy_prefix, new_prefix
 
@@ -298,6 +298,44 @@ def test_an_object_left_by_an_interrupted_rotation_blocks_rotation_and_says_so(p
     with pytest.raises(KeyProviderError, match=stale):
         provider.rotate()
     assert provider.versions() == [1]
+
+
+def test_an_object_left_by_an_interrupted_mac_key_creation_blocks_that_purpose_and_says_so(
+    softhsm: SoftHsmToken, prefix: str
+) -> None:
+    provider = softhsm.provider(prefix)
+    provider.current_version()
+    stale = f"{prefix}/pending/mac/subject"
+    provider.token.run(
+        lambda session: session.generate_key(KeyType.GENERIC_SECRET, 256, label=stale, id=b"crashed", store=True)
+    )
+    with pytest.raises(KeyProviderError, match=stale):
+        provider.mac("subject", b"subject-1")
+    assert not [o for o in objects_of(provider) if str(o[Attribute.LABEL]) == f"{prefix}/mac/subject"]
+
+
+def test_a_creation_that_made_its_object_twice_backs_off_and_leaves_nothing(provider: Pkcs11KeyProvider) -> None:
+    """A make the token reported failed although it worked, then made again: two objects of one
+    kind with our id, which must not both become the key."""
+
+    def twice(session, label: str, ident: bytes) -> list:
+        return [session.generate_key(KeyType.AES, 256, label=label, id=ident, store=True) for _ in range(2)]
+
+    label = f"{provider.prefix}/master/2"
+    assert provider._create_once(label, twice) is False
+    assert not [o for o in objects_of(provider) if str(o[Attribute.LABEL]).endswith("/master/2")]
+    assert provider.rotate() == 2
+
+
+def test_an_object_destroyed_while_being_listed_is_left_out(provider: Pkcs11KeyProvider) -> None:
+    def made_and_destroyed(session) -> list:
+        kept = session.generate_key(KeyType.AES, 256, label=f"{provider.prefix}/kept", id=b"k", store=True)
+        gone = session.generate_key(KeyType.AES, 256, label=f"{provider.prefix}/gone", id=b"g", store=True)
+        gone.destroy()
+        return _readable([gone, kept])
+
+    [(_, ident, kind, label)] = provider.token.run(made_and_destroyed)
+    assert (ident, kind, label) == (b"k", ObjectClass.SECRET_KEY, f"{provider.prefix}/kept")
 
 
 def test_a_token_that_lost_its_signing_key_is_unavailable_and_gets_no_new_one(provider: Pkcs11KeyProvider) -> None:
