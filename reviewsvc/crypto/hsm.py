@@ -203,11 +203,20 @@ class Pkcs11Token:
         A module may keep a per-process index of the token that misses objects other processes
         made at about the time this one made its own: SoftHSM2's file store does (its change
         counter takes in their changes with its own, so it does not re-read the directory).
-        Re-initialising the module reads the token afresh.
+        Re-initialising the module reads the token afresh. SoftHSM2 may miss the token itself
+        when it reads it while other processes write it (their logins do): tried a few times.
         """
         with self._module.lock:
-            self._session = None
-            self._module.reinitialize()
+            for attempt in range(_CREATE_ATTEMPTS):
+                self._session = None
+                self._module.reinitialize()
+                try:
+                    self._open()
+                    return
+                except _LOST as exc:
+                    if attempt == _CREATE_ATTEMPTS - 1:
+                        raise KeyProviderUnavailable(f"PKCS#11 token {self.label!r} is unreachable") from exc
+                    time.sleep(random.uniform(0.005, 0.05))  # noqa: S311  (jitter, not a secret)
 
     def run(self, operation: Callable[[pkcs11.Session], T]) -> T:
         """Run ``operation`` on the session under the module's lock, re-opening a lost session once.
