@@ -217,6 +217,7 @@ class Pkcs11Token:
                     if attempt == _CREATE_ATTEMPTS - 1:
                         raise KeyProviderUnavailable(f"PKCS#11 token {self.label!r} is unreachable") from exc
                     time.sleep(random.uniform(0.005, 0.05))  # noqa: S311  (jitter, not a secret)
+            raise AssertionError("unreachable")  # pragma: no cover
 
     def run(self, operation: Callable[[pkcs11.Session], T]) -> T:
         """Run ``operation`` on the session under the module's lock, re-opening a lost session once.

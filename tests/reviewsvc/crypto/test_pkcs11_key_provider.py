@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from reviewsvc.crypto.errors import KeyProviderError, KeyProviderUnavailable
-from reviewsvc.crypto.hsm import ImportedKeys, Pkcs11KeyProvider, _raw_ed25519_point, _readable
+from reviewsvc.crypto.hsm import ImportedKeys, Pkcs11KeyProvider, Pkcs11Token, _raw_ed25519_point, _readable
 from reviewsvc.crypto.keys import MAC_PURPOSES, LocalKeyProvider, verify_signature
 from tests.softhsm import SoftHsmToken, destroy_prefix, new_prefix
 
@@ -177,6 +177,14 @@ def test_an_unreachable_token_is_unavailable_and_is_used_again_once_it_is_back(
         shutil.move(away, directory)
     provider.check()
     assert provider.unwrap(wrapped, context=CONTEXT) == DATA_KEY
+
+
+def test_a_fresh_view_of_a_token_that_is_not_there_is_tried_a_few_times_then_unavailable(
+    softhsm: SoftHsmToken,
+) -> None:
+    token = Pkcs11Token.get(module_path=softhsm.module, label="no-such-token", pin=softhsm.pin)
+    with pytest.raises(KeyProviderUnavailable, match="'no-such-token' is unreachable"):
+        token.refresh()
 
 
 def test_threads_share_one_provider_safely(provider: Pkcs11KeyProvider) -> None:
