@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,14 +52,65 @@ def key_provider_env(settings) -> dict[str, str]:
     """What a child process (a worker, a second node) needs to use this test's keys."""
     if settings.REVIEWSVC_KEY_PROVIDER != "pkcs11":
         return {"REVIEWSVC_KEY_FILE": settings.REVIEWSVC_KEY_FILE}
+    return _token_env(
+        settings.REVIEWSVC_PKCS11_MODULE,
+        settings.REVIEWSVC_PKCS11_TOKEN,
+        settings.REVIEWSVC_PKCS11_PIN,
+        settings.REVIEWSVC_PKCS11_KEY_PREFIX,
+    )
+
+
+def _token_env(module: str, token: str, pin: str, prefix: str) -> dict[str, str]:
     return {
         "SOFTHSM2_CONF": os.environ.get("SOFTHSM2_CONF", ""),
         "REVIEWSVC_TEST_KEY_PROVIDER": "pkcs11",
-        "REVIEWSVC_PKCS11_MODULE": settings.REVIEWSVC_PKCS11_MODULE,
-        "REVIEWSVC_PKCS11_TOKEN": settings.REVIEWSVC_PKCS11_TOKEN,
-        "REVIEWSVC_PKCS11_PIN": settings.REVIEWSVC_PKCS11_PIN,
-        "REVIEWSVC_PKCS11_KEY_PREFIX": settings.REVIEWSVC_PKCS11_KEY_PREFIX,
+        "REVIEWSVC_PKCS11_MODULE": module,
+        "REVIEWSVC_PKCS11_TOKEN": token,
+        "REVIEWSVC_PKCS11_PIN": pin,
+        "REVIEWSVC_PKCS11_KEY_PREFIX": prefix,
     }
+
+
+@contextmanager
+def server_keys(request, key_file: Path) -> Iterator[dict[str, str]]:
+    """Keys of their own for servers a session- or module-scoped fixture starts, before any test's
+    keys exist: the environment they need. ``key_file`` with the local provider; with pkcs11 the
+    run's token and a label prefix of their own, destroyed when the fixture ends."""
+    from django.conf import settings
+
+    if settings.REVIEWSVC_KEY_PROVIDER != "pkcs11":
+        yield {"REVIEWSVC_KEY_FILE": str(key_file)}
+        return
+    token = request.getfixturevalue("softhsm")
+    prefix = new_prefix()
+    try:
+        yield _token_env(token.module, token.label, token.pin, prefix)
+    finally:
+        destroy_prefix(token, prefix)
+
+
+def use_server_keys(settings, env: dict[str, str]) -> None:
+    """Point this test at the keys of ``server_keys(...)``: the test and the servers share them."""
+    if "REVIEWSVC_KEY_FILE" in env:
+        settings.REVIEWSVC_KEY_FILE = env["REVIEWSVC_KEY_FILE"]
+    else:
+        settings.REVIEWSVC_PKCS11_KEY_PREFIX = env["REVIEWSVC_PKCS11_KEY_PREFIX"]
+
+
+def another_nodes_provider(settings):
+    """A provider of its own on this test's keys, as another node holds: not the cached one."""
+    if settings.REVIEWSVC_KEY_PROVIDER != "pkcs11":
+        from reviewsvc.crypto.keys import LocalKeyProvider
+
+        return LocalKeyProvider(Path(settings.REVIEWSVC_KEY_FILE))
+    from reviewsvc.crypto.hsm import Pkcs11KeyProvider
+
+    return Pkcs11KeyProvider(
+        module_path=settings.REVIEWSVC_PKCS11_MODULE,
+        token_label=settings.REVIEWSVC_PKCS11_TOKEN,
+        pin=settings.REVIEWSVC_PKCS11_PIN,
+        prefix=settings.REVIEWSVC_PKCS11_KEY_PREFIX,
+    )
 
 
 def new_prefix() -> str:

@@ -28,6 +28,7 @@ from reviewsvc.crypto.errors import KeyUnwrapError
 from reviewsvc.crypto.keys import LocalKeyProvider
 from tests.conftest import requires_redis
 from tests.personas import ADDRESS_A
+from tests.softhsm import another_nodes_provider
 from tests.support import ingest_clip
 
 pytestmark = pytest.mark.django_db
@@ -131,10 +132,11 @@ def test_a_node_sees_a_facility_network_changed_through_another(alice, alice_cli
     assert other_node(alice_client).post(NEXT).status_code == 403
 
 
-def test_a_rotation_on_one_node_is_seen_by_the_others_cached_provider_on_the_same_key_file(settings):
-    """The cached provider re-reads the key file when it changes; nodes sharing one file agree."""
+def test_a_rotation_on_one_node_is_seen_by_the_others_cached_provider_on_the_same_keys(settings):
+    """The cached provider sees another node's rotation: it re-reads a shared key file when it
+    changes, and looks a token's versions up on every wrap."""
     wrapped = key_provider().wrap(b"k" * 32, context=b"ctx")
-    other = LocalKeyProvider(settings.REVIEWSVC_KEY_FILE)
+    other = another_nodes_provider(settings)
 
     rotated_to = other.rotate()
 

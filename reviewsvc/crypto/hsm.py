@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import pkcs11
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -103,6 +103,19 @@ class _LookAgain(Exception):
     A module may keep showing an empty token after the token came back (SoftHSM2 does, and so
     may an HSM client after a failover) until it is re-initialised.
     """
+
+
+class _Missing(Exception):
+    """Raised inside an operation that needs a key nobody has made yet: made outside, then again.
+
+    Creation cannot happen inside one operation: it must look for rivals from a fresh view of
+    the token (see ``Pkcs11KeyProvider._create_once``), which invalidates the operation's session.
+    """
+
+    def __init__(self, label: str, make: _Maker) -> None:
+        super().__init__(label)
+        self.label = label
+        self.make = make
 
 
 class _Module:
@@ -183,6 +196,28 @@ class Pkcs11Token:
     def generation(self) -> int:
         """Changes whenever sessions and object handles of this module became invalid."""
         return self._module.generation
+
+    def refresh(self) -> None:
+        """Drop this process's view of the token: the next call sees every object any process made.
+
+        A module may keep a per-process index of the token that misses objects other processes
+        made at about the time this one made its own: SoftHSM2's file store does (its change
+        counter takes in their changes with its own, so it does not re-read the directory).
+        Re-initialising the module reads the token afresh. SoftHSM2 may miss the token itself
+        when it reads it while other processes write it (their logins do): tried a few times.
+        """
+        with self._module.lock:
+            for attempt in range(_CREATE_ATTEMPTS):
+                self._session = None
+                self._module.reinitialize()
+                try:
+                    self._open()
+                    return
+                except _LOST as exc:
+                    if attempt == _CREATE_ATTEMPTS - 1:
+                        raise KeyProviderUnavailable(f"PKCS#11 token {self.label!r} is unreachable") from exc
+                    time.sleep(random.uniform(0.005, 0.05))  # noqa: S311  (jitter, not a secret)
+            raise AssertionError("unreachable")  # pragma: no cover
 
     def run(self, operation: Callable[[pkcs11.Session], T]) -> T:
         """Run ``operation`` on the session under the module's lock, re-opening a lost session once.
@@ -312,16 +347,16 @@ class Pkcs11KeyProvider:
         return self._run(unwrap)
 
     def rotate(self) -> int:
-        def rotate(session: pkcs11.Session) -> int:
+        def next_version(session: pkcs11.Session) -> int:
             self._current_version(session)  # an empty namespace gets (or lacks) its keys first
-            for _ in range(_CREATE_ATTEMPTS):
-                version = max(self._versions(session)) + 1
-                if self._create_once(session, self._master_label(version), self._make_master):
-                    self._current = version
-                    return version
-            raise self._contended(self._master_label(version))
+            return max(self._versions(session)) + 1
 
-        return self._run(rotate)
+        for _ in range(_CREATE_ATTEMPTS):
+            version = self._run(next_version)
+            if self._create_once(self._master_label(version), self._make_master):
+                self._current = version
+                return version
+        raise self._contended(self._master_label(version))
 
     def retire(self, version: int) -> None:
         def retire(session: pkcs11.Session) -> None:
@@ -356,10 +391,7 @@ class Pkcs11KeyProvider:
             key = self._find(session, ObjectClass.SECRET_KEY, label)
             if key is None:
                 self._require_master_keys(session)
-                self._create_once(session, label, self._make_mac)
-                key = self._find(session, ObjectClass.SECRET_KEY, label)
-                if key is None:
-                    raise self._contended(label)
+                raise _Missing(label, self._make_mac)
             return bytes(cast("SignMixin", key).sign(message, mechanism=Mechanism.SHA256_HMAC))
 
         return self._run(mac)
@@ -400,25 +432,25 @@ class Pkcs11KeyProvider:
         for purpose in mac_purposes:
             check_mac_purpose(purpose)
 
-        def create(session: pkcs11.Session) -> None:
+        def refuse_if_not_empty(session: pkcs11.Session) -> None:
             if self._versions(session) or self._find(session, ObjectClass.PRIVATE_KEY, self._signing_label):
                 raise KeyProviderError(f"token {self.token.label!r} already holds keys labelled {self.prefix}/...")
-            objects: list[tuple[str, _Maker]] = []
-            if imported is None:
-                objects.append((self._signing_label, self._make_signing_key))
-            else:
-                objects.append((self._signing_label, partial(self._import_signing_key, seed=imported.signing_seed)))
-            for purpose in mac_purposes:
-                value = imported.mac_keys[purpose] if imported else None
-                objects.append((f"{self.prefix}/mac/{purpose}", partial(self._make_mac, value=value)))
-            # The master key last: a namespace counts as initialised once it has one.
-            objects.append((self._master_label(first_version), self._make_master))
-            for label, make in objects:
-                if not self._create_once(session, label, make):
-                    raise self._contended(label)
-            self._current = first_version
 
-        self._run(create)
+        self._run(refuse_if_not_empty)
+        objects: list[tuple[str, _Maker]] = []
+        if imported is None:
+            objects.append((self._signing_label, self._make_signing_key))
+        else:
+            objects.append((self._signing_label, partial(self._import_signing_key, seed=imported.signing_seed)))
+        for purpose in mac_purposes:
+            value = imported.mac_keys[purpose] if imported else None
+            objects.append((f"{self.prefix}/mac/{purpose}", partial(self._make_mac, value=value)))
+        # The master key last: a namespace counts as initialised once it has one.
+        objects.append((self._master_label(first_version), self._make_master))
+        for label, make in objects:
+            if not self._create_once(label, make):
+                raise self._contended(label)
+        self._current = first_version
 
     # --- inside the lock -------------------------------------------------------------------
 
@@ -436,7 +468,15 @@ class Pkcs11KeyProvider:
                 return operation(session)
 
         # Pkcs11Token.run turns whatever PKCS#11 error is left into KeyProviderUnavailable.
-        return self.token.run(guarded)
+        for attempt in range(_CREATE_ATTEMPTS + 1):
+            try:
+                return self.token.run(guarded)
+            except _Missing as missing:
+                if attempt == _CREATE_ATTEMPTS:
+                    raise self._contended(missing.label) from None
+                # Made by this process or a rival: either way the operation finds it next time.
+                self._create_once(missing.label, missing.make)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _forget(self) -> None:
         self._objects.clear()
@@ -472,7 +512,7 @@ class Pkcs11KeyProvider:
         if current is None:
             current = max(self._versions(session), default=0)
             if not current:
-                current = self._initialise(session)
+                self._initialise(session)
         # The current version is always the highest, versions are never skipped, and a
         # rotation elsewhere adds current + 1: one lookup per call sees it.
         while self._find(session, ObjectClass.SECRET_KEY, self._master_label(current + 1)) is not None:
@@ -491,7 +531,7 @@ class Pkcs11KeyProvider:
         if self._current is None and not self._versions(session):
             self._initialise(session)
 
-    def _initialise(self, session: pkcs11.Session) -> int:
+    def _initialise(self, session: pkcs11.Session) -> NoReturn:
         if not self.token.retrying:
             raise _LookAgain
         if not self._create_if_missing:
@@ -499,12 +539,7 @@ class Pkcs11KeyProvider:
                 f"PKCS#11 token {self.token.label!r} holds no master keys labelled {self.prefix}/...: "
                 "run manage.py create_master_keys"
             )
-        for _ in range(_CREATE_ATTEMPTS):
-            if self._create_once(session, self._master_label(1), self._make_master):
-                return 1
-            if self._versions(session):
-                return max(self._versions(session))
-        raise self._contended(self._master_label(1))
+        raise _Missing(self._master_label(1), self._make_master)
 
     def _signing_key(self, session: pkcs11.Session, kind: ObjectClass) -> pkcs11.Object:
         key = self._find(session, kind, self._signing_label)
@@ -512,34 +547,50 @@ class Pkcs11KeyProvider:
             self._current_version(session)  # unavailable if the namespace is not initialised
             if not self._create_if_missing:
                 raise KeyProviderUnavailable(f"PKCS#11 token {self.token.label!r} has no signing key")
-            self._create_once(session, self._signing_label, self._make_signing_key)
-            key = self._find(session, kind, self._signing_label)
-            if key is None:
-                raise self._contended(self._signing_label)
+            raise _Missing(self._signing_label, self._make_signing_key)
         return key
 
-    def _create_once(self, session: pkcs11.Session, label: str, make: _Maker) -> bool:
+    def _create_once(self, label: str, make: _Maker) -> bool:
         """Create the object(s) labelled ``label`` unless another process does so at the same time.
 
-        PKCS#11 has no atomic "create if absent", so: create under a pending label, then look
-        for any other pending or final object of that label; if there is one, destroy ours and
-        report False (the caller re-reads, or retries), else give ours the final label. Of two
-        racing creators at most one finds no other, since each looks only after its own object
-        exists; both may back off, so callers retry a few times with jitter. Nothing ever uses
-        a pending object, so a wrap can never be made under a key that then loses.
+        PKCS#11 has no atomic "create if absent", so: create under a pending label, then, from a
+        fresh view of the token (``Pkcs11Token.refresh``: this process's view may miss a rival
+        made at the same moment), look for any other pending or final object of that label; if
+        there is one, destroy ours and report False (the caller re-reads, or retries), else give
+        ours the final label. Of two racing creators at most one finds no other, since each
+        looks only after its own object exists; both may back off, so callers retry a few times
+        with jitter. Nothing ever uses a pending object, so a wrap can never be made under a key
+        that then loses.
         """
         pending = label.replace(f"{self.prefix}/", f"{self.prefix}/pending/", 1)
         ident = secrets.token_bytes(16)
-        mine = make(session, pending, ident)
-        rivals = [obj for obj in session.get_objects({Attribute.LABEL: pending}) if bytes(obj[Attribute.ID]) != ident]
-        if rivals or list(session.get_objects({Attribute.LABEL: label})):
-            for obj in mine:
-                obj.destroy()
+        self.token.run(lambda session: make(session, pending, ident))
+
+        def settle(session: pkcs11.Session) -> bool:
+            found = _readable(
+                [*session.get_objects({Attribute.LABEL: pending}), *session.get_objects({Attribute.LABEL: label})]
+            )
+            mine = [(obj, kind, name) for obj, ident_of, kind, name in found if ident_of == ident]
+            kinds = [kind for _, kind, _ in mine]
+            # Ours twice over (a make the token reported failed but did, then made again) counts as a rival.
+            if len(mine) < len(found) or len(set(kinds)) < len(kinds):
+                for obj, _, _ in mine:
+                    obj.destroy()
+                return False
+            for obj, _, _ in sorted((m for m in mine if m[2] == pending), key=lambda m: m[1] != ObjectClass.PUBLIC_KEY):
+                obj[Attribute.LABEL] = label
+            return True
+
+        try:
+            self.token.refresh()
+            won = self.token.run(settle)
+        except KeyProviderError:
+            # Ours must not stay behind, blocking the label: a later attempt makes a new one.
+            self.token.run(partial(_destroy_pending, pending=pending, ident=ident))
+            raise
+        if not won:
             time.sleep(random.uniform(0.005, 0.05))  # noqa: S311  (jitter, not a secret)
-            return False
-        for obj in sorted(mine, key=lambda o: o[Attribute.CLASS] != ObjectClass.PUBLIC_KEY):
-            obj[Attribute.LABEL] = label
-        return True
+        return won
 
     def _contended(self, label: str) -> KeyProviderError:
         pending = label.replace(f"{self.prefix}/", f"{self.prefix}/pending/", 1)
@@ -634,6 +685,24 @@ class Pkcs11KeyProvider:
             }
         )
         return [public, private]
+
+
+def _readable(objects: Iterable[pkcs11.Object]) -> list[tuple[pkcs11.Object, bytes, ObjectClass, str]]:
+    """Each object with its CKA_ID, class and label; objects destroyed meanwhile (a rival that
+    backed off) are left out."""
+    readable = []
+    for obj in objects:
+        try:
+            readable.append((obj, bytes(obj[Attribute.ID]), obj[Attribute.CLASS], str(obj[Attribute.LABEL])))
+        except _STALE_HANDLE:
+            continue
+    return readable
+
+
+def _destroy_pending(session: pkcs11.Session, *, pending: str, ident: bytes) -> None:
+    for obj, ident_of, _, _ in _readable(session.get_objects({Attribute.LABEL: pending})):
+        if ident_of == ident:
+            obj.destroy()
 
 
 def _raw_ed25519_point(point: bytes) -> bytes:

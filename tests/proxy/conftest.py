@@ -5,7 +5,8 @@ Started once per session (``proxy``): Debian's nginx on a free 127.0.0.1 port wi
 shipped, connecting to gunicorn from 127.0.0.2 (``proxy_bind``), the only trusted proxy. A test
 client connects from 127.0.0.1, so a request sent straight to gunicorn comes from an untrusted
 peer. gunicorn is another process, so it needs the tests' PostgreSQL database (on SQLite it
-would not see the tests' data) and shares the test process's var/ (the key file).
+would not see the tests' data), shares the test process's var/ and has keys of its own, which
+the tests use too (the key file, or a label prefix in the run's token).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.certs import CertificateAuthority, Issued
+from tests.softhsm import server_keys, use_server_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 PROXY_SNIPPET = ROOT / "deploy" / "nginx" / "reviewsvc-proxy.conf"
@@ -143,13 +145,14 @@ class ProxyStack:
     port: int
     upstream_port: int
     ca: CertificateAuthority
+    keys: dict[str, str]  # what gunicorn was given: the key file, or the token and a label prefix
 
     def client(self, cert: Issued | None = None, *, direct: bool = False) -> Client:
         return Client(stack=self, cert=cert, direct=direct)
 
 
 @pytest.fixture(scope="session")
-def proxy(django_db_setup, django_db_blocker, tmp_path_factory):
+def proxy(request, django_db_setup, django_db_blocker, tmp_path_factory):
     if NGINX is None:
         pytest.skip("needs nginx (Debian package 'nginx'; .ci/run installs it)")
     from django.conf import settings
@@ -163,64 +166,70 @@ def proxy(django_db_setup, django_db_blocker, tmp_path_factory):
     (tmp / "ca.pem").write_bytes(ca.pem)
     ca.issue("127.0.0.1", server=True).write(tmp, "server")
     port, upstream_port = free_port(), free_port()
-    database = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "REVIEWSVC_VAR_DIR": str(settings.VAR_DIR),
-        "REVIEWSVC_KEY_FILE": str(tmp / "keys" / "master-keys.json"),
-        "REVIEWSVC_TRUSTED_PROXIES": f"{PROXY_BIND}/32",
-    }
-    upstream = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{upstream_port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    user = "user nobody nogroup;" if os.geteuid() == 0 else ""
-    (tmp / "nginx.conf").write_text(
-        NGINX_CONF.format(tmp=tmp, port=port, upstream=upstream_port, bind=PROXY_BIND, snippet=PROXY_SNIPPET, user=user)
-    )
-    nginx = subprocess.Popen(  # noqa: S603
-        [NGINX, "-c", str(tmp / "nginx.conf"), "-p", str(tmp), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp / "nginx.stderr").open("wb"),
-    )
-    try:
-        wait_for(lambda: _healthy(upstream_port), "gunicorn")
-        wait_for(
-            lambda: nginx.poll() is None and socket.create_connection(("127.0.0.1", port), 1).close() is None, "nginx"
+    # The servers start before any test's keys exist: they get keys of their own, which the
+    # tests share (_shared_keys).
+    with server_keys(request, tmp / "keys" / "master-keys.json") as keys:
+        database = connection.settings_dict
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+            "REVIEWSVC_VAR_DIR": str(settings.VAR_DIR),
+            **keys,
+            "REVIEWSVC_TRUSTED_PROXIES": f"{PROXY_BIND}/32",
+        }
+        upstream = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{upstream_port}",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
         )
-        yield ProxyStack(tmp=tmp, port=port, upstream_port=upstream_port, ca=ca)
-    finally:
-        nginx.send_signal(signal.SIGQUIT)
-        upstream.terminate()
-        for process in (nginx, upstream):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        user = "user nobody nogroup;" if os.geteuid() == 0 else ""
+        (tmp / "nginx.conf").write_text(
+            NGINX_CONF.format(
+                tmp=tmp, port=port, upstream=upstream_port, bind=PROXY_BIND, snippet=PROXY_SNIPPET, user=user
+            )
+        )
+        nginx = subprocess.Popen(  # noqa: S603
+            [NGINX, "-c", str(tmp / "nginx.conf"), "-p", str(tmp), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp / "nginx.stderr").open("wb"),
+        )
+        try:
+            wait_for(lambda: _healthy(upstream_port), "gunicorn")
+            wait_for(
+                lambda: nginx.poll() is None and socket.create_connection(("127.0.0.1", port), 1).close() is None,
+                "nginx",
+            )
+            yield ProxyStack(tmp=tmp, port=port, upstream_port=upstream_port, ca=ca, keys=keys)
+        finally:
+            nginx.send_signal(signal.SIGQUIT)
+            upstream.terminate()
+            for process in (nginx, upstream):
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=5)
 
 
 @pytest.fixture(autouse=True)
 def _shared_keys(request, settings):
-    """The tests and gunicorn seal and MAC with one key file (the suite's default is per test)."""
+    """The tests and gunicorn seal and MAC with the same keys (the suite's default is per test)."""
     if "proxy" in request.fixturenames:
-        settings.REVIEWSVC_KEY_FILE = str(request.getfixturevalue("proxy").tmp / "keys" / "master-keys.json")
+        use_server_keys(settings, request.getfixturevalue("proxy").keys)
 
 
 def _healthy(port: int) -> bool:

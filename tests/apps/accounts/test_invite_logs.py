@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.softhsm import server_keys
+
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.gunicorn
 
@@ -27,15 +29,20 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """The service under gunicorn with the shipped config, on its own SQLite database."""
+def served(request, tmp_path_factory):
+    """The service under gunicorn with the shipped config, on its own SQLite database and keys."""
     var = tmp_path_factory.mktemp("invite-logs")
+    with server_keys(request, var / "keys.json") as keys:
+        yield from _served(var, keys)
+
+
+def _served(var: Path, keys: dict[str, str]):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "REVIEWSVC_VAR_DIR": str(var),
         "DATABASE_URL": f"sqlite:///{var / 'db.sqlite3'}",
-        "REVIEWSVC_KEY_FILE": str(var / "keys.json"),
+        **keys,
         "REVIEWSVC_STORAGE": str(var / "blobs"),
     }
     env.pop("REDIS_URL", None)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from reviewsvc.crypto.errors import KeyProviderError, KeyProviderUnavailable
-from reviewsvc.crypto.hsm import ImportedKeys, Pkcs11KeyProvider, _raw_ed25519_point
+from reviewsvc.crypto.hsm import ImportedKeys, Pkcs11KeyProvider, Pkcs11Token, _raw_ed25519_point, _readable
 from reviewsvc.crypto.keys import MAC_PURPOSES, LocalKeyProvider, verify_signature
 from tests.softhsm import SoftHsmToken, destroy_prefix, new_prefix
 
@@ -179,6 +179,14 @@ def test_an_unreachable_token_is_unavailable_and_is_used_again_once_it_is_back(
     assert provider.unwrap(wrapped, context=CONTEXT) == DATA_KEY
 
 
+def test_a_fresh_view_of_a_token_that_is_not_there_is_tried_a_few_times_then_unavailable(
+    softhsm: SoftHsmToken,
+) -> None:
+    token = Pkcs11Token.get(module_path=softhsm.module, label="no-such-token", pin=softhsm.pin)
+    with pytest.raises(KeyProviderUnavailable, match="'no-such-token' is unreachable"):
+        token.refresh()
+
+
 def test_threads_share_one_provider_safely(provider: Pkcs11KeyProvider) -> None:
     failures: list[BaseException] = []
 
@@ -234,11 +242,11 @@ def test_two_processes_rotating_at_once_never_make_one_version_twice(
     softhsm: SoftHsmToken, provider: Pkcs11KeyProvider
 ) -> None:
     spawn = multiprocessing.get_context("spawn")
-    start, results = spawn.Event(), spawn.Queue()
+    # A barrier, not an event: both start rotating when both are ready, however slow the start.
+    start, results = spawn.Barrier(2), spawn.Queue()
     children = [spawn.Process(target=_rotate, args=(softhsm, provider.prefix, start, results)) for _ in range(2)]
     for child in children:
         child.start()
-    start.set()
     # Generous timeouts: spawned children import the whole stack, on a machine others share.
     made = [v for _ in children for v in results.get(timeout=180) if v is not None]
     for child in children:
@@ -251,12 +259,96 @@ def test_two_processes_rotating_at_once_never_make_one_version_twice(
     assert not [label for label in labels if "/pending/" in label], labels
 
 
+def _first_use(token: SoftHsmToken, prefix: str, start, results) -> None:
+    provider = token.provider(prefix)
+    start.wait()
+    try:
+        results.put((provider.mac("subject", b"subject-1"), provider.signing_public_key(), provider.current_version()))
+    except KeyProviderUnavailable as exc:
+        # SoftHSM2 may refuse a login while other processes log in and write the token: an
+        # error, never a wrong key, and not what this test is about.
+        results.put(repr(exc))
+
+
+def test_processes_using_an_empty_namespace_at_once_make_each_key_once_and_share_it(
+    softhsm: SoftHsmToken, prefix: str
+) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    start, results = spawn.Barrier(4), spawn.Queue()
+    children = [spawn.Process(target=_first_use, args=(softhsm, prefix, start, results)) for _ in range(4)]
+    for child in children:
+        child.start()
+    seen = [results.get(timeout=180) for _ in children]
+    for child in children:
+        child.join(timeout=60)
+    answers = {answer for answer in seen if isinstance(answer, tuple)}
+    # One MAC key, one signing key, one first master key: every process that answered got the same.
+    assert len(answers) == 1, seen
+    assert next(iter(answers))[2] == 1
+    labels = [str(o[Attribute.LABEL]) for o in objects_of(softhsm.provider(prefix))]
+    assert sorted(labels) == sorted(
+        [f"{prefix}/master/1", f"{prefix}/signing", f"{prefix}/signing", f"{prefix}/mac/subject"]
+    )
+
+
+def test_a_creation_that_fails_midway_leaves_nothing_in_the_way(
+    provider: Pkcs11KeyProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable() -> None:
+        raise KeyProviderUnavailable("the token went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(provider.token, "refresh", unreachable)
+        with pytest.raises(KeyProviderUnavailable, match="went away"):
+            provider.rotate()
+    assert not [o for o in objects_of(provider) if "/pending/" in str(o[Attribute.LABEL])]
+    assert provider.rotate() == 2
+
+
 def test_an_object_left_by_an_interrupted_rotation_blocks_rotation_and_says_so(provider: Pkcs11KeyProvider) -> None:
     stale = f"{provider.prefix}/pending/master/2"
     provider.token.run(lambda session: session.generate_key(KeyType.AES, 256, label=stale, store=True))
     with pytest.raises(KeyProviderError, match=stale):
         provider.rotate()
     assert provider.versions() == [1]
+
+
+def test_an_object_left_by_an_interrupted_mac_key_creation_blocks_that_purpose_and_says_so(
+    softhsm: SoftHsmToken, prefix: str
+) -> None:
+    provider = softhsm.provider(prefix)
+    provider.current_version()
+    stale = f"{prefix}/pending/mac/subject"
+    provider.token.run(
+        lambda session: session.generate_key(KeyType.GENERIC_SECRET, 256, label=stale, id=b"crashed", store=True)
+    )
+    with pytest.raises(KeyProviderError, match=stale):
+        provider.mac("subject", b"subject-1")
+    assert not [o for o in objects_of(provider) if str(o[Attribute.LABEL]) == f"{prefix}/mac/subject"]
+
+
+def test_a_creation_that_made_its_object_twice_backs_off_and_leaves_nothing(provider: Pkcs11KeyProvider) -> None:
+    """A make the token reported failed although it worked, then made again: two objects of one
+    kind with our id, which must not both become the key."""
+
+    def twice(session, label: str, ident: bytes) -> list:
+        return [session.generate_key(KeyType.AES, 256, label=label, id=ident, store=True) for _ in range(2)]
+
+    label = f"{provider.prefix}/master/2"
+    assert provider._create_once(label, twice) is False
+    assert not [o for o in objects_of(provider) if str(o[Attribute.LABEL]).endswith("/master/2")]
+    assert provider.rotate() == 2
+
+
+def test_an_object_destroyed_while_being_listed_is_left_out(provider: Pkcs11KeyProvider) -> None:
+    def made_and_destroyed(session) -> list:
+        kept = session.generate_key(KeyType.AES, 256, label=f"{provider.prefix}/kept", id=b"k", store=True)
+        gone = session.generate_key(KeyType.AES, 256, label=f"{provider.prefix}/gone", id=b"g", store=True)
+        gone.destroy()
+        return _readable([gone, kept])
+
+    [(_, ident, kind, label)] = provider.token.run(made_and_destroyed)
+    assert (ident, kind, label) == (b"k", ObjectClass.SECRET_KEY, f"{provider.prefix}/kept")
 
 
 def test_a_token_that_lost_its_signing_key_is_unavailable_and_gets_no_new_one(provider: Pkcs11KeyProvider) -> None:
