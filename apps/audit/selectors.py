@@ -113,6 +113,11 @@ def events_sealed_after(*, seq: int, limit: int = 500) -> list[AccessEvent]:
     return list(AccessEvent.objects.filter(seq__gt=seq).order_by("seq")[:limit])
 
 
+def event_seq_by_mac(mac: str) -> int | None:
+    """The sequence number of the sealed event carrying ``mac``; None while it is still pending."""
+    return AccessEvent.objects.filter(mac=mac).values_list("seq", flat=True).first()
+
+
 def export_fields(event: AccessEvent) -> dict:
     """Every hashed field, as an export row carries it (the same texts the hash covers)."""
     return {
