@@ -299,3 +299,21 @@ def test_when_the_leader_is_killed_another_sealer_takes_over_within_seconds():
                 process.wait(timeout=10)
     assert second.returncode == 0  # SIGTERM stops it between batches
     assert audit_log_verify().ok
+
+
+@pytest.mark.django_db
+def test_as_the_app_role_the_sealer_seals_but_cannot_delete_a_pending_event():
+    record()
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE ROLE rs_test_sealer NOLOGIN")
+    call_command("grant_app_role", "rs_test_sealer", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    with connection.cursor() as cursor:
+        cursor.execute("SET ROLE rs_test_sealer")
+    try:
+        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
+            PendingEvent.objects.all().delete()
+        assert sealing.seal_pending() == 1
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+    assert AccessEvent.objects.count() == 1
