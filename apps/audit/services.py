@@ -200,9 +200,24 @@ def _append_serialised_by_transaction(fields: dict[str, Any], body: bytes) -> Ac
     )
 
 
+_PENDING_COLUMNS = (*chain.BODY_FIELDS, "mac")
+_PENDING_SQL = (
+    "INSERT INTO audit_pendingevent (time, actor_kind, actor_id, actor_label, action, clip_id, subject_pseudonym, "
+    "facility_id, facility_name, client_address, outcome, reason, request_id, extra, mac) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+
+
 def _append_pending(fields: dict[str, Any]) -> PendingEvent:
-    # A plain commit: with no lock held there is no reason to defer the flush (migration 0005).
-    return PendingEvent.objects.create(**fields)
+    # One statement, as cheap as a plain INSERT (no model save machinery in the request path);
+    # a plain commit: with no lock held there is no reason to defer the flush (migration 0005).
+    values = {**fields, "extra": chain.canonical_json(fields["extra"])}
+    with connection.cursor() as cursor:
+        cursor.execute(_PENDING_SQL, [values[name] for name in _PENDING_COLUMNS])
+        event = PendingEvent(id=cursor.fetchone()[0], **fields)
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event
 
 
 def event_record(

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 INIT_SCRIPT = ROOT / "deploy" / "postgres" / "10-roles.sh"
-APP_SERVICES = ("web", "worker", "beat")
+APP_SERVICES = ("web", "worker", "beat", "sealer")
 
 
 def database_user(service: str) -> str:
