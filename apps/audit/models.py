@@ -1,5 +1,8 @@
 """The access log: one hash-chained, append-only row per access or refused attempt.
 
+On PostgreSQL an event is first a ``PendingEvent`` (committed with its access, not yet chained)
+until the sealer moves it into ``AccessEvent`` (apps/audit/sealing.py).
+
 Nothing here is a foreign key: events outlive the clips, accounts and facilities they name.
 The subject is stored only as a keyed pseudonym. See reviewsvc/audit/chain.py for the hash and
 docs/AUDIT.md for the whole design.
@@ -69,7 +72,7 @@ class AccessEvent(EventBody):
     seq = models.BigIntegerField(primary_key=True)
     prev_hash = models.CharField(max_length=64)
     # Not indexed: nothing looks an event up by its hash, and every index on this table is
-    # maintained inside the append lock (verification catches a duplicate or forked chain).
+    # maintained by whoever holds the append lock (verification catches a duplicate or forked chain).
     hash = models.CharField(max_length=64)
     # nonce ‖ HMAC-SHA256 under the provider's event-mac key (reviewsvc/audit/chain.py): what a
     # role holding only database credentials cannot compute. Unique: a copied row is refused.

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import Error, connection, transaction
 
 from apps.audit.selectors import event_mac_function
 from apps.audit.services import log_broken_alert
@@ -112,7 +112,8 @@ def sealer_run(*, keep_going: Callable[[], bool], on_lead: Callable[[], None] | 
                     on_lead()
             if leading_on is not None:
                 seal_pending()
-        except DatabaseError:
+        except Error:
+            # Anything else (the key provider failing, say) ends the process: its lock goes with it.
             logger.exception("sealing failed; reconnecting")
             connection.close()
             leading_on = None

@@ -334,8 +334,9 @@ def _checkpoint_create() -> Checkpoint | None:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHECKPOINT_LOCK])
         last = Checkpoint.objects.order_by("-size").first()
-        # Appends commit in seq order (one lock through commit), so every seq up to the head
-        # read now is committed: the checkpoint covers a gapless prefix.
+        # Sealed events commit in seq order (the sealer, like a serialised append, holds the
+        # append lock through its commit), so every seq up to the head read now is committed:
+        # the checkpoint covers a gapless prefix.
         head = AccessEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
         start = last.size if last else 0
         if head <= start:

@@ -317,3 +317,12 @@ def test_as_the_app_role_the_sealer_seals_but_cannot_delete_a_pending_event():
         with connection.cursor() as cursor:
             cursor.execute("RESET ROLE")
     assert AccessEvent.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_production_defaults_seal_with_the_sealer_and_beat_backs_it_up(settings):
+    from config.settings import base
+
+    assert base.REVIEWSVC_AUDIT_SEALER is True
+    assert settings.CELERY_BEAT_SCHEDULE["audit.seal"] == {"task": "audit.seal", "schedule": 5.0}
+    assert audit_seal_task.name == "audit.seal"
