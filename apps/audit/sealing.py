@@ -73,11 +73,19 @@ def seal_batch(*, limit: int | None = None) -> int:
 
 
 def seal_pending() -> int:
-    """Seal batches until nothing committed is pending; how many events left the pending table."""
+    """Seal batches until one is not full; how many events left the pending table.
+
+    Everything committed before the call is then sealed. A steady stream of appends is taken in
+    one batch per interval, not in a tight loop of tiny transactions (each a commit to flush).
+    An alert this raises is itself pending, for the next call.
+    """
+    limit = settings.REVIEWSVC_AUDIT_SEAL_BATCH
     total = 0
-    while sealed := seal_batch():
+    while True:
+        sealed = seal_batch(limit=limit)
         total += sealed
-    return total
+        if sealed < limit:
+            return total
 
 
 def seal_if_leader_free() -> int:

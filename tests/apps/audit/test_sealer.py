@@ -81,6 +81,15 @@ def dsn() -> str:
 
 
 @pytest.mark.django_db
+def test_a_full_batch_is_followed_by_another_and_a_partial_one_ends_the_pass(settings):
+    settings.REVIEWSVC_AUDIT_SEAL_BATCH = 2
+    for number in range(5):
+        record(number)
+    assert sealing.seal_pending() == 5
+    assert list(AccessEvent.objects.values_list("seq", flat=True)) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.django_db
 def test_an_event_is_pending_until_sealed_then_chained_and_verifying():
     event = record()
     assert isinstance(event, PendingEvent)
@@ -128,7 +137,8 @@ def test_a_pending_event_with_a_bad_mac_is_never_sealed_and_an_alert_names_it_on
         insert_pending(cursor, pending_row(2, mac="00" * chain.MAC_SIZE))
     forged = PendingEvent.objects.get(extra={"n": 2})
     record(3)
-    assert sealing.seal_pending() == 4  # three events, then the alert the forgery raised
+    assert sealing.seal_pending() == 3
+    assert sealing.seal_pending() == 1  # the alert the forgery raised
     assert [e.extra for e in AccessEvent.objects.order_by("seq")] == [
         {"n": 1},
         {"n": 3},
@@ -157,6 +167,7 @@ def test_a_pending_copy_of_a_sealed_event_is_rejected_and_does_not_stall_sealing
             ],
         )
     record(2)
+    sealing.seal_pending()
     sealing.seal_pending()
     assert [e.extra for e in AccessEvent.objects.order_by("seq")][1:] == [
         {"n": 2},
