@@ -109,7 +109,9 @@ class PendingEvent(EventBody):
     """
 
     id = models.BigAutoField(primary_key=True)
-    mac = models.CharField(max_length=2 * chain.MAC_SIZE, unique=True)
+    # Not unique here (an index the request path would maintain): audit_seal sets aside a
+    # second copy of any MAC, and the log's own MAC column is unique.
+    mac = models.CharField(max_length=2 * chain.MAC_SIZE)
     # No sequence number until sealed: callers holding either kind of event read ``seq`` alike.
     seq = None
 

@@ -17,45 +17,64 @@ BODY_COLUMNS = (
     "time, actor_kind, actor_id, actor_label, action, clip_id, subject_pseudonym, facility_id, "
     "facility_name, client_address, outcome, reason, request_id, extra"
 )
-ROW_VALUES = ", ".join(f"r.{column.strip()}" for column in BODY_COLUMNS.split(","))
 
+PENDING_VALUES = ", ".join(f"p.{column.strip()}" for column in BODY_COLUMNS.split(","))
 SEAL_FUNCTION = f"""
 CREATE FUNCTION audit_seal(p_ids bigint[], p_rejected bigint[]) RETURNS SETOF bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
     v_seq bigint;
     v_hash text;
-    v_prev text;
-    r audit_pendingevent%ROWTYPE;
+    v_ids bigint[] := '{{}}';
+    v_seqs bigint[] := '{{}}';
+    v_prevs text[] := '{{}}';
+    v_hashes text[] := '{{}}';
+    v_rejected bigint[] := '{{}}';
+    r record;
 BEGIN
-    -- Whoever else appends (an inline append, a second sealer) waits: one head at a time.
+    -- Whoever else appends (an inline append, a second sealer) waits: one head at a time. Only
+    -- this function deletes pending rows, under this lock, so the rows read below stay put.
     PERFORM pg_advisory_xact_lock({APPEND_LOCK});
     SELECT seq, hash INTO v_seq, v_hash FROM audit_accessevent ORDER BY seq DESC LIMIT 1;
     IF NOT FOUND THEN
         v_seq := 0;
         v_hash := repeat('0', 64);
     END IF;
-    FOR r IN SELECT * FROM audit_pendingevent WHERE id = ANY(p_ids) OR id = ANY(p_rejected) ORDER BY id FOR UPDATE
+    FOR r IN
+        SELECT p.id,
+            -- A MAC the caller found false, or a second copy of a MAC (a replayed row, which the
+            -- log's unique MAC would refuse, stalling every later seal): set aside, never chained.
+            p.id = ANY(p_rejected)
+                OR row_number() OVER (PARTITION BY p.mac ORDER BY p.id) > 1
+                OR EXISTS (SELECT 1 FROM audit_accessevent a WHERE a.mac = p.mac) AS refused,
+            -- reviewsvc/audit/chain.py's body, as selectors.event_records builds it
+            convert_to(concat_ws(E'\\x1f', (extract(epoch FROM p.time) * 1000000)::int8::text, p.actor_kind,
+                p.actor_id, p.actor_label, p.action, coalesce(p.clip_id::text, ''), p.subject_pseudonym,
+                coalesce(p.facility_id::text, ''), p.facility_name, p.client_address, p.outcome, p.reason,
+                p.request_id, p.extra), 'UTF8') AS body
+        FROM audit_pendingevent p WHERE p.id = ANY(p_ids) OR p.id = ANY(p_rejected) ORDER BY p.id
     LOOP
-        -- A MAC the caller found false, or a copy of a sealed event's MAC (a replay, which the
-        -- log's unique MAC would refuse and so stall every later seal): kept aside, never chained.
-        IF r.id = ANY(p_rejected) OR EXISTS (SELECT 1 FROM audit_accessevent WHERE mac = r.mac) THEN
-            INSERT INTO audit_rejectedevent (pending_id, {BODY_COLUMNS}, mac, rejected_at)
-            VALUES (r.id, {ROW_VALUES}, r.mac, now());
+        IF r.refused THEN
+            v_rejected := v_rejected || r.id;
             RETURN NEXT r.id;
             CONTINUE;
         END IF;
-        v_prev := v_hash;
+        v_prevs := v_prevs || v_hash;
         v_seq := v_seq + 1;
-        -- reviewsvc/audit/chain.py: SHA-256(0x00 || 0x01 || u64be(seq) || prev_hash || body)
-        v_hash := encode(sha256('\\x0001'::bytea || int8send(v_seq) || decode(v_prev, 'hex') || convert_to(concat_ws(
-            E'\\x1f', (extract(epoch FROM r.time) * 1000000)::int8::text, r.actor_kind, r.actor_id, r.actor_label,
-            r.action, coalesce(r.clip_id::text, ''), r.subject_pseudonym, coalesce(r.facility_id::text, ''),
-            r.facility_name, r.client_address, r.outcome, r.reason, r.request_id, r.extra), 'UTF8')), 'hex');
-        INSERT INTO audit_accessevent (seq, {BODY_COLUMNS}, prev_hash, hash, mac)
-        VALUES (v_seq, {ROW_VALUES}, v_prev, v_hash, r.mac);
+        -- SHA-256(0x00 || 0x01 || u64be(seq) || prev_hash || body)
+        v_hash := encode(sha256('\\x0001'::bytea || int8send(v_seq) || decode(v_hash, 'hex') || r.body), 'hex');
+        v_ids := v_ids || r.id;
+        v_seqs := v_seqs || v_seq;
+        v_hashes := v_hashes || v_hash;
     END LOOP;
-    DELETE FROM audit_pendingevent WHERE id = ANY(p_ids) OR id = ANY(p_rejected);
+    -- Set-based from here: one statement per table, not one per event.
+    INSERT INTO audit_rejectedevent (pending_id, {BODY_COLUMNS}, mac, rejected_at)
+    SELECT p.id, {PENDING_VALUES}, p.mac, now() FROM audit_pendingevent p WHERE p.id = ANY(v_rejected);
+    INSERT INTO audit_accessevent (seq, {BODY_COLUMNS}, prev_hash, hash, mac)
+    SELECT s.seq, {PENDING_VALUES}, s.prev_hash, s.hash, p.mac
+    FROM unnest(v_ids, v_seqs, v_prevs, v_hashes) AS s(id, seq, prev_hash, hash)
+    JOIN audit_pendingevent p ON p.id = s.id ORDER BY s.seq;
+    DELETE FROM audit_pendingevent WHERE id = ANY(v_ids) OR id = ANY(v_rejected);
 END
 $$;
 """
@@ -132,7 +151,7 @@ class Migration(migrations.Migration):
                 ('request_id', models.CharField(blank=True, max_length=64)),
                 ('extra', apps.audit.models.CanonicalJSONField(blank=True, default=dict)),
                 ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('mac', models.CharField(max_length=96, unique=True)),
+                ('mac', models.CharField(max_length=96)),
             ],
             options={
                 'abstract': False,

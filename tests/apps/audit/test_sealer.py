@@ -177,6 +177,20 @@ def test_a_pending_copy_of_a_sealed_event_is_rejected_and_does_not_stall_sealing
 
 
 @pytest.mark.django_db
+def test_of_two_pending_copies_of_one_mac_the_first_is_sealed_and_the_second_set_aside():
+    row = pending_row(1)
+    with connection.cursor() as cursor:
+        insert_pending(cursor, row)
+        insert_pending(cursor, row)
+    second = PendingEvent.objects.order_by("id").values_list("id", flat=True)[1]
+    assert sealing.seal_pending() == 2
+    assert list(AccessEvent.objects.values_list("seq", "mac")) == [(1, row[-1])]
+    assert RejectedEvent.objects.get().pending_id == second
+    sealing.seal_pending()
+    assert AccessEvent.objects.get(seq=2).extra == {"pending_id": second, "problem": "its MAC is a sealed event's"}
+
+
+@pytest.mark.django_db
 def test_readers_show_sealed_events_only_and_see_a_real_flows_event_once_sealed(ingest):
     assert ingest().status_code == 201
     assert not event_list(action="clip.ingest").exists()
