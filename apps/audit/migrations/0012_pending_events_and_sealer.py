@@ -120,10 +120,9 @@ def uninstall(apps, schema_editor) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute(f"DROP FUNCTION {SEAL_SIGNATURE}")
-    for table in ("audit_pendingevent", "audit_rejectedevent"):
-        schema_editor.execute(f"DROP TRIGGER {table}_no_update_delete ON {table}")
-        schema_editor.execute(f"DROP TRIGGER {table}_no_truncate ON {table}")
-    schema_editor.execute("DROP FUNCTION audit_pending_refuse_change()")
+    # The pending table's row trigger with it; the other triggers go with their tables, which the
+    # reversed CreateModel operations drop next.
+    schema_editor.execute("DROP FUNCTION audit_pending_refuse_change() CASCADE")
 
 
 class Migration(migrations.Migration):

@@ -351,3 +351,23 @@ def test_production_defaults_seal_with_the_sealer_and_beat_backs_it_up(settings)
     assert base.REVIEWSVC_AUDIT_SEALER is True
     assert settings.CELERY_BEAT_SCHEDULE["audit.seal"] == {"task": "audit.seal", "schedule": 5.0}
     assert audit_seal_task.name == "audit.seal"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0012_reverses_and_applies_again():
+    call_command("migrate", "audit", "0011", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_proc WHERE proname IN ('audit_seal', 'audit_pending_refuse_change')")
+        assert cursor.fetchone()[0] == 0
+    call_command("migrate", "audit", verbosity=0)
+    record()
+    assert sealing.seal_pending() == 1
+
+
+@pytest.mark.django_db
+def test_grant_app_role_refuses_sqlite_and_an_unusual_role_name(monkeypatch):
+    with pytest.raises(CommandError, match="plain role name"):
+        call_command("grant_app_role", "App-Role")
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    with pytest.raises(CommandError, match="the embedded SQLite has no roles"):
+        call_command("grant_app_role", "reviewsvc_app")
