@@ -268,7 +268,9 @@ def main() -> None:
     connection.close()
 
     append_rows, append_lines = [], []
-    sealer = subprocess.Popen([sys.executable, "manage.py", "audit_sealer"], cwd=ROOT, env=env)
+    sealer = subprocess.Popen(
+        [sys.executable, "manage.py", "audit_sealer"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+    )
     try:
         for writers in WRITER_COUNTS:
             plain, chained, lags = [], [], []
