@@ -1,5 +1,8 @@
 """The access log: one hash-chained, append-only row per access or refused attempt.
 
+On PostgreSQL an event is first a ``PendingEvent`` (committed with its access, not yet chained)
+until the sealer moves it into ``AccessEvent`` (apps/audit/sealing.py).
+
 Nothing here is a foreign key: events outlive the clips, accounts and facilities they name.
 The subject is stored only as a keyed pseudonym. See reviewsvc/audit/chain.py for the hash and
 docs/AUDIT.md for the whole design.
@@ -41,9 +44,9 @@ class Outcome(models.TextChoices):
     DENIED = "denied"
 
 
-class AccessEvent(models.Model):
-    # Gapless: assigned under the append lock, never from a sequence (which would leave holes).
-    seq = models.BigIntegerField(primary_key=True)
+class EventBody(models.Model):
+    """The fourteen fields an event's hash and MAC cover (reviewsvc.audit.chain.BODY_FIELDS)."""
+
     time = models.DateTimeField()
     actor_kind = models.CharField(max_length=16)
     actor_id = models.CharField(max_length=64, blank=True)
@@ -58,9 +61,18 @@ class AccessEvent(models.Model):
     reason = models.CharField(max_length=64, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     extra = CanonicalJSONField(default=dict, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class AccessEvent(EventBody):
+    # Gapless: assigned by the sealer (or under the append lock), never from a sequence (which
+    # would leave holes).
+    seq = models.BigIntegerField(primary_key=True)
     prev_hash = models.CharField(max_length=64)
     # Not indexed: nothing looks an event up by its hash, and every index on this table is
-    # maintained inside the append lock (verification catches a duplicate or forked chain).
+    # maintained by whoever holds the append lock (verification catches a duplicate or forked chain).
     hash = models.CharField(max_length=64)
     # nonce ‖ HMAC-SHA256 under the provider's event-mac key (reviewsvc/audit/chain.py): what a
     # role holding only database credentials cannot compute. Unique: a copied row is refused.
@@ -85,6 +97,41 @@ class AccessEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.outcome}"
+
+
+class PendingEvent(EventBody):
+    """An event committed with the access it records, not yet sequenced and chained (PostgreSQL).
+
+    ``event_record`` inserts it in the caller's transaction, without any lock; the sealer
+    (apps.audit.sealing) checks its MAC, moves it into ``AccessEvent`` with the next ``seq``
+    and deletes it here, in one transaction. The application may only read and insert these
+    rows: the move is the ``audit_seal`` function, run with its owner's rights (migration 0012).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # Not unique here (an index the request path would maintain): audit_seal sets aside a
+    # second copy of any MAC, and the log's own MAC column is unique.
+    mac = models.CharField(max_length=2 * chain.MAC_SIZE)
+    # No sequence number until sealed: callers holding either kind of event read ``seq`` alike.
+    seq = None
+
+    def __str__(self) -> str:
+        return f"pending {self.id} {self.action} {self.outcome}"
+
+
+class RejectedEvent(EventBody):
+    """A pending event whose MAC did not verify: kept out of the chain, kept for the auditors.
+
+    The sealer moves it here (never into the log) and records an ``alert.audit_log_broken``
+    event naming ``pending_id``, so a forged row can neither be covered nor stall the sealer.
+    """
+
+    pending_id = models.BigIntegerField(primary_key=True)
+    mac = models.CharField(max_length=2 * chain.MAC_SIZE)
+    rejected_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"rejected {self.pending_id} {self.action}"
 
 
 class Checkpoint(models.Model):

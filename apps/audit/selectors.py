@@ -106,11 +106,16 @@ def events_sealed_after(*, seq: int, limit: int = 500) -> list[AccessEvent]:
     """Up to ``limit`` sealed events after ``seq``, in sequence order: what a forwarder (a SIEM
     stream with its own durable cursor) reads next.
 
-    Every committed event is sealed (sequenced and chained) at its commit, and appends commit in
-    ``seq`` order under the append lock, so a reader that resumes after the last ``seq`` it
-    delivered never skips one that commits later.
+    Sealed events commit in ``seq`` order (whoever seals holds the append lock through its
+    commit), so a reader that resumes after the last ``seq`` it delivered never skips one that
+    commits later. Events still pending are not here: they are read once sealed.
     """
     return list(AccessEvent.objects.filter(seq__gt=seq).order_by("seq")[:limit])
+
+
+def event_seq_by_mac(mac: str) -> int | None:
+    """The sequence number of the sealed event carrying ``mac``; None while it is still pending."""
+    return AccessEvent.objects.filter(mac=mac).values_list("seq", flat=True).first()
 
 
 def export_fields(event: AccessEvent) -> dict:

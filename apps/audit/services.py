@@ -1,16 +1,18 @@
 """Writing access events: the one way into the hash-chained log.
 
 ``event_record`` runs inside the caller's ``transaction.atomic`` so an action and its event
-commit together or not at all; outside a transaction it raises (fail closed). Appends are
-serialised so the chain never forks and ``seq`` has no gaps:
+commit together or not at all; outside a transaction it raises (fail closed).
 
-- PostgreSQL: one call to the ``audit_append`` function (installed by migration 0003). It takes
-  a transaction-scoped advisory lock, reads the head row, hashes with PostgreSQL's ``sha256``
-  and inserts — one round trip. The lock is held until the caller's transaction ends, so
-  callers make ``event_record`` the last statement of their atomic block: the lock is then held
-  for the append and the commit only, not for the request's other work. The transaction commits
-  asynchronously (migration 0005), so the lock is not held through the WAL flush either; an
-  ``on_commit`` flush barrier makes the caller wait for durability after the lock is released.
+- PostgreSQL, ``REVIEWSVC_AUDIT_SEALER`` (the default): one plain INSERT into the pending table,
+  no lock. The sealer (apps.audit.sealing) gives committed events their ``seq`` and chain hash
+  in batches, off the request path, seconds later at most (docs/AUDIT.md, "Sealing").
+- PostgreSQL without the sealer: one call to the ``audit_append`` function (migrations 0005,
+  0009). It takes a transaction-scoped advisory lock, reads the head row, hashes with
+  PostgreSQL's ``sha256`` and inserts — one round trip; the lock is held until the caller's
+  transaction ends, so callers make ``event_record`` the last statement of their atomic block.
+  The transaction commits asynchronously (migration 0005), so the lock is not held through the
+  WAL flush either; an ``on_commit`` flush barrier makes the caller wait for durability after
+  the lock is released.
 - SQLite: transactions start with ``BEGIN IMMEDIATE`` (config/settings/base.py), which holds the
   database's write lock for the whole transaction, so reading the head and inserting in Python
   is already serialised.
@@ -32,7 +34,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from apps.audit.models import AccessEvent, Checkpoint, Outcome, TreeNode, VerificationRun
+from apps.audit.models import AccessEvent, Checkpoint, Outcome, PendingEvent, TreeNode, VerificationRun
 from apps.audit.selectors import event_mac_function, event_records, subject_pseudonym
 from apps.audit.sinks import checkpoint_file_name, checkpoint_sinks
 from apps.common.context import MAX_LABEL, RequestContext, clean_text
@@ -198,6 +200,26 @@ def _append_serialised_by_transaction(fields: dict[str, Any], body: bytes) -> Ac
     )
 
 
+_PENDING_COLUMNS = (*chain.BODY_FIELDS, "mac")
+_PENDING_SQL = (
+    "INSERT INTO audit_pendingevent (time, actor_kind, actor_id, actor_label, action, clip_id, subject_pseudonym, "
+    "facility_id, facility_name, client_address, outcome, reason, request_id, extra, mac) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+
+
+def _append_pending(fields: dict[str, Any]) -> PendingEvent:
+    # One statement, as cheap as a plain INSERT (no model save machinery in the request path);
+    # a plain commit: with no lock held there is no reason to defer the flush (migration 0005).
+    values = {**fields, "extra": chain.canonical_json(fields["extra"])}
+    with connection.cursor() as cursor:
+        cursor.execute(_PENDING_SQL, [values[name] for name in _PENDING_COLUMNS])
+        event = PendingEvent(id=cursor.fetchone()[0], **fields)
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event
+
+
 def event_record(
     *,
     action: str,
@@ -209,9 +231,10 @@ def event_record(
     facility_id: int | None = None,
     facility_name: str | None = None,
     extra: dict | None = None,
-) -> AccessEvent:
+) -> AccessEvent | PendingEvent:
     """Append one event in the caller's transaction; make it the block's last statement.
 
+    Returns the sealed event, or on PostgreSQL with the sealer the pending one (no ``seq`` yet).
     ``facility_name``: the name of ``facility_id`` when the caller already holds it; otherwise it
     is looked up.
     """
@@ -232,9 +255,11 @@ def event_record(
     )
     body = chain.encode_body(fields)
     fields["mac"] = chain.event_mac(event_mac_function(), body)
-    if connection.vendor == "postgresql":
-        return _append_postgresql(fields, body)
-    return _append_serialised_by_transaction(fields, body)
+    if connection.vendor != "postgresql":
+        return _append_serialised_by_transaction(fields, body)
+    if settings.REVIEWSVC_AUDIT_SEALER:
+        return _append_pending(fields)
+    return _append_postgresql(fields, body)
 
 
 def event_record_denied(
@@ -246,7 +271,7 @@ def event_record_denied(
     subject_id: str | None = None,
     facility_id: int | None = None,
     extra: dict | None = None,
-) -> AccessEvent:
+) -> AccessEvent | PendingEvent:
     """A refusal's event, in its own transaction: the refusal has nothing else to commit.
 
     ``durable``: called inside another transaction, the event could be rolled back with it, so
@@ -281,12 +306,26 @@ def checkpoint_create() -> Checkpoint | None:
 
 
 def _alert_log_broken(broken: AuditLogBroken) -> None:
-    extra = {"seq": broken.first_bad, "problem": broken.problem}
-    if AccessEvent.objects.filter(action=LOG_BROKEN_ACTION, extra=extra).exists():
-        return  # named already; the next checkpoint attempt must not fill the log with copies
-    event_record_denied(
-        action=LOG_BROKEN_ACTION, context=RequestContext.system("audit.checkpoint"), reason="log_broken", extra=extra
-    )
+    log_broken_alert(extra={"seq": broken.first_bad, "problem": broken.problem}, job="audit.checkpoint")
+
+
+def log_broken_alert(*, extra: dict, job: str) -> None:
+    """One ``alert.audit_log_broken`` denied event naming what is wrong, unless one already does.
+
+    In the caller's transaction if there is one, else in its own; sealed or still pending, a
+    copy counts, so repeated attempts do not fill the log with the same alert.
+    """
+    named = {"action": LOG_BROKEN_ACTION, "extra": extra}
+    if AccessEvent.objects.filter(**named).exists() or PendingEvent.objects.filter(**named).exists():
+        return
+    with transaction.atomic():
+        event_record(
+            action=LOG_BROKEN_ACTION,
+            context=RequestContext.system(job),
+            outcome=Outcome.DENIED,
+            reason="log_broken",
+            extra=extra,
+        )
 
 
 def _checkpoint_create() -> Checkpoint | None:
@@ -295,8 +334,9 @@ def _checkpoint_create() -> Checkpoint | None:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHECKPOINT_LOCK])
         last = Checkpoint.objects.order_by("-size").first()
-        # Appends commit in seq order (one lock through commit), so every seq up to the head
-        # read now is committed: the checkpoint covers a gapless prefix.
+        # Sealed events commit in seq order (the sealer, like a serialised append, holds the
+        # append lock through its commit), so every seq up to the head read now is committed:
+        # the checkpoint covers a gapless prefix.
         head = AccessEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
         start = last.size if last else 0
         if head <= start:
@@ -367,7 +407,7 @@ def verification_start(*, context: RequestContext) -> VerificationRun:
 
 def event_record_refusal(
     *, action: str, context: RequestContext, reason: str, extra: dict | None = None
-) -> AccessEvent | None:
+) -> AccessEvent | PendingEvent | None:
     """A refused request's denied event, at most REVIEWSVC_REFUSAL_EVENTS_PER_WINDOW per client
     address and ``action`` in each REVIEWSVC_REFUSAL_WINDOW_SECONDS window.
 

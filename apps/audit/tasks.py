@@ -12,6 +12,18 @@ def audit_checkpoint_task() -> int | None:
     return checkpoint.size if checkpoint else None
 
 
+@shared_task(name="audit.seal")
+def audit_seal_task() -> int:
+    """Every five seconds (CELERY_BEAT_SCHEDULE), PostgreSQL: seal what is pending if no sealer leads."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0
+    from apps.audit.sealing import seal_if_leader_free
+
+    return seal_if_leader_free()
+
+
 @shared_task(name="audit.verification_run")
 def audit_verification_run(*, run_id: str) -> str:
     """A verification the console started: reads the whole log, records the result on the run."""

@@ -20,6 +20,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from apps.accounts.selectors import ReviewerSnapshot
+from apps.audit.selectors import event_seq_by_mac
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
 from apps.common.counters import CounterUnavailable, counter_claim, window_count
@@ -65,7 +66,9 @@ def alert_raise(
             task="reviews.alert_notify",
             kwargs={
                 "rule": rule,
+                # None while the event awaits the sealer: the MAC names it until then.
                 "event_seq": event.seq,
+                "event_mac": event.mac,
                 "reviewer_id": reviewer_id,
                 "clip_id": str(clip_id) if clip_id else None,
                 "facility_id": facility_id,
@@ -174,17 +177,29 @@ def denial_note(*, user_id: int, username: str, facility_id: int | None, context
         )
 
 
-def alert_deliver(*, rule: str, event_seq: int, reviewer_id: int, clip_id: str | None, facility_id: int | None) -> None:
+def alert_deliver(
+    *,
+    rule: str,
+    event_seq: int | None,
+    reviewer_id: int,
+    clip_id: str | None,
+    facility_id: int | None,
+    event_mac: str = "",
+) -> None:
     """Tell the admins: a mail, and a JSON POST to the webhook if one is configured.
 
     Ids only: who and what are looked up in the access log, which the alert event is part of.
-    A message the outbox published twice sends nothing the second time.
+    The event is named by its ``seq`` once sealed, by its MAC (unique) before. A message the
+    outbox published twice sends nothing the second time.
     """
-    if window_count(f"reviews:alert_sent:{event_seq}", window=DAY) != 1:
+    if event_seq is None:
+        event_seq = event_seq_by_mac(event_mac)
+    if window_count(f"reviews:alert_sent:{event_mac or event_seq}", window=DAY) != 1:
         return
+    named = f"#{event_seq}" if event_seq is not None else f"not sealed yet, MAC {event_mac[:16]}"
     lines = [
         f"Rule: {rule}",
-        f"Access event: #{event_seq}",
+        f"Access event: {named}",
         f"Reviewer (user id): {reviewer_id}",
         f"Facility id: {facility_id}",
         f"Clip: {clip_id or '-'}",

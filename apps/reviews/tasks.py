@@ -12,7 +12,22 @@ def expire_leases() -> int:
 
 
 @shared_task(name="reviews.alert_notify")
-def alert_notify(*, rule: str, event_seq: int, reviewer_id: int, clip_id: str | None, facility_id: int | None) -> None:
+def alert_notify(
+    *,
+    rule: str,
+    event_seq: int | None,
+    reviewer_id: int,
+    clip_id: str | None,
+    facility_id: int | None,
+    event_mac: str = "",
+) -> None:
     from apps.reviews.alerts import alert_deliver
 
-    alert_deliver(rule=rule, event_seq=event_seq, reviewer_id=reviewer_id, clip_id=clip_id, facility_id=facility_id)
+    alert_deliver(
+        rule=rule,
+        event_seq=event_seq,
+        reviewer_id=reviewer_id,
+        clip_id=clip_id,
+        facility_id=facility_id,
+        event_mac=event_mac,
+    )

@@ -130,6 +130,8 @@ CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE["privacy.retention_sweep"] = {"task": "privacy.retention_sweep", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["reviews.expire_leases"] = {"task": "reviews.expire_leases", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["audit.checkpoint"] = {"task": "audit.checkpoint", "schedule": 300.0}
+# A fallback for the sealer loop: seals what is pending when no `audit_sealer` process leads.
+CELERY_BEAT_SCHEDULE["audit.seal"] = {"task": "audit.seal", "schedule": 5.0}
 CELERY_BEAT_SCHEDULE["audit.event_counts"] = {"task": "audit.event_counts", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["audit.baseline_alerts"] = {"task": "audit.baseline_alerts", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["common.wrapped_keys_rewrap"] = {"task": "common.wrapped_keys_rewrap", "schedule": 3600.0}
@@ -283,6 +285,12 @@ REVIEWSVC_AUDIT_LOG_ORIGIN = env_str(
     "REVIEWSVC_AUDIT_LOG_ORIGIN", REVIEWSVC_SITE_URL.split("://", 1)[-1] + "/audit-log"
 )
 REVIEWSVC_ALERT_WEBHOOK_URL = env_str("REVIEWSVC_ALERT_WEBHOOK_URL")
+# PostgreSQL: True (the default) appends events unsealed, without a lock, and the sealer
+# (`manage.py audit_sealer`, the beat task audit.seal as a fallback) sequences and chains them
+# in batches; False appends each sealed under one lock (docs/AUDIT.md). SQLite always appends sealed.
+REVIEWSVC_AUDIT_SEALER = env_bool("REVIEWSVC_AUDIT_SEALER", True)
+REVIEWSVC_AUDIT_SEAL_BATCH = env_int("REVIEWSVC_AUDIT_SEAL_BATCH", 500)
+REVIEWSVC_AUDIT_SEAL_INTERVAL_MS = env_int("REVIEWSVC_AUDIT_SEAL_INTERVAL_MS", 200)
 # Streaming sealed events to a SIEM (apps/audit/forwarding.py): JSON lines to an HTTPS endpoint
 # and/or RFC 5424 syslog over TCP; each is off while its address is empty.
 REVIEWSVC_SIEM_HTTP_URL = env_str("REVIEWSVC_SIEM_HTTP_URL")

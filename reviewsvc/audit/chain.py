@@ -42,6 +42,7 @@ column is unique, so a copied row (a replay) cannot be inserted either.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import struct
@@ -152,3 +153,11 @@ def event_mac(mac: MacFunction, body: bytes) -> str:
     """A fresh MAC for an encoded body: the nonce followed by the tag, hex."""
     nonce = secrets.token_bytes(MAC_NONCE_SIZE)
     return (nonce + mac(MAC_VERSION + nonce + body)).hex()
+
+
+def mac_verifies(mac: MacFunction, body: bytes, record_mac: bytes) -> bool:
+    """Whether ``record_mac`` (raw: nonce ‖ tag) is the event-mac key's MAC over ``body``."""
+    if len(record_mac) != MAC_SIZE:
+        return False
+    nonce, tag = record_mac[:MAC_NONCE_SIZE], record_mac[MAC_NONCE_SIZE:]
+    return hmac.compare_digest(mac(MAC_VERSION + nonce + body), tag)

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 INIT_SCRIPT = ROOT / "deploy" / "postgres" / "10-roles.sh"
-APP_SERVICES = ("web", "worker", "beat")
+APP_SERVICES = ("web", "worker", "beat", "sealer")
 
 
 def database_user(service: str) -> str:
@@ -73,7 +73,7 @@ def test_every_grant_docs_audit_lists_is_applied_to_the_app_role():
     applied = [statement.replace('"', "") for statement in app_role_grants("reviewsvc_app")]
     applied_text = " ".join(applied) + " " + " ".join(INIT_SCRIPT.read_text().split())
     for statement in documented_grants():
-        if statement.startswith("GRANT EXECUTE ON FUNCTION audit_append"):
+        if statement.startswith(("GRANT EXECUTE ON FUNCTION audit_append", "GRANT EXECUTE ON FUNCTION audit_seal")):
             assert "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO reviewsvc_app" in applied
             continue
         assert statement in applied_text, statement
@@ -100,6 +100,17 @@ def test_after_grant_app_role_the_app_role_reads_and_appends_to_the_log_and_noth
             " has_table_privilege('rs_test_app_role', 'clips_clip', 'UPDATE')"
         )
         assert cursor.fetchone() == (True, False, False, False, True)
+        cursor.execute(
+            "SELECT has_table_privilege('rs_test_app_role', 'audit_pendingevent', 'INSERT'),"
+            " has_table_privilege('rs_test_app_role', 'audit_pendingevent', 'UPDATE'),"
+            " has_table_privilege('rs_test_app_role', 'audit_pendingevent', 'DELETE'),"
+            " has_table_privilege('rs_test_app_role', 'audit_rejectedevent', 'SELECT'),"
+            " has_table_privilege('rs_test_app_role', 'audit_rejectedevent', 'INSERT'),"
+            " has_function_privilege('rs_test_app_role', 'audit_seal(bigint[], bigint[])', 'EXECUTE'),"
+            " has_function_privilege('public', 'audit_seal(bigint[], bigint[])', 'EXECUTE')"
+        )
+        # The sealer runs as the app role: it calls audit_seal, which alone moves pending rows.
+        assert cursor.fetchone() == (True, False, False, True, False, True, False)
 
 
 def test_the_web_healthcheck_asks_for_readyz_on_the_internal_port_with_an_allowed_host():

@@ -15,7 +15,13 @@ import pytest
 from django.db import connections
 from django.test import TransactionTestCase
 
-PROTECTED_TABLES = ("audit_accessevent", "audit_checkpoint", "audit_treenode")
+PROTECTED_TABLES = (
+    "audit_accessevent",
+    "audit_checkpoint",
+    "audit_treenode",
+    "audit_pendingevent",
+    "audit_rejectedevent",
+)
 
 
 @contextlib.contextmanager

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
+
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from apps.audit.models import AccessEvent
+from apps.audit.models import AccessEvent, PendingEvent, RejectedEvent
 from apps.audit.services import event_record
 from apps.common.context import RequestContext
 from tests.conftest import requires_postgres
@@ -87,3 +90,49 @@ def test_the_suite_flush_empties_the_log_and_leaves_the_triggers_on():
         ("audit_accessevent_no_update_delete", "O"),
     ]
     assert "append-only" in _refused("TRUNCATE audit_accessevent")
+
+
+@pytest.fixture
+def pending_event(db, settings):
+    settings.REVIEWSVC_AUDIT_SEALER = True
+    with transaction.atomic():
+        return event_record(action="clip.audio", context=RequestContext.system("tests"))
+
+
+@pytest.fixture
+def role_with_every_privilege(db) -> Iterator[str]:
+    """A role that may write the pending table but does not own it: only the triggers stop it."""
+    role = f"rs_test_writer_{secrets.token_hex(4)}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {role} NOLOGIN")
+        cursor.execute(f"GRANT ALL ON audit_pendingevent, audit_rejectedevent TO {role}")
+        cursor.execute(f"SET ROLE {role}")
+    yield role
+    with connection.cursor() as cursor:
+        cursor.execute("RESET ROLE")
+
+
+def test_no_role_but_the_owner_may_edit_or_remove_a_pending_event(pending_event, role_with_every_privilege):
+    assert "append-only" in _refused("UPDATE audit_pendingevent SET action = 'nothing.happened'")
+    assert "append-only" in _refused("DELETE FROM audit_pendingevent")
+    assert "append-only" in _refused("TRUNCATE audit_pendingevent")
+    assert PendingEvent.objects.get().action == "clip.audio"
+
+
+def test_the_owner_may_delete_a_pending_event_but_not_truncate_the_table(pending_event):
+    # What audit_seal does with its owner's rights; the owner could drop the triggers anyway.
+    assert "append-only" in _refused("TRUNCATE audit_pendingevent")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_pendingevent")
+    assert PendingEvent.objects.count() == 0
+
+
+def test_it_refuses_to_rewrite_or_drop_rejected_events(pending_event, role_with_every_privilege):
+    with connection.cursor() as cursor:
+        cursor.execute("RESET ROLE")
+        cursor.execute("SELECT audit_seal(ARRAY[]::bigint[], ARRAY[%s]::bigint[])", [pending_event.id])
+        cursor.execute(f"SET ROLE {role_with_every_privilege}")
+    assert RejectedEvent.objects.get().pending_id == pending_event.id
+    assert "append-only" in _refused("UPDATE audit_rejectedevent SET action = 'x'")
+    assert "append-only" in _refused("DELETE FROM audit_rejectedevent")
+    assert "append-only" in _refused("TRUNCATE audit_rejectedevent")

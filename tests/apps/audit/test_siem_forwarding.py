@@ -285,3 +285,28 @@ def test_the_beat_task_and_the_command_forward_to_every_destination(https_receiv
 def test_with_no_destination_the_command_says_so(capsys):
     call_command("siem_forward")
     assert "no SIEM destination configured" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("setting", "refusal", "error"), [("BEARER", "bearer", "HTTP 401"), ("HMAC_KEY", "signature", "HTTP 403")]
+)
+def test_an_endpoint_that_requires_the_missing_credential_refuses_and_the_cursor_stays(
+    settings, https_receiver, setting, refusal, error
+):
+    setattr(settings, f"REVIEWSVC_SIEM_HTTP_{setting}", "")
+    record_events(2)
+    result = siem_forward(destination=HTTPS)
+    assert (result.sent, result.error) == (0, error)
+    assert https_receiver.refusals == [refusal]
+    assert SiemCursor.objects.get(destination=HTTPS).last_seq == 0
+
+
+@pytest.mark.django_db
+def test_one_call_sends_at_most_max_batches_and_the_next_carries_on(settings, https_receiver):
+    settings.REVIEWSVC_SIEM_BATCH = 2
+    record_events(5)
+    assert siem_forward(destination=HTTPS, max_batches=2).sent == 4
+    assert SiemCursor.objects.get(destination=HTTPS).last_seq == 4
+    assert siem_forward(destination=HTTPS).sent == 1
+    assert [line["seq"] for line in https_receiver.lines] == [1, 2, 3, 4, 5]

@@ -12,9 +12,11 @@ from django.utils import timezone
 
 from apps.audit.models import AccessEvent, VerificationRun
 from apps.audit.rollups import event_counts_catch_up
+from apps.audit.sealing import seal_pending
 from apps.audit.services import checkpoint_create, event_record
 from apps.common.context import RequestContext
 from tests.apps.audit.factories import as_superuser_without_triggers
+from tests.conftest import requires_postgres
 from tests.personas import ADDRESS_OUTSIDE, password_only, verified_client
 
 pytestmark = pytest.mark.django_db
@@ -145,6 +147,17 @@ def test_an_unknown_window_falls_back_to_seven_days(auditor_client):
 def test_search_finds_events_by_clip_id(auditor_client, alice):
     record(alice)
     record(alice, clip_id=uuid.uuid4())
+    page = auditor_client.get("/audit/events/", {"clip": str(CLIP)}).content.decode()
+    assert page.count('<tr class="outcome-granted">') == 1
+
+
+@requires_postgres
+def test_with_the_sealer_search_shows_an_event_once_it_is_sealed(auditor_client, alice, settings):
+    settings.REVIEWSVC_AUDIT_SEALER = True
+    record(alice)
+    page = auditor_client.get("/audit/events/", {"clip": str(CLIP)}).content.decode()
+    assert page.count('<tr class="outcome-granted">') == 0  # pending: not in the log yet
+    seal_pending()
     page = auditor_client.get("/audit/events/", {"clip": str(CLIP)}).content.decode()
     assert page.count('<tr class="outcome-granted">') == 1
 

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from apps.audit.sealing import seal_pending
 from tests.apps.privacy.conftest import OTHER, SUBJECT, add_clip, subject_events
+from tests.conftest import requires_postgres
 from tests.support import lease_next, transcript_submit
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +120,13 @@ def test_it_refuses_a_key_without_the_subjects_scope(scoped_client, alice_client
 
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "scope_missing"
+
+
+@requires_postgres
+def test_with_the_sealer_a_listen_is_listed_once_sealed(service_client, alice_client, settings):
+    settings.REVIEWSVC_AUDIT_SEALER = True
+    add_clip()
+    listen(alice_client)
+    assert service_client.get(URL).json()["results"] == []  # pending: not in the log yet
+    seal_pending()
+    assert [e["action"] for e in service_client.get(URL).json()["results"]] == ["clip.audio", "review.lease"]

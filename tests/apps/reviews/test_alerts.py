@@ -9,10 +9,16 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 from django.core import mail
+from django.db import transaction
 
 from apps.accounts.models import Reviewer
+from apps.audit.models import PendingEvent
+from apps.audit.sealing import seal_pending
+from apps.audit.services import event_record
+from apps.common.context import RequestContext
 from apps.reviews import alerts
 from tests.apps.reviews.support import audio_url
+from tests.conftest import requires_postgres
 from tests.personas import verified_client
 from tests.support import NEXT, body, error_code, events, lease_next
 
@@ -207,3 +213,30 @@ def test_listening_again_and_again_while_skipping_the_first_byte_still_counts(al
         body(alice_client.get(lease["audio_url"], HTTP_RANGE="bytes=1-"))
     [alert] = events("alert.repeated_plays")
     assert alert.extra["plays"] == 3
+
+
+@requires_postgres
+def test_an_alert_sent_before_its_event_is_sealed_names_it_by_its_mac_and_once(settings, admins, committed):
+    settings.REVIEWSVC_AUDIT_SEALER = True
+    with committed():
+        alerts.alert_raise(
+            rule="denial_burst", reviewer_id=1, username="alice", facility_id=None, context=RequestContext.system("t")
+        )
+    pending = PendingEvent.objects.get(action="alert.denial_burst")
+    assert f"Access event: not sealed yet, MAC {pending.mac[:16]}" in mail.outbox[0].body
+    seal_pending()
+    sealed = events("alert.denial_burst")[0]
+    # The outbox publishing the message again (now sealed) sends nothing a second time.
+    alerts.alert_deliver(
+        rule="denial_burst", event_seq=None, reviewer_id=1, clip_id=None, facility_id=None, event_mac=sealed.mac
+    )
+    assert len(mail.outbox) == 1
+
+
+def test_an_alert_named_by_its_mac_shows_the_sealed_events_number(db, admins):
+    with transaction.atomic():
+        event = event_record(action="alert.denial_burst", context=RequestContext.system("t"))
+    alerts.alert_deliver(
+        rule="denial_burst", event_seq=None, reviewer_id=1, clip_id=None, facility_id=None, event_mac=event.mac
+    )
+    assert f"Access event: #{event.seq}" in mail.outbox[0].body

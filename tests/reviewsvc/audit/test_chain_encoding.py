@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -106,3 +107,18 @@ def test_different_fields_never_share_a_body(first, second):
 def test_it_refuses_a_previous_hash_that_is_not_64_hex_digits():
     with pytest.raises(ValueError, match="prev_hash must be 64 hex digits"):
         chain.record_hash(1, chain.GENESIS[:-2], b"body")
+
+
+def test_a_mac_verifies_over_its_body_only_under_its_key():
+    def key(message: bytes) -> bytes:
+        return hmac.new(b"k" * 32, message, hashlib.sha256).digest()
+
+    def other_key(message: bytes) -> bytes:
+        return hmac.new(b"x" * 32, message, hashlib.sha256).digest()
+
+    body = b"a\x1fb"
+    mac = bytes.fromhex(chain.event_mac(key, body))
+    assert chain.mac_verifies(key, body, mac)
+    assert not chain.mac_verifies(other_key, body, mac)
+    assert not chain.mac_verifies(key, b"a\x1fc", mac)
+    assert not chain.mac_verifies(key, body, mac[:-1])  # too short: refused before any HMAC
