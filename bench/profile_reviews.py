@@ -1,11 +1,11 @@
 """Where the reviewer's milliseconds go: next, audio and submit profiled in one process.
 
 The same setup as bench_reviews (PostgreSQL when available, a reviewer enrolled through the
-services, an OTP-verified session), then ``BENCH_PROFILE_LOOPS`` (200) loops, unprofiled for the wall time of each query and of the rest, then as many
-profiled, of next -> whole
-audio -> submit through Django's full handler (every middleware, the real session cookie), each
-request under cProfile. Prints, per endpoint, the milliseconds of a request and the share of
-them spent in each layer (own time of the functions in it), and the queries per request.
+services, an OTP-verified session), then ``BENCH_PROFILE_LOOPS`` (200) loops of next -> whole
+audio -> submit through Django's full handler (every middleware, the real session cookie),
+unprofiled for the wall time of each query and of the rest, then as many under cProfile. Prints,
+per endpoint, the milliseconds of a request by where they went, the queries per request, and the
+share of the profiled Python time spent in each layer (own time of the functions in it).
 """
 
 from __future__ import annotations
@@ -150,9 +150,7 @@ def main() -> None:
         for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
             own[layer_of(filename)] += tottime
         total = sum(own.values())
-        rows = [
-            (layer, f"{seconds / total:.0%}") for layer, seconds in sorted(own.items(), key=lambda item: -item[1])
-        ]
+        rows = [(layer, f"{seconds / total:.0%}") for layer, seconds in sorted(own.items(), key=lambda item: -item[1])]
         print(table(rows, ("profiled: own time by layer", "share")))
         print()
 
