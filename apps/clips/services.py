@@ -12,7 +12,7 @@ from itertools import islice
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -47,9 +47,26 @@ def subject_lock(*, subject_id: str) -> Subject:
 
     Ingest and opt-out both take this lock, so an ingest either commits before an opt-out
     (and is withdrawn by it) or sees the opt-out and refuses.
+
+    One statement: an upsert whose conflict branch rewrites the key to itself. PostgreSQL's
+    ``ON CONFLICT DO UPDATE`` inserts or locks the existing row atomically even under READ
+    COMMITTED (an insert racing ours waits for it, then locks the row we made), and the lock it
+    takes conflicts with ``SELECT ... FOR UPDATE`` and with another such upsert. SQLite locks the
+    whole database for a write, and supports the statement from 3.35.
     """
-    Subject.objects.bulk_create([Subject(subject_id=subject_id)], ignore_conflicts=True)
-    return Subject.objects.select_for_update().get(subject_id=subject_id)
+    table = connection.ops.quote_name(Subject._meta.db_table)
+    columns = [field.column for field in Subject._meta.concrete_fields]
+    created_at = connection.ops.adapt_datetimefield_value(timezone.now())
+    return next(
+        iter(
+            Subject.objects.raw(
+                f"INSERT INTO {table} (subject_id, opted_out, opted_out_at, created_at) VALUES (%s, %s, NULL, %s) "
+                "ON CONFLICT (subject_id) DO UPDATE SET subject_id = excluded.subject_id "
+                f"RETURNING {', '.join(connection.ops.quote_name(column) for column in columns)}",
+                [subject_id, False, created_at],
+            )
+        )
+    )
 
 
 # Refusals of an upload that the client caused: bad form, opted-out subject, too large, not audio,
