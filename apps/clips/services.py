@@ -42,6 +42,13 @@ def clip_associated_data(*, clip_id: uuid.UUID | str, subject_id: str) -> bytes:
     return envelope.associated_data(kind=CLIP_KIND, object_id=str(clip_id), subject_id=subject_id)
 
 
+_SUBJECT_LOCK_SQL = (
+    "INSERT INTO clips_subject (subject_id, opted_out, opted_out_at, created_at) VALUES (%s, %s, NULL, %s) "
+    "ON CONFLICT (subject_id) DO UPDATE SET subject_id = excluded.subject_id "
+    "RETURNING subject_id, opted_out, opted_out_at, created_at"
+)
+
+
 def subject_lock(*, subject_id: str) -> Subject:
     """The subject's row, created if new and locked ``FOR UPDATE`` until the transaction ends.
 
@@ -54,19 +61,8 @@ def subject_lock(*, subject_id: str) -> Subject:
     takes conflicts with ``SELECT ... FOR UPDATE`` and with another such upsert. SQLite locks the
     whole database for a write, and supports the statement from 3.35.
     """
-    table = connection.ops.quote_name(Subject._meta.db_table)
-    columns = [field.column for field in Subject._meta.concrete_fields]
     created_at = connection.ops.adapt_datetimefield_value(timezone.now())
-    return next(
-        iter(
-            Subject.objects.raw(
-                f"INSERT INTO {table} (subject_id, opted_out, opted_out_at, created_at) VALUES (%s, %s, NULL, %s) "
-                "ON CONFLICT (subject_id) DO UPDATE SET subject_id = excluded.subject_id "
-                f"RETURNING {', '.join(connection.ops.quote_name(column) for column in columns)}",
-                [subject_id, False, created_at],
-            )
-        )
-    )
+    return next(iter(Subject.objects.raw(_SUBJECT_LOCK_SQL, [subject_id, False, created_at])))
 
 
 # Refusals of an upload that the client caused: bad form, opted-out subject, too large, not audio,
