@@ -449,12 +449,15 @@ def main() -> None:
         senders = [(PORT, baseline_request), (PORT, send)]
         if base_root:
             senders.append((BASELINE_TREE_PORT, send))
+        if GTHREAD_THREADS:
+            senders += [(GTHREAD_PORT, baseline_request), (GTHREAD_PORT, send)]
         if hsm_env:
             senders.append((PKCS11_PORT, per_connection(hsm_sessions, hsm_paths)))
         for port, sender in senders:
             run_load(port=port, requests=40, concurrency=CONCURRENCY, make_request=sender)
         (base_rate, base_lat, base_fail), (rate, lat, fail), *others = interleaved(senders, requests=AUDIO_REQUESTS)
         tree_result = others.pop(0) if base_root else None
+        gthread_result = (others.pop(0), others.pop(0)) if GTHREAD_THREADS else None
         hsm_result = others
 
         c1 = loops_interleaved(servers, loop_sessions[:1], loops_c1)
@@ -505,6 +508,18 @@ def main() -> None:
                 f"{tree_rate / base_rate:.2f}x; this checkout {rate / tree_rate:.2f}x of it",
             )
         )
+    if gthread_result:
+        (bare_rate, bare_lat, bare_fail), (thread_rate, thread_lat, thread_fail) = gthread_result
+        audio_rows += [
+            (f"bare view, gthread x{GTHREAD_THREADS}", f"{bare_rate:.0f}", ms(bare_lat, 50), str(bare_fail), "1.00x"),
+            (
+                f"audio, gthread x{GTHREAD_THREADS}",
+                f"{thread_rate:.0f}",
+                ms(thread_lat, 50),
+                str(thread_fail),
+                f"{thread_rate / bare_rate:.2f}x of the bare view on gthread",
+            ),
+        ]
     audio_rows += [
         (
             "audio, keys in SoftHSM2 (pkcs11)",
