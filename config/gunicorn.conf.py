@@ -5,11 +5,6 @@ no referrer (a page URL) and no user agent. Every handler of gunicorn's error an
 gets the filter Django's handlers have, which redacts anything token-shaped, so an invite token
 or API key in a stale link or a client's mistake never reaches a log file.
 
-Workers are gthread, 4 threads each: a reviewer request spends much of its time waiting on
-PostgreSQL (a dozen round trips), and a sync worker holds its whole process through each wait.
-Measured in one run against sync workers (README, Performance): the reviewer loop at c=8 went
-from 41.6 to 64.5 loops/s with the same 2 workers.
-
 ``forwarded_allow_ips`` is given explicitly where gunicorn is started (the Dockerfile,
 bin/run-embedded); the client address itself is read by the app, from REVIEWSVC_TRUSTED_PROXIES.
 """
@@ -18,8 +13,6 @@ from gunicorn.glogging import Logger
 
 from reviewsvc.redact import RedactSecretsFilter
 
-worker_class = "gthread"
-threads = 4
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 
 
