@@ -1,17 +1,24 @@
-"""The review workflow under gunicorn (2 sync workers) on 127.0.0.1, PostgreSQL when available.
+"""The review workflow under gunicorn (2 workers) on 127.0.0.1, PostgreSQL when available.
 
 1. Audio delivery of a 320 KiB clip with every check (session, OTP, facility network, lease,
    policy, rate limit), its access event and the lease extension committed before the first
    byte, and segmented decryption, against a bare Django view that serves the same bytes from a
-   plain file with no checks, in the same run. Target >= 0.5x. With SoftHSM2 installed, the same
-   through a second gunicorn whose keys are in a SoftHSM2 token (the pkcs11 provider: one
-   C_Decrypt per request), for 8 more reviewers leasing clips wrapped there. Target >= 0.9x local.
+   plain file with no checks, in the same run. Target >= 0.4x. With SoftHSM2 installed (and
+   BENCH_REVIEWS_PKCS11 not 0), the same through a second gunicorn whose keys are in a SoftHSM2
+   token (the pkcs11 provider: one C_Decrypt per request), for 8 more reviewers leasing clips
+   wrapped there. Target >= 0.9x local.
 2. The reviewer loop (next -> the whole audio -> submit a transcript), each thread its own
-   reviewer with its own OTP-verified session, at concurrency 1 and 8, counting double leases.
-   Target >= 120 loops/s at c=8 (Label Studio 1.23.2 does ~8 loops/s at c=8 on this machine class), zero double
-   leases.
+   reviewer with its own OTP-verified session, at concurrency 1 and 8, counting double leases;
+   loops/s and the p50 of one loop. Targets: loop p50 at c=1 <= 25 ms, c=8 >= 2x the baseline
+   checkout's loops/s.
 3. ``next`` latency (p50/p99, c=1, each next followed by a release) with 10 k and with 1 M
    queued clips (rows bulk-inserted directly). Target: p99 grows < 2x.
+
+BENCH_BASELINE_TREE=<another checkout> (e.g. a git worktree of the commit to compare with)
+serves that code too, from a second gunicorn on the same database, keys and sessions: its audio
+requests interleave with this checkout's, and the loops take turns with this checkout's in
+BENCH_REVIEWS_LOOP_ROUNDS (2) rounds. BENCH_REVIEWS_GTHREAD=N adds this checkout under 2 gthread
+workers of N threads each to the loops: the server choice, measured in the same run.
 
 Every request goes to 127.0.0.1; every phase is bounded in requests and in time.
 Environment: BENCH_REVIEWS_AUDIO_REQUESTS (1000), BENCH_REVIEWS_LOOPS (1200 at c=8; c=1 runs a
@@ -34,15 +41,30 @@ import threading
 import time
 import wave
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bench_env, gunicorn, manage, percentile, run_load, softhsm_env, table  # noqa: E402
+from bench.common import (  # noqa: E402
+    baseline_tree,
+    bench_env,
+    gunicorn,
+    manage,
+    percentile,
+    run_load,
+    softhsm_env,
+    table,
+)
 
 PORT = 8872
+BASELINE_TREE_PORT = 8873
 PKCS11_PORT = 8874
+GTHREAD_PORT = 8875
+# BENCH_REVIEWS_GTHREAD=N: also serve this checkout with 2 gthread workers of N threads each.
+GTHREAD_THREADS = int(os.environ.get("BENCH_REVIEWS_GTHREAD", "0"))
+LOOP_ROUNDS = int(os.environ.get("BENCH_REVIEWS_LOOP_ROUNDS", "2"))
 CONCURRENCY = 8
 AUDIO_REQUESTS = int(os.environ.get("BENCH_REVIEWS_AUDIO_REQUESTS", "1000"))
 LOOPS = int(os.environ.get("BENCH_REVIEWS_LOOPS", "1200"))
@@ -270,23 +292,38 @@ def interleaved(senders, *, requests: int, rounds: int = 5) -> list[tuple[float,
     return [(len(latencies) / seconds, latencies, failed) for seconds, latencies, failed in totals]
 
 
-def reviewer_loops(sessions: list[dict[str, str]], loops: int) -> tuple[float, int, int, list[str]]:
-    """Each thread one reviewer: next -> whole audio -> transcript. (loops/s, done, failed, clips)."""
+@dataclass
+class Loops:
+    """What reviewer_loops saw on one server, added up over its rounds."""
+
+    seconds: float = 0.0
+    done: int = 0
+    failed: int = 0
+    clips: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds else 0.0
+
+
+def reviewer_loops(sessions: list[dict[str, str]], loops: int, *, port: int = PORT, into: Loops) -> Loops:
+    """Each thread one reviewer: next -> whole audio -> transcript, ``loops`` in all, on ``port``."""
     counter = iter(range(loops))
     lock = threading.Lock()
-    done, failed, clips = [0], [0], []
     deadline = time.monotonic() + PHASE_SECONDS
 
     def work(headers: dict[str, str]) -> None:
-        conn = http.client.HTTPConnection(ADDRESS, PORT, timeout=30)
+        conn = http.client.HTTPConnection(ADDRESS, port, timeout=30)
         post_headers = {**headers, "Content-Type": "application/json"}
         for _ in counter:
             if time.monotonic() > deadline:
                 break
+            started = time.perf_counter()
             status, data = request(conn, "POST", "/api/v1/review/next", post_headers)
             if status != 200:
                 with lock:
-                    failed[0] += 1
+                    into.failed += 1
                 continue
             lease = json.loads(data)
             audio_status, audio = request(conn, "GET", lease["audio_url"], headers)
@@ -294,10 +331,12 @@ def reviewer_loops(sessions: list[dict[str, str]], loops: int) -> tuple[float, i
             body = json.dumps({"text": "bench transcript", "flags": []}).encode()
             submit_status, _ = request(conn, "POST", path, post_headers, body)
             ok = audio_status == 200 and len(audio) == CLIP_BYTES and submit_status == 201
+            elapsed = time.perf_counter() - started
             with lock:
-                clips.append(lease["clip"])
-                done[0] += ok
-                failed[0] += not ok
+                into.clips.append(lease["clip"])
+                into.latencies.append(elapsed)
+                into.done += ok
+                into.failed += not ok
 
     threads = [threading.Thread(target=work, args=(headers,)) for headers in sessions]
     started = time.perf_counter()
@@ -305,8 +344,19 @@ def reviewer_loops(sessions: list[dict[str, str]], loops: int) -> tuple[float, i
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
-    return done[0] / elapsed, done[0], failed[0], clips
+    into.seconds += time.perf_counter() - started
+    return into
+
+
+def loops_interleaved(
+    servers: list[tuple[str, int]], sessions: list[dict[str, str]], loops: int, rounds: int = LOOP_ROUNDS
+) -> dict[str, Loops]:
+    """``loops`` reviewer loops on each server, the servers taking turns in ``rounds`` rounds."""
+    results = {name: Loops() for name, _ in servers}
+    for _ in range(rounds):
+        for name, port in servers:
+            reviewer_loops(sessions, max(loops // rounds, 1), port=port, into=results[name])
+    return results
 
 
 def next_latencies(headers: dict[str, str], samples: int) -> tuple[list[float], int]:
@@ -349,7 +399,7 @@ def main() -> None:
     baseline_file = Path(env["REVIEWSVC_VAR_DIR"]) / "baseline.wav"
     baseline_file.write_bytes(audio)
     env["BENCH_BASELINE_AUDIO"] = str(baseline_file)
-    hsm = softhsm_env()
+    hsm = softhsm_env() if os.environ.get("BENCH_REVIEWS_PKCS11", "1") != "0" else None
     if hsm:
         # This process makes clips under both providers: it knows the token, uses the file first.
         env.update({name: value for name, value in hsm.items() if name != "REVIEWSVC_KEY_PROVIDER"})
@@ -378,20 +428,41 @@ def main() -> None:
     loop_sessions = [session_headers(user, device) for user, device in loopers]
     timer_session = session_headers(*timer)
     loops_c1 = max(LOOPS // 4, 1)
-    queue_clips(loops_c1 + LOOPS + 2 * CONCURRENCY, audio)
+    base_root = baseline_tree()
+    servers = [("this checkout, sync", PORT)]
+    if base_root:
+        servers.append((f"baseline {base_root.name}, sync", BASELINE_TREE_PORT))
+    if GTHREAD_THREADS:
+        servers.append((f"this checkout, gthread x{GTHREAD_THREADS}", GTHREAD_PORT))
+    queue_clips((loops_c1 + LOOPS) * len(servers) + 2 * CONCURRENCY * LOOP_ROUNDS, audio)
 
-    with gunicorn(env, port=PORT), gunicorn(hsm_env, port=PKCS11_PORT) if hsm_env else contextlib.nullcontext():
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(gunicorn(env, port=PORT))
+        if base_root:
+            # The same database, keys and clips: only the code differs.
+            stack.enter_context(gunicorn(env, port=BASELINE_TREE_PORT, root=base_root))
+        if GTHREAD_THREADS:
+            stack.enter_context(gunicorn(env, port=GTHREAD_PORT, threads=GTHREAD_THREADS))
+        if hsm_env:
+            stack.enter_context(gunicorn(hsm_env, port=PKCS11_PORT))
         send = per_connection(stream_sessions, audio_paths)
         senders = [(PORT, baseline_request), (PORT, send)]
+        if base_root:
+            senders.append((BASELINE_TREE_PORT, send))
+        if GTHREAD_THREADS:
+            senders += [(GTHREAD_PORT, baseline_request), (GTHREAD_PORT, send)]
         if hsm_env:
             senders.append((PKCS11_PORT, per_connection(hsm_sessions, hsm_paths)))
         for port, sender in senders:
             run_load(port=port, requests=40, concurrency=CONCURRENCY, make_request=sender)
-        (base_rate, base_lat, base_fail), (rate, lat, fail), *hsm_result = interleaved(senders, requests=AUDIO_REQUESTS)
+        (base_rate, base_lat, base_fail), (rate, lat, fail), *others = interleaved(senders, requests=AUDIO_REQUESTS)
+        tree_result = others.pop(0) if base_root else None
+        gthread_result = (others.pop(0), others.pop(0)) if GTHREAD_THREADS else None
+        hsm_result = others
 
-        c1_rate, c1_done, c1_fail, c1_clips = reviewer_loops(loop_sessions[:1], loops_c1)
-        c8_rate, c8_done, c8_fail, c8_clips = reviewer_loops(loop_sessions, LOOPS)
-        leased = c1_clips + c8_clips
+        c1 = loops_interleaved(servers, loop_sessions[:1], loops_c1)
+        c8 = loops_interleaved(servers, loop_sessions, LOOPS)
+        leased = [clip for result in (*c1.values(), *c8.values()) for clip in result.clips]
         twice_http = sum(1 for count in Counter(leased).values() if count > 1)
         twice_db = double_leases()
 
@@ -414,50 +485,76 @@ def main() -> None:
             ]
 
     database = "PostgreSQL" if postgres else "SQLite"
-    print(f"review workflow, 2 gunicorn sync workers on 127.0.0.1, {database}, clip {CLIP_BYTES // 1024} KiB WAV")
+    print(f"review workflow, gunicorn 2 workers on 127.0.0.1, {database}, clip {CLIP_BYTES // 1024} KiB WAV")
     print()
+    audio_rows = [
+        ("baseline: bare view, plain file", f"{base_rate:.0f}", ms(base_lat, 50), str(base_fail), "1.00x"),
+        (
+            "audio: checks+event+lease+decrypt",
+            f"{rate:.0f}",
+            ms(lat, 50),
+            str(fail),
+            f"{rate / base_rate:.2f}x (target >= 0.4x)",
+        ),
+    ]
+    if tree_result:
+        tree_rate, tree_lat, tree_fail = tree_result
+        audio_rows.append(
+            (
+                f"audio, baseline {base_root.name}",
+                f"{tree_rate:.0f}",
+                ms(tree_lat, 50),
+                str(tree_fail),
+                f"{tree_rate / base_rate:.2f}x; this checkout {rate / tree_rate:.2f}x of it",
+            )
+        )
+    if gthread_result:
+        (bare_rate, bare_lat, bare_fail), (thread_rate, thread_lat, thread_fail) = gthread_result
+        audio_rows += [
+            (f"bare view, gthread x{GTHREAD_THREADS}", f"{bare_rate:.0f}", ms(bare_lat, 50), str(bare_fail), "1.00x"),
+            (
+                f"audio, gthread x{GTHREAD_THREADS}",
+                f"{thread_rate:.0f}",
+                ms(thread_lat, 50),
+                str(thread_fail),
+                f"{thread_rate / bare_rate:.2f}x of the bare view on gthread",
+            ),
+        ]
+    audio_rows += [
+        (
+            "audio, keys in SoftHSM2 (pkcs11)",
+            f"{hsm_rate:.0f}",
+            ms(hsm_lat, 50),
+            str(hsm_fail),
+            f"{hsm_rate / base_rate:.2f}x; {hsm_rate / rate:.2f}x local (target >= 0.9x)",
+        )
+        for hsm_rate, hsm_lat, hsm_fail in hsm_result
+    ]
+    print(table(audio_rows, ("audio delivery, c=8", "req/s", "p50 ms", "failed", "ratio")))
+    print()
+    first = servers[0][0]
+    loop_rows = []
+    for label, results in (("c=1", c1), ("c=8", c8)):
+        for name, result in results.items():
+            versus = "-" if name == first else f"this checkout {results[first].rate / result.rate:.2f}x of it"
+            loop_rows.append(
+                (
+                    f"{label}, {name}",
+                    f"{result.rate:.1f}",
+                    ms(result.latencies, 50) if result.latencies else "-",
+                    str(result.done),
+                    str(result.failed),
+                    versus,
+                )
+            )
+    loop_rows.append(("double leases (HTTP / DB)", f"{twice_http} / {twice_db}", "", "", "", "target 0"))
     print(
         table(
-            [
-                ("baseline: bare view, plain file", f"{base_rate:.0f}", ms(base_lat, 50), str(base_fail), "1.00x"),
-                (
-                    "audio: checks+event+lease+decrypt",
-                    f"{rate:.0f}",
-                    ms(lat, 50),
-                    str(fail),
-                    f"{rate / base_rate:.2f}x (target >= 0.5x)",
-                ),
-                *(
-                    (
-                        "audio, keys in SoftHSM2 (pkcs11)",
-                        f"{hsm_rate:.0f}",
-                        ms(hsm_lat, 50),
-                        str(hsm_fail),
-                        f"{hsm_rate / base_rate:.2f}x; {hsm_rate / rate:.2f}x local (target >= 0.9x)",
-                    )
-                    for hsm_rate, hsm_lat, hsm_fail in hsm_result
-                ),
-            ],
-            ("audio delivery, c=8", "req/s", "p50 ms", "failed", "ratio"),
+            loop_rows,
+            ("reviewer loop: next, audio, submit", "loops/s", "loop p50 ms", "loops", "failed", "same run"),
         )
     )
-    print()
-    print(
-        table(
-            [
-                ("c=1 (1 reviewer)", f"{c1_rate:.1f}", str(c1_done), str(c1_fail), "-"),
-                (
-                    "c=8 (8 reviewers)",
-                    f"{c8_rate:.1f}",
-                    str(c8_done),
-                    str(c8_fail),
-                    f"{c8_rate / 8.2:.1f}x Label Studio's 8.2 (target >= 120 loops/s)",
-                ),
-                ("double leases (HTTP / DB)", f"{twice_http} / {twice_db}", "", "", "target 0"),
-            ],
-            ("reviewer loop: next, audio, submit", "loops/s", "loops", "failed", "vs peer"),
-        )
-    )
+    print("targets: loop p50 at c=1 <= 25 ms; c=8 loops/s >= 2x the baseline checkout's")
     if latency_rows:
         print()
         print(table(latency_rows, ("next latency, c=1", "p50 ms", "p99 ms", "failed", "growth")))

@@ -58,8 +58,24 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+def baseline_tree() -> Path | None:
+    """BENCH_BASELINE_TREE: another checkout (a git worktree of an older commit, say) to serve
+    beside this one in the same run, against the same database; None when unset."""
+    tree = os.environ.get("BENCH_BASELINE_TREE", "")
+    if not tree:
+        return None
+    path = Path(tree).resolve()
+    if not (path / "config" / "wsgi.py").exists():
+        raise SystemExit(f"BENCH_BASELINE_TREE={tree} is no reviewsvc checkout")
+    return path
+
+
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], *, port: int, workers: int = 2) -> Iterator[subprocess.Popen]:
+def gunicorn(
+    env: dict[str, str], *, port: int, workers: int = 2, threads: int = 1, root: Path = ROOT
+) -> Iterator[subprocess.Popen]:
+    """gunicorn serving the checkout at ``root``: sync workers, or gthread ones when ``threads`` > 1."""
+    worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
     server = subprocess.Popen(
         [
             sys.executable,
@@ -70,11 +86,12 @@ def gunicorn(env: dict[str, str], *, port: int, workers: int = 2) -> Iterator[su
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
+            *worker_class,
             "--log-level",
             "warning",
         ],
-        cwd=ROOT,
-        env=env,
+        cwd=root,
+        env={**env, "PYTHONPATH": str(root)},
     )
     try:
         deadline = time.monotonic() + 30

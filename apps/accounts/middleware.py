@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import logout
+from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
+from apps.accounts.identity import identity_backends_check, session_identity
 from apps.accounts.selectors import reviewer_profile
 from apps.accounts.services import session_end_reason
 from apps.audit.services import event_record, event_record_denied
@@ -28,6 +34,22 @@ CONSOLE_PREFIX = "/audit/"
 # session, never lengthen one.
 BACKGROUND_HEADER = "X-Background-Poll"
 ADMIN_LOGIN = "/admin/login/"
+
+
+class IdentityMiddleware(AuthenticationMiddleware):
+    """Django's ``AuthenticationMiddleware`` and django-otp's ``OTPMiddleware`` in one: a lazy
+    ``request.user`` whose user, OTP device and reviewer profile come from one query
+    (``apps.accounts.identity``). A subclass, so the admin's checks still find it."""
+
+    def __init__(self, get_response) -> None:
+        identity_backends_check()
+        super().__init__(get_response)
+
+    def process_request(self, request: HttpRequest) -> None:
+        super().process_request(request)  # refuses to run without the session middleware
+        identity = functools.cache(lambda: session_identity(session=request.session))
+        request.user = SimpleLazyObject(identity)
+        request.auser = sync_to_async(identity)  # type: ignore[attr-defined]
 
 
 class SessionPolicyMiddleware:

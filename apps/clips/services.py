@@ -12,7 +12,7 @@ from itertools import islice
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -42,14 +42,27 @@ def clip_associated_data(*, clip_id: uuid.UUID | str, subject_id: str) -> bytes:
     return envelope.associated_data(kind=CLIP_KIND, object_id=str(clip_id), subject_id=subject_id)
 
 
+_SUBJECT_LOCK_SQL = (
+    "INSERT INTO clips_subject (subject_id, opted_out, opted_out_at, created_at) VALUES (%s, %s, NULL, %s) "
+    "ON CONFLICT (subject_id) DO UPDATE SET subject_id = excluded.subject_id "
+    "RETURNING subject_id, opted_out, opted_out_at, created_at"
+)
+
+
 def subject_lock(*, subject_id: str) -> Subject:
     """The subject's row, created if new and locked ``FOR UPDATE`` until the transaction ends.
 
     Ingest and opt-out both take this lock, so an ingest either commits before an opt-out
     (and is withdrawn by it) or sees the opt-out and refuses.
+
+    One statement: an upsert whose conflict branch rewrites the key to itself. PostgreSQL's
+    ``ON CONFLICT DO UPDATE`` inserts or locks the existing row atomically even under READ
+    COMMITTED (an insert racing ours waits for it, then locks the row we made), and the lock it
+    takes conflicts with ``SELECT ... FOR UPDATE`` and with another such upsert. SQLite locks the
+    whole database for a write, and supports the statement from 3.35.
     """
-    Subject.objects.bulk_create([Subject(subject_id=subject_id)], ignore_conflicts=True)
-    return Subject.objects.select_for_update().get(subject_id=subject_id)
+    created_at = connection.ops.adapt_datetimefield_value(timezone.now())
+    return next(iter(Subject.objects.raw(_SUBJECT_LOCK_SQL, [subject_id, False, created_at])))
 
 
 # Refusals of an upload that the client caused: bad form, opted-out subject, too large, not audio,

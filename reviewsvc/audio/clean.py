@@ -70,15 +70,18 @@ def _check_duration(info: AudioInfo, data: bytes) -> None:
 
 def _wav(data: bytes) -> bytes:
     # probe() has walked these chunks already: sizes, pads and order are known to be sound.
-    kept = b""
+    # Views of the upload and one join: the kept chunks are copied once, into the result.
+    view = memoryview(data)
+    kept: list[bytes | memoryview] = []
     offset = 12
     while offset < len(data):
         chunk_id = data[offset : offset + 4]
         size = int.from_bytes(data[offset + 4 : offset + 8], "little")
         if chunk_id in (b"fmt ", b"data"):
-            kept += data[offset : offset + 8 + size] + b"\x00" * (size & 1)
+            kept += [view[offset : offset + 8 + size], b"\x00" * (size & 1)]
         offset += 8 + size + (size & 1)
-    return b"RIFF" + struct.pack("<I", 4 + len(kept)) + b"WAVE" + kept
+    length = sum(len(part) for part in kept)
+    return b"".join([b"RIFF", struct.pack("<I", 4 + length), b"WAVE", *kept])
 
 
 def _flac(data: bytes) -> bytes:

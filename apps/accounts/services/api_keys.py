@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,6 +18,13 @@ from apps.common.context import RequestContext
 from reviewsvc.errors import ServiceError
 
 API_KEY_PREFIX = "rsk_"
+# A valid key is remembered this long in each process, so a busy client's requests skip its
+# lookup; a revocation is therefore honoured everywhere within this many seconds (at once in the
+# process that revoked it). Refusals are never remembered: an unknown key costs its lookup.
+API_KEY_CACHE_SECONDS = 1.0
+API_KEY_CACHE_SIZE = 256
+_valid_keys: dict[str, tuple[float, ApiKey]] = {}
+_clock = time.monotonic
 
 
 def api_key_create(*, name: str, scopes: list[str], context: RequestContext) -> tuple[ApiKey, str]:
@@ -43,13 +51,26 @@ def api_key_revoke(*, name: str, context: RequestContext) -> ApiKey:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
         event_record(action="api_key.revoke", context=context, extra={"name": name})
+    _valid_keys.pop(api_key.key_hash, None)
     return api_key
 
 
 def api_key_authenticate(*, secret: str) -> ApiKey | None:
     if not secret.startswith(API_KEY_PREFIX) or len(secret) > 100:
         return None
-    return ApiKey.objects.filter(key_hash=hash_api_key(secret), revoked_at=None).first()
+    key_hash = hash_api_key(secret)
+    now = _clock()
+    remembered = _valid_keys.get(key_hash)
+    if remembered is not None and remembered[0] > now:
+        return remembered[1]
+    api_key = ApiKey.objects.filter(key_hash=key_hash, revoked_at=None).first()
+    if api_key is None:
+        _valid_keys.pop(key_hash, None)
+        return None
+    if len(_valid_keys) >= API_KEY_CACHE_SIZE:
+        _valid_keys.clear()  # more live keys than any deployment has: start again rather than grow
+    _valid_keys[key_hash] = (now + API_KEY_CACHE_SECONDS, api_key)
+    return api_key
 
 
 def api_key_refused(*, context: RequestContext, path: str) -> None:

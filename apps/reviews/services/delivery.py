@@ -12,7 +12,7 @@ from apps.accounts.selectors import ReviewerSnapshot
 from apps.clips.audio import clip_audio_chunks
 from apps.clips.models import Clip
 from apps.common.context import RequestContext
-from apps.reviews import alerts, limits
+from apps.reviews import alerts
 from apps.reviews.models import Assignment
 from apps.reviews.ranges import ByteRange, Unsatisfiable, parse_range, resolve_range
 from apps.reviews.services.leases import _assignment_change, _on_lease, lease_duration
@@ -45,9 +45,10 @@ def clip_deliver(
     """Authorise, log and extend the lease for one audio request; the caller then streams.
 
     The ``clip.audio`` event (with the byte range) and the lease extension commit together
-    before any byte is decrypted: if the event cannot be written, nothing is served.
+    before any byte is decrypted: if the event cannot be written, nothing is served. The hourly
+    audio count is taken in the same transaction (one commit, not two, when the counters live in
+    the database); a request the policy refuses still counts, since that transaction commits.
     """
-    limits.limit_take(kind="audio", reviewer=reviewer, action="clip.audio")
     requested = parse_range(range_header)
 
     def authorise(assignment: Assignment, clip: Clip, now: datetime) -> tuple[tuple[Clip, ByteRange], dict]:
@@ -69,6 +70,7 @@ def clip_deliver(
         action="clip.audio",
         act=authorise,
         changes_clip=False,
+        limit="audio",
     )
     alerts.alerts_after_access(
         reviewer=reviewer,

@@ -177,15 +177,19 @@ def _on_lease(
     action: str,
     act: Callable[[Assignment, Clip, datetime], tuple[T, dict]],
     changes_clip: bool,
+    limit: str | None = None,
 ) -> T:
     """Decide on the reviewer's lease now; if allowed, ``act`` and record ``action`` in one transaction.
 
     ``act`` changes state and returns what it made with the event's extra fields; ``_on_lease``
     returns what it made. An exception from it (or from the event write) rolls everything back,
-    so nothing is granted that is not logged.
+    so nothing is granted that is not logged. ``limit``: the rate limit (``limits.limit_take``
+    kind) this call counts against, first thing in the transaction.
     """
     now = timezone.now()
     with transaction.atomic():
+        if limit is not None:
+            limits.limit_take(kind=limit, reviewer=reviewer, action=action)
         assignment, clip = _lease_for_update(reviewer=reviewer, assignment_id=assignment_id, changes_clip=changes_clip)
         decision = can_deliver(
             reviewer.facts, _clip_facts(reviewer=reviewer, assignment=assignment, clip=clip, now=now)

@@ -330,6 +330,14 @@ def test_it_caps_audio_requests_per_hour(alice_client, leased, settings):
     assert denied("clip.audio", "rate_limited")[-1].extra == {"limit": 2, "kind": "audio"}
 
 
+def test_an_audio_request_the_policy_refuses_still_counts_against_the_hourly_cap(alice_client, leased, settings):
+    _, lease = leased
+    settings.REVIEWSVC_AUDIO_REQUESTS_PER_HOUR = 1
+    assert alice_client.get(audio_url(uuid.uuid4())).status_code == 404
+    response = alice_client.get(lease["audio_url"], HTTP_RANGE="bytes=0-1")
+    assert (response.status_code, error_code(response)) == (429, "rate_limited")
+
+
 def test_a_blob_and_key_moved_from_another_clip_fail_and_raise_an_alert(alice_client, make_clip, settings):
     settings.REVIEWSVC_ALERT_AUTO_SUSPEND = True
     victim = make_clip(subject_id="victim", seconds=5.0)

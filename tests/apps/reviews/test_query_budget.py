@@ -1,10 +1,11 @@
 """Round trips of the reviewer's hot path: a regression in them shows here, not only in the bench.
 
-Each request proves again who is asking (session, user, OTP device, reviewer with facility),
-locks the lease with its clip and subject in one statement, changes it in one UPDATE and appends
-its event; the facility name in the event comes from the reviewer already read, not a lookup.
-The budgets hold on both databases: PostgreSQL adds the flush barrier after the commit, SQLite
-reads the log's head before the insert.
+Each request proves again who is asking in two reads: the session, then one query for the OTP
+device with its user, reviewer and facility (apps.accounts.identity). It then locks the lease
+with its clip and subject in one statement, changes it in one UPDATE and appends its event; the
+facility name in the event comes from the reviewer already read, not a lookup. The budgets hold
+on both databases: PostgreSQL adds the flush barrier after the commit, SQLite reads the log's
+head before the insert.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from tests.support import NEXT, body, events, lease_next
 
 pytestmark = pytest.mark.django_db
 
-# Session, user, OTP device, reviewer + facility; the transaction; the lease; the event.
-AUDIO_QUERIES = 10
-NEXT_QUERIES = 14
-SUBMIT_QUERIES = 13
+# Session; device + user + reviewer + facility; the transaction; the lease; the event.
+AUDIO_QUERIES = 8
+NEXT_QUERIES = 12
+SUBMIT_QUERIES = 11
 # Without Redis the shared counters live in the database, one upsert per count
 # (apps.common.counters): audio counts the reviewer's rate and the bytes served, next the rate.
 AUDIO_COUNTS = 2
