@@ -5,7 +5,7 @@ failure, a time-out or Ctrl+C): SeaweedFS with its S3 gateway (tests/seaweedfs.p
 token (tests/softhsm.py) holding keys made by ``manage.py create_master_keys``, a fresh database
 on the given PostgreSQL server (``DATABASE_URL``'s, else postgres://postgres@127.0.0.1:5432),
 migrated; two gunicorn nodes (config/gunicorn.conf.py), each with a ``var/`` of its own, both on
-S3 storage and the pkcs11 key provider; one Celery worker with beat and the outbox relay loop on
+S3 storage and the pkcs11 key provider; one Celery worker with beat, the outbox relay loop and the audit sealer loop on
 a Redis database of its own (``CLUSTER_REDIS_URL``, default redis://127.0.0.1:6379/14, flushed
 before and after); and Debian's nginx balancing the two nodes round robin, no stickiness.
 
@@ -578,6 +578,12 @@ def start_stack(
         log=worker_var / "worker.log",
     )
     run.processes.start(
+        "audit sealer",
+        [str(BIN / "python"), "manage.py", "audit_sealer"],
+        env=worker,
+        log=worker_var / "sealer.log",
+    )
+    run.processes.start(
         "outbox relay",
         [str(BIN / "python"), "manage.py", "outbox_relay", "--loop", "--interval", "1"],
         env=worker,
@@ -604,13 +610,18 @@ def start_stack(
 def drain(seconds: float) -> bool:
     from django.db import close_old_connections
 
+    from apps.audit.models import PendingEvent
     from apps.common.models import OutboxMessage
     from apps.privacy.models import Export, ExportStatus
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         close_old_connections()
-        if not OutboxMessage.objects.exists() and not Export.objects.filter(status=ExportStatus.PENDING).exists():
+        if (
+            not OutboxMessage.objects.exists()
+            and not Export.objects.filter(status=ExportStatus.PENDING).exists()
+            and not PendingEvent.objects.exists()
+        ):
             return True
         time.sleep(0.5)
     return False
@@ -628,7 +639,7 @@ def invariants(run: Run, reviewers: list[Reviewer], tally: Tally, scenario: Scen
     from django.db import connection
     from django.db.models import Count, Max, Min
 
-    from apps.audit.models import AccessEvent
+    from apps.audit.models import AccessEvent, PendingEvent, RejectedEvent
     from apps.clips.audio import clip_audio_chunks
     from apps.clips.models import Clip
     from apps.reviews.models import Assignment, Transcript
@@ -687,13 +698,14 @@ def invariants(run: Run, reviewers: list[Reviewer], tally: Tally, scenario: Scen
     )
     bounds = AccessEvent.objects.aggregate(low=Min("seq"), high=Max("seq"), n=Count("seq"))
     gapless = bounds["n"] > 0 and bounds["low"] == 1 and bounds["high"] == bounds["n"]
+    unsealed, rejected = PendingEvent.objects.count(), RejectedEvent.objects.count()
     results.append(
         (
             "the access log verifies with no gap",
-            verify.get("ok") is True and verify.get("first_bad") is None and gapless,
+            verify.get("ok") is True and verify.get("first_bad") is None and gapless and not unsealed and not rejected,
             f"auditor's /api/v1/audit/verify on node {verify.get('node')}: ok {verify.get('ok')}, "
             f"{verify.get('entries')} events, first_bad {verify.get('first_bad')}; "
-            f"seq {bounds['low']}..{bounds['high']}, {bounds['n']} rows",
+            f"seq {bounds['low']}..{bounds['high']}, {bounds['n']} rows; left unsealed {unsealed}, rejected {rejected}",
         )
     )
     strays = []
@@ -715,7 +727,7 @@ def invariants(run: Run, reviewers: list[Reviewer], tally: Tally, scenario: Scen
     results.append(("subject export built by the worker, downloaded through node B",
                     bool(scenario.findings.get("export held")), str(scenario.findings.get("export"))))  # fmt: skip
     results.append(("no 5xx, no dropped connection", not tally.server_errors, f"{tally.server_errors[:3]}"))
-    results.append(("follow-up work drained (outbox, exports)", drained, ""))
+    results.append(("follow-up work drained (outbox, exports, sealing)", drained, ""))
     return results
 
 
