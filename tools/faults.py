@@ -6,9 +6,10 @@ with two workers, a Celery worker with beat, and the outbox relay loop. While a 
 an ingest loop and a privacy loop (opt-outs, deletions, exports) send requests, it stops and
 starts Redis, kills and restarts the Celery worker, kills one gunicorn worker, restarts
 PostgreSQL, and fills the blob storage (a size-capped tmpfs) to ENOSPC. Then it lets the outbox
-drain and checks: every clip readable or deliberately shredded, every committed opt-out in
-force, no orphan blob past the grace period, no double lease, the access log verifies, every
-answer a success or a contract error, and no 500 for a change that committed.
+drain and the access log's sealer catch up, and checks: every clip readable or deliberately
+shredded, every committed opt-out in force, no orphan blob past the grace period, no double
+lease, the access log verifies, every answer a success or a contract error, and no 500 for a
+change that committed.
 It prints a table; the exit status is 0 only if every invariant held.
 """
 
@@ -292,7 +293,7 @@ def seed() -> dict:
         vetted_until=timezone.localdate() + timedelta(days=30),
         context=context,
     )
-    token = url.rstrip("/").rsplit("/", 1)[-1]
+    token = url.split("#", 1)[1]  # the link is …/invite/#<token>
     address = parse_address("127.0.0.1")
     invite_accept(token=token, password=password, client_address=address, context=context)
     user = Invite.objects.get(token_hash=hash_invite_token(token)).user
@@ -473,9 +474,10 @@ class Faults:
 
 
 def drain(seconds: float) -> bool:
-    """Wait until the outbox is empty and no export is still pending."""
+    """Wait until the outbox is empty, no export is still pending and every event is sealed."""
     from django.db import close_old_connections
 
+    from apps.audit.models import PendingEvent
     from apps.common.models import OutboxMessage
     from apps.privacy.models import Export, ExportStatus
 
@@ -483,7 +485,11 @@ def drain(seconds: float) -> bool:
     while time.monotonic() < deadline:
         close_old_connections()
         try:
-            if not OutboxMessage.objects.exists() and not Export.objects.filter(status=ExportStatus.PENDING).exists():
+            if (
+                not OutboxMessage.objects.exists()
+                and not Export.objects.filter(status=ExportStatus.PENDING).exists()
+                and not PendingEvent.objects.exists()
+            ):
                 return True
         except Exception:  # noqa: S110
             pass
@@ -583,7 +589,9 @@ def invariants(loops: Loops, tally: Tally, faults: Faults, drained: bool) -> lis
         )
     )
     waiting = f"{OutboxMessage.objects.count()} outbox messages, {Export.objects.filter(status='pending').count()}"
-    results.append(("follow-up work finished after the faults", drained, f"{waiting} exports pending"))
+    results.append(
+        ("follow-up work finished after the faults (outbox, exports, sealing)", drained, f"{waiting} exports pending")
+    )
     results.append(
         (
             "/readyz named what was down",

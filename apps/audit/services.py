@@ -38,7 +38,7 @@ from apps.audit.models import AccessEvent, Checkpoint, Outcome, PendingEvent, Tr
 from apps.audit.selectors import event_mac_function, event_records, subject_pseudonym
 from apps.audit.sinks import checkpoint_file_name, checkpoint_sinks
 from apps.common.context import MAX_LABEL, RequestContext, clean_text
-from apps.common.counters import window_count, window_end
+from apps.common.counters import CounterUnavailable, window_count, window_end
 from apps.common.keys import key_provider
 from apps.common.outbox import outbox_enqueue
 from reviewsvc.audit import chain
@@ -414,11 +414,15 @@ def event_record_refusal(
     For refusals anyone can cause at will (a rejected upload, an invalid API key): a flood must not
     fill the log. The first refusal past the cap writes one ``audit.refusals_capped`` event naming
     the action, the address, the cap and the end of the window; the rest of that window writes
-    nothing. Returns the event written, or None.
+    nothing. While the counters' store is down there is no cap. Returns the event written, or None.
     """
     cap = settings.REVIEWSVC_REFUSAL_EVENTS_PER_WINDOW
     window = settings.REVIEWSVC_REFUSAL_WINDOW_SECONDS
-    count = window_count(f"audit:refusals:{action}:{context.client_address or '-'}", window=window)
+    try:
+        count = window_count(f"audit:refusals:{action}:{context.client_address or '-'}", window=window)
+    except CounterUnavailable:
+        # The counters' store is down: every refusal is recorded until it is back, none lost.
+        return event_record_denied(action=action, context=context, reason=reason, extra=extra)
     if count <= cap:
         return event_record_denied(action=action, context=context, reason=reason, extra=extra)
     if count == cap + 1:

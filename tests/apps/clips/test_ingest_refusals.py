@@ -99,3 +99,31 @@ def test_past_the_cap_one_summary_event_per_window_and_then_nothing(settings):
     with time_machine.travel(start + timedelta(seconds=60), tick=False):
         assert flooder.get("/api/v1/subjects/s").status_code == 401
     assert len(denied("api_key.invalid")) == 5
+
+
+@pytest.fixture
+def counters_down(settings):
+    """The counters' store (Redis) unreachable: nothing listens on port 1."""
+    live = settings.REDIS_URL, settings.CACHES
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": settings.REDIS_URL}
+    }
+    yield
+    # Back before the other fixtures' teardown, which empties the live counters.
+    settings.REDIS_URL, settings.CACHES = live
+
+
+def test_with_the_counters_down_a_refused_upload_keeps_its_answer_and_its_event(ingest, service_client, counters_down):
+    assert service_client.put("/api/v1/subjects/subject-1/opt-out").status_code == 200
+    response = ingest()
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "subject_opted_out")
+    [event] = denied("clip.ingest")
+    assert event.reason == "subject_opted_out"
+
+
+def test_with_the_counters_down_an_invalid_key_is_still_refused_and_logged(counters_down):
+    client = APIClient(REMOTE_ADDR="198.51.100.7")
+    client.credentials(HTTP_AUTHORIZATION="Api-Key rsk_wrong")
+    assert client.get("/api/v1/subjects/s").status_code == 401
+    assert [e.client_address for e in denied("api_key.invalid")] == ["198.51.100.7"]
