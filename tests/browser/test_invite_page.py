@@ -23,6 +23,9 @@ def test_the_invite_page_guides_through_password_and_authenticator_and_then_refu
     check = expect()
     invited = invite("nora@example.org")
     page.goto(invited.invite_path)
+    # The steps stay hidden until the server has said the link is usable; keys pressed before
+    # that reach no field, and a text check alone passes on the hidden title.
+    check(page.locator("#password")).to_be_visible()
     check(page.locator("#password-title")).to_have_text("1. Choose your password")
 
     # Feedback as one types, from the server's own validators.
