@@ -140,6 +140,7 @@ class Service:
             env=self.env,
             stdout=self.log("web"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_for(lambda: urllib.request.urlopen(f"{self.url}/healthz", timeout=2).status == 200, seconds=30, what="web")
 
@@ -151,6 +152,7 @@ class Service:
             env=self.env,
             stdout=self.log("worker"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def start_relay(self) -> None:
@@ -160,6 +162,7 @@ class Service:
             env=self.env,
             stdout=self.log("relay"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     @property
@@ -172,15 +175,20 @@ class Service:
         return [int(pid) for pid in children]
 
     def stop(self) -> None:
+        # Each runs in a process group of its own: its children (gunicorn's and Celery's workers,
+        # beat) go with it, also those a SIGKILLed parent left behind.
         for process in (self.web, self.worker, self.relay):
-            if process and process.poll() is None:
-                process.terminate()
+            if process:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
         for process in (self.web, self.worker, self.relay):
             if process:
                 try:
                     process.wait(15)
                 except subprocess.TimeoutExpired:
-                    process.kill()
+                    pass
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
 
 
 # What is being done to the service right now, for the report of each 5xx.
@@ -446,7 +454,8 @@ class Faults:
 
         self.fault("Celery worker (with beat) SIGKILLed, restarted after 3 s")
         if self.service.worker:
-            self.service.worker.send_signal(signal.SIGKILL)
+            # The whole group, as a crashed container goes: the main process, its pool and beat.
+            os.killpg(self.service.worker.pid, signal.SIGKILL)
             self.service.worker.wait(10)
         time.sleep(3)
         self.service.start_worker()

@@ -3,8 +3,10 @@
 DATABASE_URL and REDIS_URL, when set, point the suite at real PostgreSQL and Redis.
 """
 
+import atexit
 import os
 import secrets
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,7 +14,14 @@ from config.settings.base import *  # noqa: F403
 from config.settings.base import CACHES, REDIS_URL, STORAGES
 
 # A worker started by a test shares the test process's var/ through REVIEWSVC_VAR_DIR.
-VAR_DIR = Path(os.environ.get("REVIEWSVC_VAR_DIR") or tempfile.mkdtemp(prefix="reviewsvc-test-"))
+if os.environ.get("REVIEWSVC_VAR_DIR"):
+    VAR_DIR = Path(os.environ["REVIEWSVC_VAR_DIR"])
+else:
+    VAR_DIR = Path(tempfile.mkdtemp(prefix="reviewsvc-test-"))
+    _made_by = os.getpid()
+    # Removed when the process that made it ends; not by a forked child (a gunicorn or Celery
+    # worker) that exits while its parent still uses it.
+    atexit.register(lambda: os.getpid() == _made_by and shutil.rmtree(VAR_DIR, ignore_errors=True))
 SECRET_KEY = secrets.token_urlsafe(50)
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 
