@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import cpu_seconds_of_children, gunicorn, manage, percentile, run_load, table  # noqa: E402
+from bench.common import cpu_seconds_of_children, free_port, gunicorn, manage, percentile, run_load, table  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -45,7 +45,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PORT = int(os.environ.get("BENCH_BROWSER_PORT", "8879"))
+PORT = int(os.environ.get("BENCH_BROWSER_PORT") or free_port())
 RUNS = int(os.environ.get("BENCH_BROWSER_RUNS", "7"))
 ROOT = Path(__file__).resolve().parent.parent
 EMAIL = "bench-reviewer@example.org"

@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bench_env, gunicorn, manage, percentile, run_load, table  # noqa: E402
+from bench.common import bench_env, free_port, gunicorn, manage, percentile, run_load, table  # noqa: E402
 
 USERS = int(os.environ.get("BENCH_IDENTITY_USERS", "48"))
 CONCURRENCY = int(os.environ.get("BENCH_IDENTITY_CONCURRENCY", "8"))
 PROBES = int(os.environ.get("BENCH_IDENTITY_PROBES", "3000"))
-PORT = 8873
+PORT = free_port()
 STEP = 30
 PASSWORD = "Bench-lantern-orbit-2031"
 

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
     baseline_tree,
     bench_env,
+    free_port,
     gunicorn,
     manage,
     percentile,
@@ -39,9 +40,9 @@ from bench.common import (  # noqa: E402
 
 CLIPS = int(os.environ.get("BENCH_INGEST_CLIPS", "1000"))
 CONCURRENCY = int(os.environ.get("BENCH_INGEST_CONCURRENCY", "4"))
-PORT = 8871
-PKCS11_PORT = 8873
-BASELINE_TREE_PORT = 8876
+PORT = free_port()
+PKCS11_PORT = free_port()
+BASELINE_TREE_PORT = free_port()
 ROUNDS = 5
 
 

@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bench_env, gunicorn, manage, table  # noqa: E402
+from bench.common import bench_env, free_port, gunicorn, manage, table  # noqa: E402
 
 CLIPS = int(os.environ.get("BENCH_PRIVACY_CLIPS", "100000"))
-PORT = 8877
+PORT = free_port()
 SUBJECTS = ("base-optout", "svc-optout", "http-optout", "base-delete", "svc-delete", "http-delete")
 TARGET_SECONDS = 2.0
 

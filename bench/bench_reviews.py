@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
     baseline_tree,
     bench_env,
+    free_port,
     gunicorn,
     manage,
     percentile,
@@ -58,10 +59,10 @@ from bench.common import (  # noqa: E402
     table,
 )
 
-PORT = 8872
-BASELINE_TREE_PORT = 8873
-PKCS11_PORT = 8874
-GTHREAD_PORT = 8875
+PORT = free_port()
+BASELINE_TREE_PORT = free_port()
+PKCS11_PORT = free_port()
+GTHREAD_PORT = free_port()
 # BENCH_REVIEWS_GTHREAD=N: also serve this checkout with 2 gthread workers of N threads each.
 GTHREAD_THREADS = int(os.environ.get("BENCH_REVIEWS_GTHREAD", "0"))
 LOOP_ROUNDS = int(os.environ.get("BENCH_REVIEWS_LOOP_ROUNDS", "2"))

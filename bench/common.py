@@ -7,6 +7,7 @@ import contextlib
 import http.client
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -18,6 +19,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    """A port nothing listens on now, on loopback: benches never assume a fixed one is free."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def fresh_postgres_database(name: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import socket
 import wave
 
 from apps.audit.models import AccessEvent
@@ -92,3 +93,10 @@ def transcript_submit(client, assignment: str, text: str = "hallo welt", flags: 
         f"/api/v1/review/assignments/{assignment}/transcript", {"text": text, "flags": flags or []}, format="json"
     )
     assert response.status_code == 201, response.content
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

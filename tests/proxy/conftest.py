@@ -29,17 +29,12 @@ import pytest
 
 from tests.certs import CertificateAuthority, Issued
 from tests.softhsm import server_keys, use_server_keys
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROXY_SNIPPET = ROOT / "deploy" / "nginx" / "reviewsvc-proxy.conf"
 PROXY_BIND = "127.0.0.2"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(check, what: str, seconds: float = 30) -> None:

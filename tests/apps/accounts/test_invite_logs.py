@@ -17,15 +17,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.softhsm import server_keys
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.gunicorn
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
