@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 
 import psycopg
 from django.db import connection, transaction
@@ -52,7 +51,7 @@ PREFETCH_BATCHES = 4
 
 def event_mac_function() -> chain.MacFunction:
     """The provider's event-mac HMAC, bound; the key stays inside the provider (or its token)."""
-    return partial(key_provider().mac, chain.MAC_PURPOSE)
+    return key_provider().mac_function(chain.MAC_PURPOSE)
 
 
 def subject_pseudonym(subject_id: str) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -71,7 +70,7 @@ def mac_from_key_file(path: str) -> MacFunction:
         provider.check()
     except KeyProviderError as exc:
         raise UsageError(f"cannot use MAC key file {path}: {exc}") from None
-    return partial(provider.mac, MAC_PURPOSE)
+    return provider.mac_function(MAC_PURPOSE)
 
 
 def verify_export(

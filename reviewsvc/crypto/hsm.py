@@ -396,6 +396,11 @@ class Pkcs11KeyProvider:
 
         return self._run(mac)
 
+    def mac_function(self, purpose: str) -> Callable[[bytes], bytes]:
+        # The key never leaves the token: every call is a MAC computed inside it.
+        check_mac_purpose(purpose)
+        return partial(self.mac, purpose)
+
     def check(self) -> None:
         def check(session: pkcs11.Session) -> None:
             # Cached handles prove nothing about a token that went away: look everything up.

@@ -184,3 +184,11 @@ def test_rotations_by_two_instances_keep_every_version(provider_factory: Provide
     first.rotate()
     second.rotate()
     assert len(first.versions()) == len(second.versions()) == 3
+
+
+def test_a_bound_mac_function_is_the_providers_mac(provider: KeyProvider) -> None:
+    bound = provider.mac_function("event-mac")
+    assert bound(b"event body") == provider.mac("event-mac", b"event body")
+    assert bound(b"another body") != bound(b"event body")
+    with pytest.raises(ValueError, match="unknown MAC purpose"):
+        provider.mac_function("reviewer")

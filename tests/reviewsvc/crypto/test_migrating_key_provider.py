@@ -41,7 +41,8 @@ def test_everything_but_unwrapping_is_the_targets(source, target) -> None:
     both.check()
     assert both.signing_public_key() == target.signing_public_key() != source.signing_public_key()
     assert verify_signature(target.signing_public_key(), b"m", both.sign(b"m"))
-    assert both.mac("subject", b"s") == target.mac("subject", b"s")
+    assert both.mac("subject", b"s") == target.mac("subject", b"s") != source.mac("subject", b"s")
+    assert both.mac_function("event-mac")(b"e") == target.mac("event-mac", b"e") != source.mac("event-mac", b"e")
     assert both.rotate() == 3
     both.retire(2)
     assert target.versions() == [3]
