@@ -17,8 +17,10 @@
 BENCH_BASELINE_TREE=<another checkout> (e.g. a git worktree of the commit to compare with)
 serves that code too, from a second gunicorn on the same database, keys and sessions: its audio
 requests interleave with this checkout's, and the loops take turns with this checkout's in
-BENCH_REVIEWS_LOOP_ROUNDS (2) rounds. BENCH_REVIEWS_GTHREAD=N adds this checkout under 2 gthread
-workers of N threads each to the loops: the server choice, measured in the same run.
+BENCH_REVIEWS_LOOP_ROUNDS (2) rounds. The server choice, measured in the same run:
+BENCH_REVIEWS_GTHREAD=N adds this checkout under 2 gunicorn gthread workers of N threads each,
+BENCH_REVIEWS_GRANIAN=1 under granian's WSGI interface with 2 workers, to the audio phase (each
+beside a bare view on the same server) and to the loops.
 
 Every request goes to 127.0.0.1; every phase is bounded in requests and in time.
 Environment: BENCH_REVIEWS_AUDIO_REQUESTS (1000), BENCH_REVIEWS_LOOPS (1200 at c=8; c=1 runs a
@@ -43,6 +45,7 @@ import wave
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -51,6 +54,7 @@ from bench.common import (  # noqa: E402
     baseline_tree,
     bench_env,
     free_port,
+    granian,
     gunicorn,
     manage,
     percentile,
@@ -62,9 +66,16 @@ from bench.common import (  # noqa: E402
 PORT = free_port()
 BASELINE_TREE_PORT = free_port()
 PKCS11_PORT = free_port()
-GTHREAD_PORT = free_port()
-# BENCH_REVIEWS_GTHREAD=N: also serve this checkout with 2 gthread workers of N threads each.
+# Other servers for this checkout, each on a port of its own: (name, port, start).
 GTHREAD_THREADS = int(os.environ.get("BENCH_REVIEWS_GTHREAD", "0"))
+OTHER_SERVERS = [
+    *(
+        [(f"gthread x{GTHREAD_THREADS}", free_port(), partial(gunicorn, threads=GTHREAD_THREADS))]
+        if GTHREAD_THREADS
+        else []
+    ),
+    *([("granian", free_port(), granian)] if os.environ.get("BENCH_REVIEWS_GRANIAN") == "1" else []),
+]
 LOOP_ROUNDS = int(os.environ.get("BENCH_REVIEWS_LOOP_ROUNDS", "2"))
 CONCURRENCY = 8
 AUDIO_REQUESTS = int(os.environ.get("BENCH_REVIEWS_AUDIO_REQUESTS", "1000"))
@@ -433,8 +444,7 @@ def main() -> None:
     servers = [("this checkout, sync", PORT)]
     if base_root:
         servers.append((f"baseline {base_root.name}, sync", BASELINE_TREE_PORT))
-    if GTHREAD_THREADS:
-        servers.append((f"this checkout, gthread x{GTHREAD_THREADS}", GTHREAD_PORT))
+    servers += [(f"this checkout, {name}", port) for name, port, _ in OTHER_SERVERS]
     queue_clips((loops_c1 + LOOPS) * len(servers) + 2 * CONCURRENCY * LOOP_ROUNDS, audio)
 
     with contextlib.ExitStack() as stack:
@@ -442,23 +452,23 @@ def main() -> None:
         if base_root:
             # The same database, keys and clips: only the code differs.
             stack.enter_context(gunicorn(env, port=BASELINE_TREE_PORT, root=base_root))
-        if GTHREAD_THREADS:
-            stack.enter_context(gunicorn(env, port=GTHREAD_PORT, threads=GTHREAD_THREADS))
+        for _, port, start in OTHER_SERVERS:
+            stack.enter_context(start(env, port=port))
         if hsm_env:
             stack.enter_context(gunicorn(hsm_env, port=PKCS11_PORT))
         send = per_connection(stream_sessions, audio_paths)
         senders = [(PORT, baseline_request), (PORT, send)]
         if base_root:
             senders.append((BASELINE_TREE_PORT, send))
-        if GTHREAD_THREADS:
-            senders += [(GTHREAD_PORT, baseline_request), (GTHREAD_PORT, send)]
+        for _, port, _ in OTHER_SERVERS:
+            senders += [(port, baseline_request), (port, send)]
         if hsm_env:
             senders.append((PKCS11_PORT, per_connection(hsm_sessions, hsm_paths)))
         for port, sender in senders:
             run_load(port=port, requests=40, concurrency=CONCURRENCY, make_request=sender)
         (base_rate, base_lat, base_fail), (rate, lat, fail), *others = interleaved(senders, requests=AUDIO_REQUESTS)
         tree_result = others.pop(0) if base_root else None
-        gthread_result = (others.pop(0), others.pop(0)) if GTHREAD_THREADS else None
+        other_results = [(name, others.pop(0), others.pop(0)) for name, _, _ in OTHER_SERVERS]
         hsm_result = others
 
         c1 = loops_interleaved(servers, loop_sessions[:1], loops_c1)
@@ -509,16 +519,15 @@ def main() -> None:
                 f"{tree_rate / base_rate:.2f}x; this checkout {rate / tree_rate:.2f}x of it",
             )
         )
-    if gthread_result:
-        (bare_rate, bare_lat, bare_fail), (thread_rate, thread_lat, thread_fail) = gthread_result
+    for name, (bare_rate, bare_lat, bare_fail), (other_rate, other_lat, other_fail) in other_results:
         audio_rows += [
-            (f"bare view, gthread x{GTHREAD_THREADS}", f"{bare_rate:.0f}", ms(bare_lat, 50), str(bare_fail), "1.00x"),
+            (f"bare view, {name}", f"{bare_rate:.0f}", ms(bare_lat, 50), str(bare_fail), "1.00x"),
             (
-                f"audio, gthread x{GTHREAD_THREADS}",
-                f"{thread_rate:.0f}",
-                ms(thread_lat, 50),
-                str(thread_fail),
-                f"{thread_rate / bare_rate:.2f}x of the bare view on gthread",
+                f"audio, {name}",
+                f"{other_rate:.0f}",
+                ms(other_lat, 50),
+                str(other_fail),
+                f"{other_rate / bare_rate:.2f}x of the bare view on {name}; {other_rate / rate:.2f}x sync",
             ),
         ]
     audio_rows += [

@@ -1,4 +1,4 @@
-"""Shared bench plumbing: a throwaway database, a gunicorn on 127.0.0.1, a bounded HTTP load."""
+"""Shared bench plumbing: a throwaway database, an app server on 127.0.0.1, a bounded HTTP load."""
 
 from __future__ import annotations
 
@@ -84,23 +84,27 @@ def gunicorn(
 ) -> Iterator[subprocess.Popen]:
     """gunicorn serving the checkout at ``root``: sync workers, or gthread ones when ``threads`` > 1."""
     worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            *worker_class,
-            "--log-level",
-            "warning",
-        ],
-        cwd=root,
-        env={**env, "PYTHONPATH": str(root)},
-    )
+    command = ["-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    with _serving([*command, *worker_class, "--log-level", "warning"], env, port=port, root=root) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def granian(env: dict[str, str], *, port: int, workers: int = 2, root: Path = ROOT) -> Iterator[subprocess.Popen]:
+    """granian (a Rust HTTP server) serving the same WSGI application with ``workers`` processes,
+    each running one request at a time in Python, as a sync gunicorn worker does."""
+    command = [
+        *("-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)),
+        *("--workers", str(workers), "--blocking-threads", "1", "--log-level", "warning", "--no-access-log"),
+        "config.wsgi:application",
+    ]
+    with _serving(command, env, port=port, root=root) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _serving(arguments: list[str], env: dict[str, str], *, port: int, root: Path) -> Iterator[subprocess.Popen]:
+    server = subprocess.Popen([sys.executable, *arguments], cwd=root, env={**env, "PYTHONPATH": str(root)})
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -112,7 +116,7 @@ def gunicorn(
             except OSError:
                 time.sleep(0.2)
         else:
-            raise SystemExit("gunicorn did not come up")
+            raise SystemExit(f"{arguments[1]} did not come up")
         yield server
     finally:
         server.terminate()
