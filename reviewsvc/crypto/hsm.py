@@ -222,10 +222,12 @@ class Pkcs11Token:
     def run(self, operation: Callable[[pkcs11.Session], T]) -> T:
         """Run ``operation`` on the session under the module's lock, re-opening a lost session once.
 
-        ``retrying`` tells the operation whether this is its second go.
+        A token the module does not find is looked for a few times: SoftHSM2 misses it while
+        other processes write it (their logins do), as when every worker signs in at once.
+        ``retrying`` tells the operation whether this is not its first go.
         """
         with self._module.lock:
-            for attempt in range(2):
+            for attempt in range(_CREATE_ATTEMPTS):
                 self.retrying = bool(attempt)
                 try:
                     return operation(self._open())
@@ -234,11 +236,14 @@ class Pkcs11Token:
                     # (SoftHSM2 after its token directory came back) fail with CKR_GENERAL_ERROR
                     # until they are re-initialised.
                     self._session = None
-                    if attempt:
+                    missed = isinstance(exc, p11.NoSuchToken)
+                    if attempt == _CREATE_ATTEMPTS - 1 or (attempt and not missed):
                         reason = "is unreachable" if isinstance(exc, (*_LOST, _LookAgain)) else "failed"
                         raise KeyProviderUnavailable(
                             f"PKCS#11 token {self.label!r} {reason} ({type(exc).__name__})"
                         ) from exc
+                    if attempt:
+                        time.sleep(random.uniform(0.005, 0.05))  # noqa: S311  (jitter, not a secret)
                     try:
                         self._module.reinitialize()
                     except KeyProviderUnavailable:

@@ -13,7 +13,7 @@ from apps.audit.selectors import audit_log_verify
 from apps.audit.services import _wait_until_durable, event_record
 from apps.common.context import RequestContext
 from apps.common.keys import key_provider
-from reviewsvc.audit.chain import MAC_PURPOSE
+from reviewsvc.crypto.keys import MAC_PURPOSES
 from tests.apps.audit.writer import concurrent_writer
 from tests.conftest import requires_postgres
 
@@ -24,9 +24,11 @@ EACH = 40
 @requires_postgres
 @pytest.mark.django_db(transaction=True)
 def test_eight_writer_processes_leave_one_gapless_unforked_chain():
-    # The keys exist before the writers start, as in a deployment (create_master_keys): the race
-    # here is the chain's; tests/reviewsvc/crypto races the keys' creation.
-    key_provider().mac(MAC_PURPOSE, b"")
+    # Every key exists before the writers start, as in a deployment (create_master_keys makes one
+    # MAC key per purpose): the race here is the chain's; tests/reviewsvc/crypto races the keys'
+    # creation. (The writers MAC events and make subject pseudonyms: two purposes.)
+    for purpose in MAC_PURPOSES:
+        key_provider().mac(purpose, b"")
     spawn = multiprocessing.get_context("spawn")
     barrier = spawn.Barrier(WRITERS)
     processes = [

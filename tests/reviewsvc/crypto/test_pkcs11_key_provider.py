@@ -179,6 +179,26 @@ def test_an_unreachable_token_is_unavailable_and_is_used_again_once_it_is_back(
     assert provider.unwrap(wrapped, context=CONTEXT) == DATA_KEY
 
 
+def test_a_token_the_module_misses_for_a_moment_is_looked_for_again(
+    provider: Pkcs11KeyProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What SoftHSM2 does while other processes write the token (their logins do): it lists no
+    # such token, several times in a row when many processes sign in at once.
+    wrapped = provider.wrap(DATA_KEY, context=CONTEXT)
+    real_open, misses = provider.token._open, []
+
+    def open_session():
+        if len(misses) < 3:
+            misses.append("no such token")
+            raise p11.NoSuchToken
+        return real_open()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(provider.token, "_open", open_session)
+        assert provider.unwrap(wrapped, context=CONTEXT) == DATA_KEY
+    assert len(misses) == 3
+
+
 def test_a_fresh_view_of_a_token_that_is_not_there_is_tried_a_few_times_then_unavailable(
     softhsm: SoftHsmToken,
 ) -> None:
