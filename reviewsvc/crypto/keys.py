@@ -139,14 +139,17 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> boo
 
 
 _HMAC_BLOCK = 64
+_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
+_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
 
 
 def hmac_sha256_function(key: bytes) -> Callable[[bytes], bytes]:
     """HMAC-SHA256 (RFC 2104) under ``key``, with the keyed inner and outer states computed once.
 
     Written out because of speed: the verifier MACs every event of the log, and this costs
-    0.8 µs a call where ``hmac.digest`` costs 1.9 µs (it keys both states again on every call).
-    tests/reviewsvc/crypto/test_hmac_function.py checks it against ``hmac.digest``.
+    0.8 µs a call where ``hmac.digest`` costs 1.9 µs (it keys both states again on every call)
+    and a copy of a keyed ``hmac.HMAC`` 1.3 µs (one Python object more per call).
+    tests/reviewsvc/crypto/test_hmac_function.py checks it against RFC 4231 and ``hmac.digest``.
     """
     if len(key) > _HMAC_BLOCK:
         key = hashlib.sha256(key).digest()
@@ -162,10 +165,6 @@ def hmac_sha256_function(key: bytes) -> Callable[[bytes], bytes]:
         return result.digest()
 
     return hmac_sha256
-
-
-_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
-_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
 
 
 def check_mac_purpose(purpose: str) -> None:
