@@ -13,7 +13,6 @@ import base64
 import contextlib
 import fcntl
 import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -198,9 +197,11 @@ class _KeyRing:
     _aeads: dict[int, AESGCM] = field(init=False, repr=False, compare=False)
     _signer: Ed25519PrivateKey = field(init=False, repr=False, compare=False)
     _mac_keys: dict[str, bytes] = field(init=False, repr=False, compare=False)
+    _mac_functions: dict[str, Callable[[bytes], bytes]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_mac_keys", {})
+        object.__setattr__(self, "_mac_functions", {})
         aeads = {version: AESGCM(key) for version, key in self.master_keys.items()}
         object.__setattr__(self, "_aeads", aeads)
         signer = Ed25519PrivateKey.from_private_bytes(self.signing_seed)
@@ -291,6 +292,13 @@ class _KeyRing:
             key = self._mac_keys[purpose] = _derive_pseudonym_key(self.pseudonym_secret, purpose)
         return key
 
+    def mac_function(self, purpose: str) -> Callable[[bytes], bytes]:
+        # Keyed once per purpose too: every request MACs its event and pseudonymises its subject.
+        function = self._mac_functions.get(purpose)
+        if function is None:
+            function = self._mac_functions[purpose] = hmac_sha256_function(self.mac_key(purpose))
+        return function
+
     def signing_public_key(self) -> bytes:
         return self._signer.public_key().public_bytes_raw()
 
@@ -348,12 +356,12 @@ class LocalKeyProvider:
         return self._keys().signing_public_key()
 
     def mac(self, purpose: str, message: bytes) -> bytes:
-        return hmac.digest(self._keys().mac_key(purpose), message, "sha256")
+        return self._keys().mac_function(purpose)(message)
 
     def mac_function(self, purpose: str) -> Callable[[bytes], bytes]:
         # MAC keys are derived from the pseudonym secret, which rotation never changes: binding
         # the key once is safe for as long as the function is used.
-        return hmac_sha256_function(self._keys().mac_key(purpose))
+        return self._keys().mac_function(purpose)
 
     def check(self) -> None:
         self._keys()
