@@ -9,7 +9,8 @@ BENCH_AUDIT_VERIFY_EVENTS (1000000), BENCH_AUDIT_PROOFS (50).
    them meanwhile, against plain single-row INSERTs of the same rows (MAC included) into a copy
    of the log's table with the same indexes but no chain and a sequence for ``seq``. Same run,
    alternating rounds (each side first in every other one); the best round of each is compared
-   (the machine is shared: the best round is the least disturbed one). Target: appends >= 0.9x
+   (the machine is shared: the best round is the least disturbed one). Each round starts from a
+   vacuumed, analysed table and a fresh checkpoint (`steady_state`). Target: appends >= 0.9x
    plain. Sealing lag, over every event of every round: from the event's ``time`` (taken just
    before its INSERT) to when a poll of the log (every 50 ms) first sees it sealed; p50 and p99.
    Target: p99 < 2 s.
@@ -151,6 +152,17 @@ def appends(env: dict[str, str], *, writers: int, chained: bool, lags: list[floa
     return writers * PER_WRITER / elapsed
 
 
+def steady_state() -> None:
+    """Every round starts alike: the tables vacuumed and analysed, as autovacuum keeps them in a
+    deployment (this machine's PostgreSQL runs with it off), and no checkpoint half done, so
+    neither side pays the full-page writes of one the other side started."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) audit_pendingevent, audit_accessevent, bench_plain_event")
+        cursor.execute("CHECKPOINT")
+
+
 class LagWatch:
     """Polls the log every 50 ms: an event's lag is from its ``time`` to the poll that first sees it sealed."""
 
@@ -279,6 +291,7 @@ def main() -> None:
                 # Each side goes first in every other round: a machine getting busier or quieter
                 # over the run favours neither.
                 for chained_turn in (False, True) if number % 2 == 0 else (True, False):
+                    steady_state()
                     if chained_turn:
                         chained.append(appends(env, writers=writers, chained=True, lags=lags))
                     else:
