@@ -8,6 +8,10 @@ already in the log are looked up with one ``= ANY`` probe of the log's unique MA
 function runs with ``enable_seqscan = off``: every statement in it touches a batch's rows out
 of a table that only grows, so a sequential scan is never the right plan. Same signature, same
 rights, same result: CREATE OR REPLACE keeps the grants.
+
+The pending table's guard against UPDATE and DELETE becomes a statement trigger: its check (is
+the current role the table's owner?) never depended on the row, and as a row trigger it ran once
+for every event each seal deletes.
 """
 
 import importlib
@@ -83,16 +87,40 @@ END
 $$;
 """
 
+GUARD = "audit_pendingevent_no_update_delete"
+GUARD_FUNCTION = """
+CREATE OR REPLACE FUNCTION audit_pending_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- The one way out of the pending table: audit_seal, which runs as the table's owner.
+    IF TG_OP = 'DELETE' AND pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'MEMBER') THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION 'the access log is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+"""
+
 
 def install(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(SEAL_FUNCTION, params=None)
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute(SEAL_FUNCTION, params=None)
+    schema_editor.execute(GUARD_FUNCTION, params=None)
+    schema_editor.execute(f"DROP TRIGGER {GUARD} ON audit_pendingevent")
+    schema_editor.execute(
+        f"CREATE TRIGGER {GUARD} BEFORE UPDATE OR DELETE ON audit_pendingevent "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_pending_refuse_change()"
+    )
 
 
 def uninstall(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        previous = sealer.SEAL_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
-        schema_editor.execute(previous, params=None)
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute(sealer.SEAL_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1), params=None)
+    schema_editor.execute(sealer.PENDING_REFUSE_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1), params=None)
+    schema_editor.execute(f"DROP TRIGGER {GUARD} ON audit_pendingevent")
+    schema_editor.execute(next(statement for statement in sealer.TRIGGERS if GUARD in statement))
 
 
 class Migration(migrations.Migration):
