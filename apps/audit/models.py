@@ -76,6 +76,7 @@ class AccessEvent(EventBody):
     hash = models.CharField(max_length=64)
     # nonce ‖ HMAC-SHA256 under the provider's event-mac key (reviewsvc/audit/chain.py): what a
     # role holding only database credentials cannot compute. Unique: a copied row is refused.
+    # (Only the unique index: migration 0014 drops the LIKE-pattern one PostgreSQL would add.)
     mac = models.CharField(max_length=2 * chain.MAC_SIZE, unique=True)
 
     class Meta:

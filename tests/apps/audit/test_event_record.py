@@ -6,7 +6,7 @@ import hashlib
 import uuid
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from apps.audit.models import AccessEvent
 from apps.audit.selectors import events_sealed_after, subject_pseudonym
@@ -16,6 +16,7 @@ from apps.common.keys import key_provider
 from apps.facilities.services import facility_create
 from reviewsvc.audit import chain
 from tests.apps.audit.factories import REVIEWER, record_events
+from tests.conftest import requires_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -177,3 +178,16 @@ def test_sealed_events_are_read_in_sequence_order_after_a_cursor():
     assert [e.seq for e in events_sealed_after(seq=0, limit=3)] == [1, 2, 3]
     assert [e.seq for e in events_sealed_after(seq=3, limit=10)] == [4, 5, 6, 7]
     assert events_sealed_after(seq=7) == []
+
+
+@requires_postgres
+@pytest.mark.django_db
+def test_the_log_keeps_one_index_on_its_mac_the_unique_one():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_accessevent' AND indexdef LIKE %s",
+            ["%(mac%"],
+        )
+        definitions = [row[0] for row in cursor.fetchall()]
+    assert len(definitions) == 1
+    assert definitions[0].startswith("CREATE UNIQUE INDEX")
