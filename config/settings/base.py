@@ -87,13 +87,6 @@ DATABASES = {
     # query on PostgreSQL.
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True),
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Parameters bound by the server, not quoted into the SQL text by Python: the same statement
-    # text each time, which psycopg prepares on a persistent connection after a few runs, so
-    # PostgreSQL stops parsing and planning the request path's queries on every request.
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env_bool(
-        "REVIEWSVC_DB_SERVER_SIDE_BINDING", True
-    )
 # The password may come from a mounted secret (DATABASE_PASSWORD_FILE) instead of the URL.
 if _database_password := env_secret("DATABASE_PASSWORD"):
     DATABASES["default"]["PASSWORD"] = _database_password
