@@ -11,7 +11,7 @@ from django.db import migrations
 FIND_PATTERN_INDEX = """
 SELECT indexname FROM pg_indexes
 WHERE schemaname = current_schema() AND tablename = 'audit_accessevent'
-    AND indexdef LIKE '%%(mac varchar_pattern_ops)'
+    AND indexdef LIKE %s
 """
 PATTERN_INDEX = "audit_accessevent_mac_aa7313e6_like"
 
@@ -20,7 +20,7 @@ def drop(apps, schema_editor) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     with schema_editor.connection.cursor() as cursor:
-        cursor.execute(FIND_PATTERN_INDEX)
+        cursor.execute(FIND_PATTERN_INDEX, ["%(mac varchar_pattern_ops)"])
         names = [row[0] for row in cursor.fetchall()]
     for name in names:
         schema_editor.execute(f'DROP INDEX "{name}"')
