@@ -155,13 +155,17 @@ def reviewer_enrol(email: str, languages: list[str]):
 
 
 def session_headers(user, device) -> dict[str, str]:
-    """An OTP-verified session made directly, as a login leaves it, plus a CSRF pair."""
+    """An OTP-verified session made directly, as a login leaves it, plus a CSRF pair.
+
+    Written by this checkout's session engine and copied into Django's own session table, where
+    code before ``AccountSession`` (a ``BENCH_BASELINE_TREE``) reads it."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
     from django.utils import timezone
     from django_otp import DEVICE_ID_SESSION_KEY
 
     from apps.accounts.services import session_start
+    from apps.accounts.session_store import SessionStore
 
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
@@ -170,6 +174,8 @@ def session_headers(user, device) -> dict[str, str]:
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session_start(session=session, user=user, now=timezone.now())
     session.save()
+    row = session.model.objects.get(session_key=session.session_key)
+    Session.objects.create(session_key=row.session_key, session_data=row.session_data, expire_date=row.expire_date)
     csrf = secrets.token_hex(16)
     return {"Cookie": f"sessionid={session.session_key}; csrftoken={csrf}", "X-CSRFToken": csrf}
 

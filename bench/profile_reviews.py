@@ -49,7 +49,7 @@ LAYERS = (
 
 # What a query is for, by the first table or function it names.
 PURPOSES = (
-    ("who is asking: session", "django_session"),
+    ("who is asking: the session with its user, reviewer, facility and device", "accounts_accountsession"),
     ("who is asking: user", "auth_user"),
     ("who is asking: OTP device", "otp"),
     ("who is asking: reviewer + facility", "accounts_reviewer"),

@@ -57,7 +57,7 @@ def test_a_session_made_on_one_node_is_honoured_and_ended_on_the_other(alice_cli
     assert alice_client.post("/api/v1/auth/logout").status_code == 204
     after_logout_on_a = node_b.post(NEXT)
 
-    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.db"
+    assert settings.SESSION_ENGINE == "apps.accounts.session_store"
     assert leased_on_b.status_code == 200
     assert after_logout_on_a.status_code == 401
 

@@ -1,13 +1,16 @@
 """Who is asking: a session's user, the OTP device that verified it and the reviewer profile with
-its facility, read in one query.
+its facility, read with the session itself in one query.
 
 This is what ``django.contrib.auth``'s ``get_user`` and django-otp's ``OTPMiddleware`` do, with
 their checks kept as they are: the session names an allowed backend; the backend would accept
 the user (``ModelBackend.user_can_authenticate``: an inactive account is nobody); the session's
 password hash matches (a changed password or ``SECRET_KEY`` ends it, the fallback keys cycle it);
 the device belongs to this user and is confirmed, or the session's device mark is dropped. Only
-the reads are joined: the device row carries its user, reviewer and facility
-(``select_related``), so a verified request pays one query after its session instead of four.
+the reads are joined: the session row carries the user with their reviewer profile and facility
+and the verifying device (``apps.accounts.session_store``), so a verified request pays the
+session read and nothing more, where Django's middleware pays four queries. A session whose row
+does not name what its data names (a device of another kind, a row read some other way) costs
+one query more: the device with its user, reviewer and facility.
 The session epoch check then reads the reviewer loaded here (``SessionPolicyMiddleware``), so a
 suspension, offboarding or facility deactivation still ends the session on its next request.
 """
@@ -34,11 +37,8 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.middleware import is_verified
 from django_otp.models import Device
 
-from apps.accounts.models import Reviewer
+from apps.accounts.models import SESSION_DEVICE_FIELDS, USER_JOINS, Reviewer
 from apps.accounts.selectors import PROFILE_CACHE_ATTR
-
-# The user's reviewer profile and its facility come with the user row.
-USER_RELATED = ("reviewer__facility",)
 
 
 def identity_backends_check() -> None:
@@ -75,16 +75,45 @@ def _session_user_and_device(session):
         return None, None
     if backend_path not in settings.AUTHENTICATION_BACKENDS:
         return None, None
-    device = _verified_device(session.get(DEVICE_ID_SESSION_KEY), user_id=user_id)
-    if device is not None:
-        user = device.user
+    persistent_id = session.get(DEVICE_ID_SESSION_KEY)
+    row = getattr(session, "row", None)
+    if row is not None and row.session_key == session.session_key and row.user_id == user_id:
+        # The session read joined the user and device (apps.accounts.session_store).
+        user = row.user
+        device = _joined_device(row, persistent_id, user_id=user_id)
+        if device is _NOT_JOINED:
+            device = _verified_device(persistent_id, user_id=user_id)
     else:
-        user = get_user_model()._default_manager.select_related(*USER_RELATED).filter(pk=user_id).first()
+        device = _verified_device(persistent_id, user_id=user_id)
+        if device is not None:
+            user = device.user
+        else:
+            user = get_user_model()._default_manager.select_related(*USER_JOINS).filter(pk=user_id).first()
     if user is None or not load_backend(backend_path).user_can_authenticate(user):
         return None, None
     if not _session_hash_verified(session, user):
         return None, None
     return user, device
+
+
+# A device mark the session row's joins do not cover (another device kind): read it apart.
+_NOT_JOINED = object()
+
+
+def _joined_device(row, persistent_id, *, user_id):
+    """The confirmed device of ``user_id`` the session names, from the session row's joins;
+    ``_NOT_JOINED`` when the row's device columns do not name that device."""
+    if not isinstance(persistent_id, str):
+        return None
+    for field in SESSION_DEVICE_FIELDS:
+        model = row._meta.get_field(field).related_model
+        if persistent_id == f"{model.model_label()}/{getattr(row, f'{field}_id')}":
+            device = getattr(row, field)  # joined: None when the device is gone
+            if device is None or device.user_id != user_id or not device.confirmed:
+                return None
+            device.user = row.user
+            return device
+    return _NOT_JOINED
 
 
 def _verified_device(persistent_id, *, user_id):
@@ -100,7 +129,7 @@ def _verified_device(persistent_id, *, user_id):
     if not issubclass(device_model, Device):
         return None
     return (
-        device_model.objects.select_related(*(f"user__{related}" for related in USER_RELATED))
+        device_model.objects.select_related(*(f"user__{related}" for related in USER_JOINS))
         .filter(pk=device_pk, user_id=user_id, confirmed=True)
         .first()
     )

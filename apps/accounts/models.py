@@ -8,6 +8,7 @@ from base64 import b32encode
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
+from django.contrib.sessions.base_session import AbstractBaseSession, BaseSessionManager
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -268,3 +269,53 @@ class NetworkThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.network}: {self.attempts}"
+
+
+# Who a user is, read with the user row: the reviewer profile and its facility.
+USER_JOINS = ("reviewer__facility",)
+# The device kinds a session row joins; a mark of any other kind is read apart.
+SESSION_DEVICE_FIELDS = ("totp_device", "webauthn_credential")
+SESSION_JOINS = (*(f"user__{related}" for related in USER_JOINS), *SESSION_DEVICE_FIELDS)
+
+
+def _copied_id(to) -> models.ForeignKey:
+    """A session row's copy of an id its data holds: joined on reads, never constrained."""
+    return models.ForeignKey(
+        to,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+        editable=False,
+    )
+
+
+class AccountSessionManager(BaseSessionManager):
+    def get_queryset(self) -> models.QuerySet:
+        # Reading a session is reading who is asking: the user with their reviewer profile and
+        # facility, and the device the session was verified with, come in the same query.
+        return super().get_queryset().select_related(*SESSION_JOINS)
+
+
+class AccountSession(AbstractBaseSession):
+    """A session (``apps.accounts.session_store``): Django's encoded data, plus copies of the user
+    id and the device mark it holds, written with it on every save.
+
+    The copies only decide what the session read joins; ``apps.accounts.identity`` checks every
+    joined row against the session's own data, as it would check rows it read itself. No
+    database constraint: a deleted user or device leaves an id that joins nothing, which reads
+    as absent, as the data naming it does.
+    """
+
+    user = _copied_id(settings.AUTH_USER_MODEL)
+    totp_device = _copied_id(EncryptedTOTPDevice)
+    webauthn_credential = _copied_id("django_otp_webauthn.WebAuthnCredential")
+
+    objects = AccountSessionManager()
+
+    @classmethod
+    def get_session_store_class(cls):
+        from apps.accounts.session_store import SessionStore
+
+        return SessionStore

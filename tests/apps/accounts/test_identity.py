@@ -1,4 +1,5 @@
-"""Who is asking, in one query: the checks of Django's get_user and django-otp's middleware kept."""
+"""Who is asking, read with the session in one query: the checks of Django's get_user and
+django-otp's middleware kept, and the session row's own columns trusted for nothing."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ from django.conf import settings as django_settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
-from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.identity import session_identity
 from apps.accounts.middleware import IdentityMiddleware
-from apps.accounts.models import EncryptedTOTPDevice
+from apps.accounts.models import AccountSession, EncryptedTOTPDevice
 from apps.accounts.selectors import reviewer_profile
+from apps.accounts.session_store import SessionStore
 
 pytestmark = pytest.mark.django_db
 
@@ -26,32 +28,71 @@ BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def session_of(persona, *, device_id: object = None) -> SessionStore:
+    """A saved session of ``persona``, opened again by its key as a request's would be."""
     session = SessionStore()
     session[SESSION_KEY] = str(persona.user.pk)
     session[BACKEND_SESSION_KEY] = BACKEND
     session[HASH_SESSION_KEY] = persona.user.get_session_auth_hash()
     session[DEVICE_ID_SESSION_KEY] = persona.device.persistent_id if device_id is None else device_id
     session.save()
-    return session
+    return SessionStore(session.session_key)
 
 
-def test_a_verified_reviewer_is_read_with_device_reviewer_and_facility_in_one_query(alice, django_assert_num_queries):
+def test_a_verified_reviewer_is_read_with_session_device_reviewer_and_facility_in_one_query(
+    alice, django_assert_num_queries
+):
     session = session_of(alice)
-    session.load()  # the session row is the session middleware's read, not this one
     with django_assert_num_queries(1):
         user = session_identity(session=session)
         assert user.is_verified()
         assert user.otp_device == alice.device
+        assert user.otp_device.user is user
         assert reviewer_profile(user=user).facility.name == "Facility A"
 
 
 def test_staff_have_no_reviewer_profile_and_it_costs_no_query(admin, django_assert_num_queries):
     session = session_of(admin)
-    session.load()
     with django_assert_num_queries(1):
         user = session_identity(session=session)
         assert reviewer_profile(user=user) is None
     assert user.is_verified()
+
+
+def test_a_device_of_a_kind_the_session_row_does_not_join_is_read_apart(alice, django_assert_num_queries):
+    device = TOTPDevice.objects.create(user=alice.user, name="plain", confirmed=True)
+    session = session_of(alice, device_id=device.persistent_id)
+    with django_assert_num_queries(2):
+        user = session_identity(session=session)
+        assert user.otp_device == device
+        assert reviewer_profile(user=user).facility.name == "Facility A"
+    assert user.is_verified()
+
+
+def test_the_session_rows_device_column_alone_verifies_nothing(alice):
+    # Written straight into the row (as a database writer could): the data names no device.
+    session = session_of(alice, device_id="")
+    AccountSession.objects.filter(session_key=session.session_key).update(totp_device_id=alice.device.pk)
+    user = session_identity(session=session)
+    assert user.is_authenticated
+    assert not user.is_verified()
+
+
+def test_the_session_rows_user_column_does_not_change_who_is_asking(alice, bob):
+    session = session_of(alice)
+    AccountSession.objects.filter(session_key=session.session_key).update(user_id=bob.user.pk)
+    user = session_identity(session=session)
+    assert user.pk == alice.user.pk
+    assert user.is_verified()
+    assert user.otp_device == alice.device
+
+
+def test_a_device_deleted_after_sign_in_leaves_the_session_unverified(alice):
+    session = session_of(alice)
+    EncryptedTOTPDevice.objects.filter(pk=alice.device.pk).delete()
+    user = session_identity(session=session)
+    assert user.is_authenticated
+    assert not user.is_verified()
+    assert DEVICE_ID_SESSION_KEY not in session
 
 
 def test_a_session_without_a_user_is_nobody():

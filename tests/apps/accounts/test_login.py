@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apps.accounts.models import LoginThrottle
+from apps.accounts.models import AccountSession, LoginThrottle
 from tests.apps.accounts.support import LOGIN, LOGOUT, SESSION_ME
 from tests.personas import ADDRESS_A, ADDRESS_B, ADDRESS_OUTSIDE, totp_code
 from tests.support import error_code, events, last_event
@@ -44,6 +44,16 @@ def test_a_reviewer_logs_in_with_password_and_code_in_one_step(alice):
     assert client.get(SESSION_ME).status_code == 200
     event = last_event("auth.login")
     assert (event.outcome, event.actor_label, event.facility_name) == ("granted", alice.username, "Facility A")
+
+
+def test_the_session_a_login_leaves_names_its_user_and_device_and_logout_removes_it(alice):
+    client, response = login(alice)
+    assert response.status_code == 200
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    row = AccountSession.objects.get(session_key=key)
+    assert (row.user_id, row.totp_device_id, row.webauthn_credential_id) == (alice.user.pk, alice.device.pk, None)
+    assert client.post(LOGOUT).status_code == 204
+    assert not AccountSession.objects.filter(session_key=key).exists()
 
 
 def test_the_username_is_case_insensitive(alice):

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.conf import settings
-from django.contrib.sessions.models import Session
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.accounts.models import AccountSession
 from apps.accounts.services import reviewer_offboard, reviewer_reenrol
 from tests.apps.accounts.support import REVIEWER_ME, SESSION_ME
 from tests.personas import password_only, verified_client
@@ -69,9 +69,10 @@ def test_a_timed_out_session_is_deleted_server_side(alice):
     with time_machine.travel(start, tick=False) as clock:
         client = verified_client(alice)
         key = client.cookies[settings.SESSION_COOKIE_NAME].value
+        assert AccountSession.objects.filter(session_key=key).exists()
         clock.shift(timedelta(minutes=16))
         client.get(SESSION_ME)
-    assert not Session.objects.filter(session_key=key).exists()
+    assert not AccountSession.objects.filter(session_key=key).exists()
 
 
 def test_a_session_that_never_passed_login_is_refused(alice):

@@ -1,7 +1,7 @@
 """Round trips of the reviewer's hot path: a regression in them shows here, not only in the bench.
 
-Each request proves again who is asking in two reads: the session, then one query for the OTP
-device with its user, reviewer and facility (apps.accounts.identity). It then locks the lease
+Each request proves again who is asking in one read: the session row with its user, reviewer,
+facility and OTP device joined (apps.accounts.session_store, apps.accounts.identity). It then locks the lease
 with its clip and subject in one statement, changes it in one UPDATE and appends its event; the
 facility name in the event comes from the reviewer already read, not a lookup. The budgets hold
 on both databases: PostgreSQL adds the flush barrier after the commit, SQLite reads the log's
@@ -18,10 +18,10 @@ from tests.support import NEXT, body, events, lease_next
 
 pytestmark = pytest.mark.django_db
 
-# Session; device + user + reviewer + facility; the transaction; the lease; the event.
-AUDIO_QUERIES = 8
-NEXT_QUERIES = 12
-SUBMIT_QUERIES = 11
+# The session with its user, reviewer, facility and device; the transaction; the lease; the event.
+AUDIO_QUERIES = 7
+NEXT_QUERIES = 11
+SUBMIT_QUERIES = 10
 # Without Redis the shared counters live in the database, one upsert per count
 # (apps.common.counters): audio counts the reviewer's rate and the bytes served, next the rate.
 AUDIO_COUNTS = 2
