@@ -37,7 +37,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.middleware import is_verified
 from django_otp.models import Device
 
-from apps.accounts.models import SESSION_DEVICE_FIELDS, USER_JOINS, Reviewer
+from apps.accounts.models import USER_JOINS, Reviewer, device_mark_parts
 from apps.accounts.selectors import PROFILE_CACHE_ATTR
 
 
@@ -103,27 +103,27 @@ _NOT_JOINED = object()
 def _joined_device(row, persistent_id, *, user_id):
     """The confirmed device of ``user_id`` the session names, from the session row's joins;
     ``_NOT_JOINED`` when the row's device columns do not name that device."""
-    if not isinstance(persistent_id, str):
+    mark = device_mark_parts(persistent_id)
+    if mark is None:
         return None
-    for field in SESSION_DEVICE_FIELDS:
-        model = row._meta.get_field(field).related_model
-        if persistent_id == f"{model.model_label()}/{getattr(row, f'{field}_id')}":
-            device = getattr(row, field)  # joined: None when the device is gone
-            if device is None or device.user_id != user_id or not device.confirmed:
-                return None
-            device.user = row.user
-            return device
-    return _NOT_JOINED
+    field = row.device_field(mark[0])
+    if field is None or getattr(row, f"{field}_id") != mark[1]:
+        return _NOT_JOINED
+    device = getattr(row, field)  # joined: None when the device is gone
+    if device is None or device.user_id != user_id or not device.confirmed:
+        return None
+    device.user = row.user
+    return device
 
 
 def _verified_device(persistent_id, *, user_id):
     """The confirmed device of ``user_id`` the session names, with the user and reviewer; or None."""
-    if not isinstance(persistent_id, str):
+    mark = device_mark_parts(persistent_id)
+    if mark is None:
         return None
+    model_label, device_pk = mark
     try:
-        model_label, device_id = persistent_id.rsplit("/", 1)
         device_model = apps.get_model(model_label)
-        device_pk = int(device_id)
     except (ValueError, LookupError):
         return None
     if not issubclass(device_model, Device):

@@ -278,6 +278,23 @@ SESSION_DEVICE_FIELDS = ("totp_device", "webauthn_credential")
 SESSION_JOINS = (*(f"user__{related}" for related in USER_JOINS), *SESSION_DEVICE_FIELDS)
 
 
+def decimal_id(text: object) -> int | None:
+    """A primary key as a session holds it (decimal text that fits a bigint), or None."""
+    if isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    return None
+
+
+def device_mark_parts(mark: object) -> tuple[str, int] | None:
+    """A session's device mark (django-otp's ``persistent_id``, "app.model/pk") as its model
+    label and primary key; None for anything else."""
+    if not isinstance(mark, str):
+        return None
+    label, _, pk = mark.rpartition("/")
+    device_pk = decimal_id(pk)
+    return (label, device_pk) if label and device_pk is not None else None
+
+
 def _copied_id(to) -> models.ForeignKey:
     """A session row's copy of an id its data holds: joined on reads, never constrained."""
     return models.ForeignKey(
@@ -313,6 +330,14 @@ class AccountSession(AbstractBaseSession):
     webauthn_credential = _copied_id("django_otp_webauthn.WebAuthnCredential")
 
     objects = AccountSessionManager()
+
+    @classmethod
+    def device_field(cls, label: str) -> str | None:
+        """The column that joins devices of the model ``label``, if the row joins that kind."""
+        for field in SESSION_DEVICE_FIELDS:
+            if cls._meta.get_field(field).related_model.model_label() == label:
+                return field
+        return None
 
     @classmethod
     def get_session_store_class(cls):

@@ -11,7 +11,6 @@ from __future__ import annotations
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp_webauthn.utils import get_credential_model
 
 
 class SessionStore(DatabaseSessionStore):
@@ -36,18 +35,11 @@ class SessionStore(DatabaseSessionStore):
 
 
 def _with_identity_columns(row, data):
-    from apps.accounts.models import EncryptedTOTPDevice
+    from apps.accounts.models import SESSION_DEVICE_FIELDS, decimal_id, device_mark_parts
 
-    row.user_id = _row_id(data.get(SESSION_KEY))
-    label, _, device_id = str(data.get(DEVICE_ID_SESSION_KEY) or "").rpartition("/")
-    device_pk = _row_id(device_id)
-    row.totp_device_id = device_pk if label == EncryptedTOTPDevice.model_label() else None
-    row.webauthn_credential_id = device_pk if label == get_credential_model().model_label() else None
+    row.user_id = decimal_id(data.get(SESSION_KEY))
+    mark = device_mark_parts(data.get(DEVICE_ID_SESSION_KEY))
+    joined = row.device_field(mark[0]) if mark else None
+    for field in SESSION_DEVICE_FIELDS:
+        setattr(row, f"{field}_id", mark[1] if field == joined else None)
     return row
-
-
-def _row_id(text: object) -> int | None:
-    """A primary key as the session writes it (decimal text), or None for anything else."""
-    if isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 18:
-        return int(text)
-    return None
