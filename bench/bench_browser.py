@@ -1,4 +1,4 @@
-"""The workbench's first load, measured in real headless Chromium against gunicorn on 127.0.0.1.
+"""The workbench's first load, measured in real headless Chromium against the shipped server on 127.0.0.1.
 
 A seeded SQLite database in a temporary folder, the spoken demo clips, one enrolled reviewer
 (invite, password, TOTP: the real API). Each run opens /review/ in a fresh browser context (cold
@@ -10,9 +10,9 @@ until the first clip is playable (lease, audio fetched, player ready) is reporte
 Baseline, same run and browser: navigating to /healthz (a 16-byte JSON answer).
 
 Then what an open workbench costs the server: it asks for its lease's state every 750 ms (an
-opt-out is heard within a second) with a plain GET, never a held connection, so gunicorn's sync
-workers are never tied up. Measured: the status endpoint's throughput on the 2 sync workers
-(baseline /healthz, same load), the polls one open workbench sends, and the gunicorn workers' CPU
+opt-out is heard within a second) with a plain GET, never a held connection, so a worker running
+one request at a time is never tied up. Measured: the status endpoint's throughput on the 2
+workers (baseline /healthz, same load), the polls one open workbench sends, and the workers' CPU
 time over a window with one open workbench against the same window with none.
 """
 
@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import cpu_seconds_of_children, free_port, gunicorn, manage, percentile, run_load, table  # noqa: E402
+from bench.common import cpu_seconds_of_children, free_port, manage, percentile, run_load, shipped, table  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -147,7 +147,7 @@ def measure(cookies: list[dict]) -> tuple[list[dict], list[float]]:
     baseline: list[float] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        # One warm-up load so that gunicorn's workers and SQLite's page cache are not what we measure.
+        # One warm-up load so that the server's workers and SQLite's page cache are not what we measure.
         for index in range(RUNS + 1):
             context = browser.new_context(base_url=base)
             context.add_cookies(cookies)
@@ -244,7 +244,7 @@ def seed_and_measure(env: dict[str, str]) -> tuple[list[dict], list[float], dict
         (datetime.now(UTC).date() + timedelta(days=30)).isoformat(),
     ).split()[-1]
     manage(env, "seed_demo")
-    with gunicorn(env, port=PORT) as server:
+    with shipped(env, port=PORT) as server:
         cookies = enrol_and_login(invite_url)
         runs, baseline = measure(cookies)
         assignment = current_assignment(cookies)

@@ -1,8 +1,8 @@
 """Several nodes: the reviewer loop through nginx on one node vs two, and ingest to S3 vs a folder.
 
 The stack of tools/cluster.py (SeaweedFS with S3, a SoftHSM2 token, a throwaway database on the
-local PostgreSQL, a Celery worker on Redis, nginx in front of two gunicorn nodes with 2 sync
-workers each, both on S3 and the pkcs11 keys), plus a third node, "folder", whose blobs are in a
+local PostgreSQL, a Celery worker on Redis, nginx in front of two web nodes (config/server.py)
+with 2 workers each, both on S3 and the pkcs11 keys), plus a third node, "folder", whose blobs are in a
 local folder. Every request goes through nginx. In one run:
 
 1. Ingest: BENCH_CLUSTER_CLIPS (400) clips of 64 KiB per store, 4 clients, to node a (S3,
@@ -12,7 +12,7 @@ local folder. Every request goes through nginx. In one run:
    signed in through the invite flow: BENCH_CLUSTER_SECONDS (15) through nginx's port pinned to
    node a, as long through the port balancing nodes a and b round robin, and node a again. Loops/s, and the
    CPU seconds of the database (the backends connected to the bench database, listed from
-   pg_stat_activity every 0.2 s, their ticks from /proc), of the gunicorn nodes, and of the rest of the stack (nginx,
+   pg_stat_activity every 0.2 s, their ticks from /proc), of the web nodes, and of the rest of the stack (nginx,
    SeaweedFS, the worker, the relay): the database's share is of the stack's CPU, the load
    generator (this process) left out. Expect little
    gain on two cores; what the figure shows is that nothing serialises across nodes.

@@ -1,4 +1,4 @@
-"""Identity: login throughput and the cost of the per-request facility check, under gunicorn.
+"""Identity: login throughput and the cost of the per-request facility check, under the shipped server.
 
 1. Login (password + TOTP in one call, Argon2id as in production) at c=8, against the same run's
    baseline: a bare view that only looks the user up and checks the password (the hash is the
@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bench_env, free_port, gunicorn, manage, percentile, run_load, table  # noqa: E402
+from bench.common import bench_env, free_port, manage, percentile, run_load, shipped, table  # noqa: E402
 
 USERS = int(os.environ.get("BENCH_IDENTITY_USERS", "48"))
 CONCURRENCY = int(os.environ.get("BENCH_IDENTITY_CONCURRENCY", "8"))
@@ -80,7 +80,7 @@ def main() -> None:
     urls = [word for word in output.split() if "/invite/" in word]
     tokens = [url.split("#", 1)[1] for url in urls]
 
-    with gunicorn(env, port=PORT):
+    with shipped(env, port=PORT):
         conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
         csrf = csrf_token(conn)
         json_headers = {"Content-Type": "application/json", "X-CSRFToken": csrf, "Cookie": f"csrftoken={csrf}"}
@@ -193,7 +193,7 @@ def main() -> None:
 
     database = "PostgreSQL" if env["DATABASE_URL"].startswith("postgres") else "SQLite"
     print(
-        f"identity, 2 gunicorn workers, {database}, Argon2id (Django defaults), {attempts} logins "
+        f"identity, 2 workers as shipped, {database}, Argon2id (Django defaults), {attempts} logins "
         f"of {USERS} reviewers at c={CONCURRENCY}; probes: {PROBES} requests each at c=1, interleaved"
     )
     ms = 1000.0

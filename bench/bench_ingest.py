@@ -1,11 +1,11 @@
-"""Ingest throughput: 1,000 ten-second 16 kHz WAV clips through HTTP under gunicorn.
+"""Ingest throughput: 1,000 ten-second 16 kHz WAV clips through HTTP under the shipped server.
 
 Baseline, same run: a bare Django view that stores the same upload unencrypted through the
 same storage, with no validation, no key and no event. Target: ingest >= 0.6x the baseline.
-BENCH_BASELINE_TREE=<another checkout> serves that code's ingest too (a second gunicorn on the
+BENCH_BASELINE_TREE=<another checkout> serves that code's ingest too (a second server on the
 same database and keys), in the same rounds.
 With SoftHSM2 installed (and BENCH_INGEST_PKCS11 not 0), ingest once more through a second
-gunicorn whose keys are in a SoftHSM2 token (the pkcs11 provider: one C_Encrypt per clip). Every
+server whose keys are in a SoftHSM2 token (the pkcs11 provider: one C_Encrypt per clip). Every
 path takes its turn in each of the rounds so a noisy neighbour hits all alike. Target: pkcs11
 >= 0.9x local.
 """
@@ -30,10 +30,10 @@ from bench.common import (  # noqa: E402
     baseline_tree,
     bench_env,
     free_port,
-    gunicorn,
     manage,
     percentile,
     run_load,
+    shipped,
     softhsm_env,
     table,
 )
@@ -103,12 +103,12 @@ def main() -> None:
     if hsm_env:
         sides.append(("ingest, keys in SoftHSM2 (pkcs11)", PKCS11_PORT, "/api/v1/clips", auth))
     with contextlib.ExitStack() as stack:
-        stack.enter_context(gunicorn(env, port=PORT))
+        stack.enter_context(shipped(env, port=PORT))
         if base_root:
             # The same database and keys: only the code differs.
-            stack.enter_context(gunicorn(env, port=BASELINE_TREE_PORT, root=base_root))
+            stack.enter_context(shipped(env, port=BASELINE_TREE_PORT, root=base_root))
         if hsm_env:
-            stack.enter_context(gunicorn(hsm_env, port=PKCS11_PORT))
+            stack.enter_context(shipped(hsm_env, port=PKCS11_PORT))
         # Warm every path (imports, connections) before measuring.
         for _, port, path, headers in sides:
             run_load(port=port, requests=20, concurrency=2, make_request=post(path, headers))
@@ -124,7 +124,7 @@ def main() -> None:
                 totals[name][2] += failed
     database = "PostgreSQL" if env["DATABASE_URL"].startswith("postgres") else "SQLite"
     size = len(body) // 1024
-    print(f"{CLIPS} clips of 10 s 16 kHz WAV ({size} KiB), c={CONCURRENCY}, 2 gunicorn workers, {database}")
+    print(f"{CLIPS} clips of 10 s 16 kHz WAV ({size} KiB), c={CONCURRENCY}, 2 workers as shipped, {database}")
     rates = {name: len(latencies) / seconds for name, (seconds, latencies, _) in totals.items()}
     base_rate = rates[sides[0][0]]
     this_rate = rates[sides[1][0]]

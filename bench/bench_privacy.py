@@ -5,7 +5,7 @@ Each measurement runs on a subject of its own with the same number of queued cli
 other subjects' rows, so every statement works on an index of realistic size.
 
 - opt-out through the service (``subject_opt_out``: subject lock, row locks on the withdrawn
-  clips, lease revocation, crypto-shred, one aggregate event) and through HTTP under gunicorn
+  clips, lease revocation, crypto-shred, one aggregate event) and through HTTP under the shipped server
   (``PUT /api/v1/subjects/{id}/opt-out``, until the response arrives). Target: < 2 s.
 - deletion through the service and through HTTP (``DELETE /api/v1/subjects/{id}/clips``), in clips/s.
 - baseline, same run: the bare ``UPDATE`` that a withdrawal or deletion needs at the least (status
@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bench_env, free_port, gunicorn, manage, table  # noqa: E402
+from bench.common import bench_env, free_port, manage, shipped, table  # noqa: E402
 
 CLIPS = int(os.environ.get("BENCH_PRIVACY_CLIPS", "100000"))
 PORT = free_port()
@@ -136,7 +136,7 @@ def main() -> None:
     assert deleted == CLIPS, deleted
     connection.close()
 
-    with gunicorn(env, port=PORT):
+    with shipped(env, port=PORT):
         http_optout, status, body = http_call("PUT", "/api/v1/subjects/http-optout/opt-out", key)
         assert status == 200, body
         assert json.loads(body)["withdrawn"] == CLIPS, body
@@ -157,7 +157,7 @@ def main() -> None:
             verdict(svc_optout),
         ),
         (
-            "opt-out: HTTP PUT, gunicorn",
+            "opt-out: HTTP PUT, shipped server",
             f"{http_optout:.2f}",
             f"{CLIPS / http_optout:,.0f}",
             f"{base_optout / http_optout:.2f}x",
@@ -172,7 +172,7 @@ def main() -> None:
             "",
         ),
         (
-            "deletion: HTTP DELETE, gunicorn",
+            "deletion: HTTP DELETE, shipped server",
             f"{http_delete:.2f}",
             f"{CLIPS / http_delete:,.0f}",
             f"{base_delete / http_delete:.2f}x",

@@ -1,10 +1,10 @@
-"""The review workflow under gunicorn (2 workers) on 127.0.0.1, PostgreSQL when available.
+"""The review workflow under the shipped server (2 workers) on 127.0.0.1, PostgreSQL when available.
 
 1. Audio delivery of a 320 KiB clip with every check (session, OTP, facility network, lease,
    policy, rate limit), its access event and the lease extension committed before the first
    byte, and segmented decryption, against a bare Django view that serves the same bytes from a
    plain file with no checks, in the same run. Target >= 0.4x. With SoftHSM2 installed (and
-   BENCH_REVIEWS_PKCS11 not 0), the same through a second gunicorn whose keys are in a SoftHSM2
+   BENCH_REVIEWS_PKCS11 not 0), the same through a second server whose keys are in a SoftHSM2
    token (the pkcs11 provider: one C_Decrypt per request), for 8 more reviewers leasing clips
    wrapped there. Target >= 0.9x local.
 2. The reviewer loop (next -> the whole audio -> submit a transcript), each thread its own
@@ -15,12 +15,12 @@
    queued clips (rows bulk-inserted directly). Target: p99 grows < 2x.
 
 BENCH_BASELINE_TREE=<another checkout> (e.g. a git worktree of the commit to compare with)
-serves that code too, from a second gunicorn on the same database, keys and sessions: its audio
+serves that code too, as it shipped (bench/common.py, ``shipped``), on the same database, keys and sessions: its audio
 requests interleave with this checkout's, and the loops take turns with this checkout's in
 BENCH_REVIEWS_LOOP_ROUNDS (2) rounds. The server choice, measured in the same run:
 BENCH_REVIEWS_GTHREAD=N adds this checkout under 2 gunicorn gthread workers of N threads each,
-BENCH_REVIEWS_GRANIAN=1 under granian's WSGI interface with 2 workers, to the audio phase (each
-beside a bare view on the same server) and to the loops.
+BENCH_REVIEWS_SYNC=1 under 2 gunicorn sync workers, to the audio phase (each beside a bare view on
+the same server) and to the loops; this checkout itself is served as it ships (config/server.py).
 
 Every request goes to 127.0.0.1; every phase is bounded in requests and in time.
 Environment: BENCH_REVIEWS_AUDIO_REQUESTS (1000), BENCH_REVIEWS_LOOPS (1200 at c=8; c=1 runs a
@@ -54,11 +54,11 @@ from bench.common import (  # noqa: E402
     baseline_tree,
     bench_env,
     free_port,
-    granian,
     gunicorn,
     manage,
     percentile,
     run_load,
+    shipped,
     softhsm_env,
     table,
 )
@@ -74,7 +74,7 @@ OTHER_SERVERS = [
         if GTHREAD_THREADS
         else []
     ),
-    *([("granian", free_port(), granian)] if os.environ.get("BENCH_REVIEWS_GRANIAN") == "1" else []),
+    *([("gunicorn sync", free_port(), gunicorn)] if os.environ.get("BENCH_REVIEWS_SYNC") == "1" else []),
 ]
 LOOP_ROUNDS = int(os.environ.get("BENCH_REVIEWS_LOOP_ROUNDS", "2"))
 CONCURRENCY = 8
@@ -447,21 +447,21 @@ def main() -> None:
     timer_session = session_headers(*timer)
     loops_c1 = max(LOOPS // 4, 1)
     base_root = baseline_tree()
-    servers = [("this checkout, sync", PORT)]
+    servers = [("this checkout", PORT)]
     if base_root:
-        servers.append((f"baseline {base_root.name}, sync", BASELINE_TREE_PORT))
+        servers.append((f"baseline {base_root.name}", BASELINE_TREE_PORT))
     servers += [(f"this checkout, {name}", port) for name, port, _ in OTHER_SERVERS]
     queue_clips((loops_c1 + LOOPS) * len(servers) + 2 * CONCURRENCY * LOOP_ROUNDS, audio)
 
     with contextlib.ExitStack() as stack:
-        stack.enter_context(gunicorn(env, port=PORT))
+        stack.enter_context(shipped(env, port=PORT))
         if base_root:
-            # The same database, keys and clips: only the code differs.
-            stack.enter_context(gunicorn(env, port=BASELINE_TREE_PORT, root=base_root))
+            # The same database, keys and clips: only the code (and the server it ships with) differs.
+            stack.enter_context(shipped(env, port=BASELINE_TREE_PORT, root=base_root))
         for _, port, start in OTHER_SERVERS:
             stack.enter_context(start(env, port=port))
         if hsm_env:
-            stack.enter_context(gunicorn(hsm_env, port=PKCS11_PORT))
+            stack.enter_context(shipped(hsm_env, port=PKCS11_PORT))
         send = per_connection(stream_sessions, audio_paths)
         senders = [(PORT, baseline_request), (PORT, send)]
         if base_root:
@@ -502,7 +502,7 @@ def main() -> None:
             ]
 
     database = "PostgreSQL" if postgres else "SQLite"
-    print(f"review workflow, gunicorn 2 workers on 127.0.0.1, {database}, clip {CLIP_BYTES // 1024} KiB WAV")
+    print(f"review workflow, 2 workers as shipped on 127.0.0.1, {database}, clip {CLIP_BYTES // 1024} KiB WAV")
     print()
     audio_rows = [
         ("baseline: bare view, plain file", f"{base_rate:.0f}", ms(base_lat, 50), str(base_fail), "1.00x"),
@@ -533,7 +533,7 @@ def main() -> None:
                 f"{other_rate:.0f}",
                 ms(other_lat, 50),
                 str(other_fail),
-                f"{other_rate / bare_rate:.2f}x of the bare view on {name}; {other_rate / rate:.2f}x sync",
+                f"{other_rate / bare_rate:.2f}x of the bare view on {name}; {other_rate / rate:.2f}x shipped",
             ),
         ]
     audio_rows += [

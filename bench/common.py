@@ -79,32 +79,37 @@ def baseline_tree() -> Path | None:
 
 
 @contextlib.contextmanager
-def gunicorn(
-    env: dict[str, str], *, port: int, workers: int = 2, threads: int = 1, root: Path = ROOT
-) -> Iterator[subprocess.Popen]:
-    """gunicorn serving the checkout at ``root``: sync workers, or gthread ones when ``threads`` > 1."""
-    worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
-    command = ["-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
-    with _serving([*command, *worker_class, "--log-level", "warning"], env, port=port, root=root) as server:
-        yield server
-
-
-@contextlib.contextmanager
-def granian(env: dict[str, str], *, port: int, workers: int = 2, root: Path = ROOT) -> Iterator[subprocess.Popen]:
-    """granian (a Rust HTTP server) serving the same WSGI application with ``workers`` processes,
-    each running one request at a time in Python, as a sync gunicorn worker does."""
-    command = [
-        *("-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)),
-        *("--workers", str(workers), "--blocking-threads", "1", "--log-level", "warning", "--no-access-log"),
-        "config.wsgi:application",
-    ]
+def shipped(env: dict[str, str], *, port: int, workers: int = 2, root: Path = ROOT) -> Iterator[subprocess.Popen]:
+    """The checkout at ``root`` served as it ships: config/server.py (granian), or, in a checkout
+    from before it, gunicorn's sync workers with that checkout's config/gunicorn.conf.py. The
+    access log goes to /dev/null, written as in production."""
+    if (root / "config" / "server.py").exists():
+        command = ["-m", "config.server", "--port", str(port), "--workers", str(workers)]
+    else:
+        command = ["-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]
+        command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--access-logfile", "-"]
     with _serving(command, env, port=port, root=root) as server:
         yield server
 
 
 @contextlib.contextmanager
+def gunicorn(
+    env: dict[str, str], *, port: int, workers: int = 2, threads: int = 1, root: Path = ROOT
+) -> Iterator[subprocess.Popen]:
+    """gunicorn serving the checkout at ``root``: sync workers, or gthread ones when ``threads`` > 1
+    (for the server comparison; the access log as the shipped server writes one)."""
+    worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
+    command = ["-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    command += ["--access-logfile", "-", "--log-level", "warning"]
+    with _serving([*command, *worker_class], env, port=port, root=root) as server:
+        yield server
+
+
+@contextlib.contextmanager
 def _serving(arguments: list[str], env: dict[str, str], *, port: int, root: Path) -> Iterator[subprocess.Popen]:
-    server = subprocess.Popen([sys.executable, *arguments], cwd=root, env={**env, "PYTHONPATH": str(root)})
+    server = subprocess.Popen(
+        [sys.executable, *arguments], cwd=root, env={**env, "PYTHONPATH": str(root)}, stdout=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -116,7 +121,7 @@ def _serving(arguments: list[str], env: dict[str, str], *, port: int, root: Path
             except OSError:
                 time.sleep(0.2)
         else:
-            raise SystemExit(f"{arguments[1]} did not come up")
+            raise SystemExit(f"{' '.join(arguments[:2])} did not come up")
         yield server
     finally:
         server.terminate()

@@ -4,15 +4,16 @@ Everything is on loopback, on free ports, in a temporary folder, and stops by it
 failure, a time-out or Ctrl+C): SeaweedFS with its S3 gateway (tests/seaweedfs.py), a SoftHSM2
 token (tests/softhsm.py) holding keys made by ``manage.py create_master_keys``, a fresh database
 on the given PostgreSQL server (``DATABASE_URL``'s, else postgres://postgres@127.0.0.1:5432),
-migrated; two gunicorn nodes (config/gunicorn.conf.py), each with a ``var/`` of its own, both on
-S3 storage and the pkcs11 key provider; one Celery worker with beat, the outbox relay loop and the audit sealer loop on
-a Redis database of its own (``CLUSTER_REDIS_URL``, default redis://127.0.0.1:6379/14, flushed
-before and after); and Debian's nginx balancing the two nodes round robin, no stickiness.
+migrated; two web nodes (config/server.py, 2 workers each), each with a ``var/`` of its own,
+both on S3 storage and the pkcs11 key provider; one Celery worker with beat, the outbox relay
+loop and the audit sealer loop on a Redis database of its own (``CLUSTER_REDIS_URL``, default
+redis://127.0.0.1:6379/14, flushed before and after); and Debian's nginx balancing the two nodes
+round robin, no stickiness.
 
 Every request goes through nginx: the balanced port for the load, and one port pinned to each
 node for the steps that must reach a given node. nginx names the node that answered in an
 ``X-Reviewsvc-Node`` header (from ``$upstream_addr``); requests per node are also counted from
-each node's gunicorn access log. The run: 8 reviewers enrol through the invite flow (accept,
+each node's access log. The run: 8 reviewers enrol through the invite flow (accept,
 confirm, sign in with password and TOTP) and loop next -> audio -> transcript while the backend
 ingests; an opt-out lands while a reviewer holds a lease; ``manage.py rotate_master_key`` runs
 with node A's environment while node B takes ingest; a subject export is built by the worker and
@@ -134,11 +135,12 @@ class Processes:
     def __init__(self) -> None:
         self.started: list[tuple[str, subprocess.Popen]] = []
 
-    def start(self, name: str, command: list[str], *, env: dict, log: Path, cwd: Path = ROOT) -> subprocess.Popen:
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+    def start(
+        self, name: str, command: list[str], *, env: dict, log: Path, cwd: Path = ROOT, stdout: Path | None = None
+    ) -> subprocess.Popen:
+        """Standard error to ``log``; standard output there too, or to ``stdout`` if given."""
+        with log.open("ab") as errors, (stdout or log).open("ab") as out:
+            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=errors, start_new_session=True)
         self.started.append((name, process))
         return process
 
@@ -562,11 +564,10 @@ def start_stack(
         var = Path(env["REVIEWSVC_VAR_DIR"])
         run.processes.start(
             f"node {name}",
-            [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "config.wsgi:application"]
-            + ["--bind", f"127.0.0.1:{run.ports[name]}", "--workers", "2", "--forwarded-allow-ips", ""]
-            + ["--access-logfile", str(var / "access.log"), "--error-logfile", str(var / "error.log")],
+            [str(BIN / "python"), "-m", "config.server", "--port", str(run.ports[name]), "--workers", "2"],
             env=env,
-            log=var / "gunicorn.log",
+            log=var / "error.log",
+            stdout=var / "access.log",
         )
     worker = run.envs["worker"] = node_env(common, base / "worker")
     worker_var = Path(worker["REVIEWSVC_VAR_DIR"])
@@ -733,7 +734,7 @@ def invariants(run: Run, reviewers: list[Reviewer], tally: Tally, scenario: Scen
 
 def table(run: Run, tally: Tally, reviewers: list[Reviewer], results, loop_seconds: float, seconds: float) -> str:
     logged = access_log_lines(run)
-    lines = ["| Requests per node | gunicorn access log | X-Reviewsvc-Node header |", "|---|---|---|"]
+    lines = ["| Requests per node | access log | X-Reviewsvc-Node header |", "|---|---|---|"]
     lines += [f"| node {name} | {logged[name]} | {tally.by_node.get(name, 0)} |" for name in NODES]
     loops = sum(r.loops for r in reviewers)
     lines += [

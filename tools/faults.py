@@ -1,10 +1,10 @@
 """make faults: the service under injected faults, then the invariants that must have held.
 
 Everything runs on loopback, on free ports, in a temporary folder, and stops by itself:
-its own PostgreSQL cluster (initdb) and redis-server (never the machine's shared ones), gunicorn
-with two workers, a Celery worker with beat, and the outbox relay loop. While a reviewer loop,
+its own PostgreSQL cluster (initdb) and redis-server (never the machine's shared ones), the web
+server with two workers, a Celery worker with beat, and the outbox relay loop. While a reviewer loop,
 an ingest loop and a privacy loop (opt-outs, deletions, exports) send requests, it stops and
-starts Redis, kills and restarts the Celery worker, kills one gunicorn worker, restarts
+starts Redis, kills and restarts the Celery worker, kills one web worker, restarts
 PostgreSQL, and fills the blob storage (a size-capped tmpfs) to ENOSPC. Then it lets the outbox
 drain and the access log's sealer catch up, and checks: every clip readable or deliberately
 shredded, every committed opt-out in force, no orphan blob past the grace period, no double
@@ -120,7 +120,7 @@ class Redis:
 
 
 class Service:
-    """gunicorn, the Celery worker with beat, and the outbox relay loop."""
+    """The web server (config/server.py), the Celery worker with beat, and the outbox relay loop."""
 
     def __init__(self, base: Path, env: dict) -> None:
         self.base, self.env = base, env
@@ -134,8 +134,7 @@ class Service:
 
     def start_web(self) -> None:
         self.web = subprocess.Popen(
-            [str(BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}", "--workers", "2"]
-            + ["--timeout", "30", "--graceful-timeout", "5"],
+            [str(BIN / "python"), "-m", "config.server", "--port", str(self.port), "--workers", "2"],
             cwd=ROOT,
             env=self.env,
             stdout=self.log("web"),
@@ -175,7 +174,7 @@ class Service:
         return [int(pid) for pid in children]
 
     def stop(self) -> None:
-        # Each runs in a process group of its own: its children (gunicorn's and Celery's workers,
+        # Each runs in a process group of its own: its children (the server's and Celery's workers,
         # beat) go with it, also those a SIGKILLed parent left behind.
         for process in (self.web, self.worker, self.relay):
             if process:
@@ -461,7 +460,7 @@ class Faults:
         self.service.start_worker()
         time.sleep(3)
 
-        self.fault("one of two gunicorn workers SIGKILLed (the master starts another)")
+        self.fault("one of two web workers SIGKILLed (the server starts another)")
         os.kill(self.service.web_workers()[0], signal.SIGKILL)
         time.sleep(4)
 

@@ -144,8 +144,7 @@ def test_under_production_settings_the_health_endpoints_answer_plain_http_with_t
     assert login == 301  # everything else still goes to https
 
 
-def test_the_image_runs_gunicorn_with_the_shipped_config_and_explicit_forwarded_allow_ips():
+def test_the_image_serves_through_the_shipped_launcher():
     dockerfile = (ROOT / "Dockerfile").read_text()
     command = json.loads(re.search(r"^CMD (\[.*?\])$", dockerfile, re.S | re.M).group(1).replace("\\\n", ""))
-    assert command[:3] == ["gunicorn", "-c", "config/gunicorn.conf.py"]
-    assert command[command.index("--forwarded-allow-ips") + 1] == ""
+    assert command[:3] == ["python", "-m", "config.server"]

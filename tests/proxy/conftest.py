@@ -1,12 +1,13 @@
-"""A real nginx in front of gunicorn: TLS with client certificates from a CA made here.
+"""A real nginx in front of the shipped server: TLS with client certificates from a CA made here.
 
 Started once per session (``proxy``): Debian's nginx on a free 127.0.0.1 port with
 ``ssl_verify_client on``, the repository's ``deploy/nginx/reviewsvc-proxy.conf`` included as
-shipped, connecting to gunicorn from 127.0.0.2 (``proxy_bind``), the only trusted proxy. A test
-client connects from 127.0.0.1, so a request sent straight to gunicorn comes from an untrusted
-peer. gunicorn is another process, so it needs the tests' PostgreSQL database (on SQLite it
-would not see the tests' data), shares the test process's var/ and has keys of its own, which
-the tests use too (the key file, or a label prefix in the run's token).
+shipped, connecting to the server (``config/server.py``) from 127.0.0.2 (``proxy_bind``), the
+only trusted proxy. A test client connects from 127.0.0.1, so a request sent straight to the
+server comes from an untrusted peer. The server is another process, so it needs the tests'
+PostgreSQL database (on SQLite it would not see the tests' data), shares the test process's var/
+and has keys of its own, which the tests use too (the key file, or a label prefix in the run's
+token).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class Client:
 
     stack: ProxyStack
     cert: Issued | None = None
-    direct: bool = False  # straight to gunicorn, bypassing the proxy
+    direct: bool = False  # straight to the server, bypassing the proxy
     cookies: dict[str, str] = field(default_factory=dict)
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -140,7 +141,7 @@ class ProxyStack:
     port: int
     upstream_port: int
     ca: CertificateAuthority
-    keys: dict[str, str]  # what gunicorn was given: the key file, or the token and a label prefix
+    keys: dict[str, str]  # what the server was given: the key file, or the token and a label prefix
 
     def client(self, cert: Issued | None = None, *, direct: bool = False) -> Client:
         return Client(stack=self, cert=cert, direct=direct)
@@ -154,7 +155,7 @@ def proxy(request, django_db_setup, django_db_blocker, tmp_path_factory):
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (DATABASE_URL): gunicorn is another process and must see the tests' data")
+        pytest.skip("needs PostgreSQL (DATABASE_URL): the server is another process and must see the tests' data")
     tmp = tmp_path_factory.mktemp("proxy")
     tmp.chmod(0o755)  # nginx's workers (not root) write their temp files here
     ca = CertificateAuthority()
@@ -174,22 +175,10 @@ def proxy(request, django_db_setup, django_db_blocker, tmp_path_factory):
             "REVIEWSVC_TRUSTED_PROXIES": f"{PROXY_BIND}/32",
         }
         upstream = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{upstream_port}",
-                "--workers",
-                "1",
-                "--threads",
-                "4",
-                "--log-level",
-                "warning",
-            ],
+            [sys.executable, "-m", "config.server", "--port", str(upstream_port), "--workers", "1"],
             cwd=ROOT,
             env=env,
+            stdout=subprocess.DEVNULL,
         )
         user = "user nobody nogroup;" if os.geteuid() == 0 else ""
         (tmp / "nginx.conf").write_text(
@@ -203,7 +192,7 @@ def proxy(request, django_db_setup, django_db_blocker, tmp_path_factory):
             stderr=(tmp / "nginx.stderr").open("wb"),
         )
         try:
-            wait_for(lambda: _healthy(upstream_port), "gunicorn")
+            wait_for(lambda: _healthy(upstream_port), "the server")
             wait_for(
                 lambda: nginx.poll() is None and socket.create_connection(("127.0.0.1", port), 1).close() is None,
                 "nginx",
@@ -222,7 +211,7 @@ def proxy(request, django_db_setup, django_db_blocker, tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _shared_keys(request, settings):
-    """The tests and gunicorn seal and MAC with the same keys (the suite's default is per test)."""
+    """The tests and the server seal and MAC with the same keys (the suite's default is per test)."""
     if "proxy" in request.fixturenames:
         use_server_keys(settings, request.getfixturevalue("proxy").keys)
 

@@ -83,7 +83,7 @@ def test_a_client_cert_header_sent_by_the_client_never_counts(proxy, site):
     # Through the proxy, with a certificate of its own: the proxy replaces the header.
     response = proxy.client(certs["stranger"]).login(kim.username, kim.password, totp_code(kim.device, 1), forged)
     assert (response.status, response.body["error"]["code"]) == (403, "workstation_not_enrolled")
-    # Straight to gunicorn: the peer is no trusted proxy, so the header is not even read.
+    # Straight to the server: the peer is no trusted proxy, so the header is not even read.
     response = proxy.client(direct=True).login(lee.username, lee.password, totp_code(lee.device, 1), forged)
     assert (response.status, response.body["error"]["code"]) == (403, "workstation_not_enrolled")
     assert AccessEvent.objects.filter(action="auth.login", reason="workstation_not_enrolled").count() == 2

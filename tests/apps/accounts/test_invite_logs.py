@@ -1,5 +1,6 @@
-"""An invite token reaches no log: a real gunicorn serves the service, a client enrols as a browser
-would, and every log the service wrote (access log, error log with Django's warnings) is searched."""
+"""An invite token reaches no log: the shipped launcher (config/server.py) serves the service, a
+client enrols as a browser would, and every log the service wrote (access log, error log with
+Django's warnings) is searched."""
 
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ from tests.softhsm import server_keys
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
-pytestmark = pytest.mark.gunicorn
+pytestmark = pytest.mark.server
 
 
 @pytest.fixture(scope="module")
 def served(request, tmp_path_factory):
-    """The service under gunicorn with the shipped config, on its own SQLite database and keys."""
+    """The service as config/server.py serves it, on its own SQLite database and keys."""
     var = tmp_path_factory.mktemp("invite-logs")
     with server_keys(request, var / "keys.json") as keys:
         yield from _served(var, keys)
@@ -62,15 +63,12 @@ def _served(var: Path, keys: dict[str, str]):
     )
     link = output.strip().splitlines()[-1].split()[-1]
     port = free_port()
-    logs = {"access": var / "access.log", "error": var / "error.log", "stderr": var / "stderr.log"}
-    with open(logs["stderr"], "wb") as stderr:
+    # The launcher writes the access log to standard output, every other log to standard error.
+    logs = {"access": var / "access.log", "error": var / "error.log"}
+    with open(logs["access"], "wb") as access, open(logs["error"], "wb") as errors:
         server = subprocess.Popen(
-            [
-                sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application",
-                "--bind", f"127.0.0.1:{port}", "--workers", "1", "--forwarded-allow-ips", "",
-                "--access-logfile", str(logs["access"]), "--error-logfile", str(logs["error"]),
-            ],
-            cwd=ROOT, env=env, stdout=stderr, stderr=stderr,
+            [sys.executable, "-m", "config.server", "--port", str(port), "--workers", "1"],
+            cwd=ROOT, env=env, stdout=access, stderr=errors,
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 30
@@ -81,11 +79,11 @@ def _served(var: Path, keys: dict[str, str]):
                 except OSError:
                     time.sleep(0.2)
             else:
-                pytest.fail("gunicorn did not start: " + logs["stderr"].read_text())
+                pytest.fail("the server did not start: " + logs["error"].read_text())
             yield port, link, logs
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            server.wait(timeout=15)
 
 
 def call(port: int, method: str, path: str, body: dict | None = None, headers: dict | None = None):
@@ -133,6 +131,6 @@ def test_opening_an_invite_and_enrolling_leaves_the_token_in_no_log(served):
     written = {name: path.read_text() for name, path in logs.items()}
     assert "GET /invite/ " in written["access"]
     assert "GET /invite/[redacted]/ " in written["access"]
-    assert "Bad Request: /api/v1/invites/accept" in written["error"] + written["stderr"]
+    assert "Bad Request: /api/v1/invites/accept" in written["error"]
     for name, text in written.items():
         assert token not in text, f"the invite token is in the {name} log"

@@ -1,0 +1,66 @@
+"""Serves the service under granian, the one way every deployment starts it (the Dockerfile,
+bin/run-embedded, and the proxy, fault and cluster suites):
+
+    python -m config.server --host 127.0.0.1 --port 8000 --workers 2 [--timeout 30]
+
+This process becomes granian (``exec``), so its pid is the server's and its children are the
+workers. What the options guarantee:
+
+- WSGI with ``--blocking-threads 1``: each worker runs one request at a time in Python, which
+  the per-request deadline needs (``reviewsvc.deadline``; ``--timeout`` seconds, default 30).
+- ``--respawn-failed-workers``: a worker that dies, killed by its deadline or by anything else,
+  is replaced within about a second.
+- Logs (``config/granian-logging.json``): the access log on standard output, granian's own on
+  standard error, each handler through the filter that redacts token-shaped text. The access
+  line names client address, time, method, path (never the query string), protocol, status and
+  duration: no referrer, no user agent.
+- granian reads no X-Forwarded-* header: ``REMOTE_ADDR`` is the peer, and the app decides whom
+  to believe about the client address (REVIEWSVC_TRUSTED_PROXIES).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCESS_LOG_FORMAT = '%(addr)s [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1fms'
+
+
+def granian_arguments(*, host: str, port: int, workers: int) -> list[str]:
+    return [
+        "--interface", "wsgi",
+        "--host", host,
+        "--port", str(port),
+        "--workers", str(workers),
+        "--blocking-threads", "1",
+        "--respawn-failed-workers",
+        "--respawn-interval", "1",
+        "--workers-kill-timeout", "10",
+        "--no-ws",
+        "--log-config", str(ROOT / "config" / "granian-logging.json"),
+        "--access-log",
+        "--access-log-fmt", ACCESS_LOG_FORMAT,
+        "--working-dir", str(ROOT),
+        "config.wsgi:served_application",
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m config.server", description="Serve reviewsvc under granian.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--timeout", type=int, default=30, help="seconds a request may take; past them its worker dies")
+    options = parser.parse_args(argv)
+    if options.timeout < 1:
+        parser.error("--timeout must be at least 1 second")
+    os.environ["REVIEWSVC_REQUEST_TIMEOUT"] = str(options.timeout)
+    arguments = granian_arguments(host=options.host, port=options.port, workers=options.workers)
+    os.execv(sys.executable, [sys.executable, "-m", "granian", *arguments])  # noqa: S606 - our interpreter, fixed arguments
+
+
+if __name__ == "__main__":
+    main()

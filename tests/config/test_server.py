@@ -1,0 +1,110 @@
+"""The shipped server (config/server.py, granian): a request stuck past its deadline takes its
+worker down, and the worker the server starts in its place answers the next request."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from config.server import granian_arguments, main
+from tests.conftest import requires_postgres
+from tests.softhsm import server_keys
+from tests.support import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_server_runs_one_request_at_a_time_per_worker_and_replaces_a_dead_worker():
+    # The deadline is the worker process's alarm clock: one request at a time in each process.
+    arguments = granian_arguments(host="127.0.0.1", port=1, workers=2)
+    assert arguments[arguments.index("--blocking-threads") + 1] == "1"
+    assert "--respawn-failed-workers" in arguments
+    assert arguments[-1] == "config.wsgi:served_application"
+
+
+def test_a_deadline_under_one_second_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--timeout", "0"])
+    assert exit_info.value.code == 2
+    assert "--timeout must be at least 1 second" in capsys.readouterr().err
+
+
+def get(port: int, path: str, headers: dict[str, str] | None = None) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def wait_until_answering(port: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if get(port, "/healthz") == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"nothing answered on port {port} within {seconds} s")
+
+
+@pytest.fixture
+def served(request, transactional_db, tmp_path):
+    """config/server.py with one worker and a 2 s deadline, on the tests' PostgreSQL database."""
+    from django.db import connection
+
+    database = connection.settings_dict
+    dsn = f"postgresql://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    port = free_port()
+    with server_keys(request, tmp_path / "keys.json") as keys:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": dsn.replace("postgresql://", "postgres://"),
+            "REVIEWSVC_VAR_DIR": str(tmp_path),
+            **keys,
+        }
+        errors = tmp_path / "server.stderr"
+        with errors.open("wb") as stderr:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "config.server", "--port", str(port), "--workers", "1", "--timeout", "2"],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+            )  # fmt: skip
+        try:
+            wait_until_answering(port, 30)
+            yield port, dsn, errors
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+@requires_postgres
+@pytest.mark.server
+def test_a_request_stuck_past_its_deadline_loses_its_worker_and_the_next_request_is_answered(served):
+    port, dsn, errors = served
+    cookie = {"Cookie": f"sessionid={secrets.token_hex(16)}"}
+    assert get(port, "/review/", cookie) in {200, 302}  # in time: the session read is not stuck
+    # A hung dependency: the session table locked by another connection, with no lock timeout.
+    with psycopg.connect(dsn) as holder:
+        holder.execute("LOCK TABLE accounts_accountsession IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+            get(port, "/review/", cookie)
+        waited = time.monotonic() - started
+        holder.rollback()
+    assert 2 <= waited < 10
+    wait_until_answering(port, 15)
+    assert get(port, "/review/", cookie) in {200, 302}
+    log = errors.read_text()
+    assert "Unexpected exit from worker-1" in log
+    assert "Respawning worker-1" in log
