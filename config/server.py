@@ -8,6 +8,8 @@ workers. What the options guarantee:
 
 - WSGI with ``--blocking-threads 1``: each worker runs one request at a time in Python, which
   the per-request deadline needs (``reviewsvc.deadline``; ``--timeout`` seconds, default 30).
+- HTTP/1.1 only (``--http 1``): the proxy in front speaks nothing else to it, so HTTP/2's
+  parser and its stream floods are not exposed.
 - ``--respawn-failed-workers``: a worker that dies, killed by its deadline or by anything else,
   is replaced within about a second.
 - Logs (``config/granian-logging.json``): the access log on standard output, granian's own on
@@ -32,6 +34,7 @@ ACCESS_LOG_FORMAT = '%(addr)s [%(time)s] "%(method)s %(path)s %(protocol)s" %(st
 def granian_arguments(*, host: str, port: int, workers: int) -> list[str]:
     return [
         "--interface", "wsgi",
+        "--http", "1",
         "--host", host,
         "--port", str(port),
         "--workers", str(workers),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -22,11 +23,12 @@ from tests.support import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_server_runs_one_request_at_a_time_per_worker_and_replaces_a_dead_worker():
+def test_the_server_runs_one_request_at_a_time_per_worker_speaks_http1_only_and_replaces_dead_workers():
     # The deadline is the worker process's alarm clock: one request at a time in each process.
     arguments = granian_arguments(host="127.0.0.1", port=1, workers=2)
     assert arguments[arguments.index("--blocking-threads") + 1] == "1"
     assert "--respawn-failed-workers" in arguments
+    assert arguments[arguments.index("--http") + 1] == "1"  # no HTTP/2 parser exposed
     assert arguments[-1] == "config.wsgi:served_application"
 
 
@@ -108,3 +110,15 @@ def test_a_request_stuck_past_its_deadline_loses_its_worker_and_the_next_request
     log = errors.read_text()
     assert "Unexpected exit from worker-1" in log
     assert "Respawning worker-1" in log
+
+
+@requires_postgres
+@pytest.mark.server
+def test_an_http2_connection_preface_gets_no_http2_answer(served):
+    port, _, _ = served
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        answer = raw.recv(64)
+    # An HTTP/2 server answers the preface with a SETTINGS frame (type 4 in byte 3).
+    assert not (len(answer) >= 4 and answer[3] == 4), answer
+    assert get(port, "/healthz") == 200
