@@ -139,7 +139,9 @@ class Processes:
         self, name: str, command: list[str], *, env: dict, log: Path, cwd: Path = ROOT, stdout: Path | None = None
     ) -> subprocess.Popen:
         """Standard error to ``log``; standard output there too, or to ``stdout`` if given."""
-        with log.open("ab") as errors, (stdout or log).open("ab") as out:
+        with contextlib.ExitStack() as files:
+            errors = files.enter_context(log.open("ab"))
+            out = files.enter_context(stdout.open("ab")) if stdout else errors
             process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=errors, start_new_session=True)
         self.started.append((name, process))
         return process
