@@ -6,16 +6,18 @@ from __future__ import annotations
 import http.client
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from config.server import granian_arguments, main
+from config.server import SignalSafeServer, granian_arguments, main
 from tests.conftest import requires_postgres
 from tests.softhsm import server_keys
 from tests.support import free_port
@@ -37,6 +39,42 @@ def test_a_deadline_under_one_second_is_refused(capsys):
         main(["--timeout", "0"])
     assert exit_info.value.code == 2
     assert "--timeout must be at least 1 second" in capsys.readouterr().err
+
+
+def test_the_stop_signal_handler_takes_no_lock_so_a_second_signal_cannot_deadlock_it():
+    server = SignalSafeServer("config.wsgi:served_application", interface="wsgi")
+    # A signal handled while the main thread holds the wake-up event's lock: granian's own
+    # handler would wait for that lock for good.
+    with server.main_loop_interrupt._cond:
+        handler = threading.Thread(target=server.signal_handler_interrupt)
+        handler.start()
+        handler.join(timeout=5)
+    assert not handler.is_alive(), "the handler waited for a lock"
+    assert server.interrupt_signal
+
+
+def test_ctrl_c_and_then_a_sigterm_stop_the_server(tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "REVIEWSVC_KEY_FILE": str(tmp_path / "keys.json"),
+        "REVIEWSVC_VAR_DIR": str(tmp_path),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "config.server", "--port", str(port), "--workers", "2"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_until_answering(port, 30)
+        server.send_signal(signal.SIGINT)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=15) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
 
 
 def get(port: int, path: str, headers: dict[str, str] | None = None) -> int:
