@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import granian.cli
 from granian.server import MPServer
@@ -57,30 +59,47 @@ def granian_arguments(*, host: str, port: int, workers: int) -> list[str]:
     ]  # fmt: skip
 
 
+class _InterruptibleEvent(threading.Event):
+    """The server's wake-up event, whose untimed wait returns once ``interrupted()`` is true."""
+
+    def __init__(self, interrupted: Callable[[], bool]) -> None:
+        super().__init__()
+        self.interrupted = interrupted
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is not None:
+            return super().wait(timeout)
+        # Timed waits: a signal delivered to another thread of this process does not wake the
+        # main thread's lock wait, and its handler runs only once the main thread runs again.
+        while not super().wait(0.1):
+            if self.interrupted():
+                return True
+        return True
+
+
 class SignalSafeServer(MPServer):
     """granian's process server, whose SIGINT/SIGTERM handler only sets a flag.
 
     granian's own handler calls ``threading.Event.set()``, which takes a lock. A second signal
     handled while the first handler, or the main loop's ``Event.wait()``, held that lock (Ctrl+C
     and then run-embedded's SIGTERM, or a process-group kill and then a kill) deadlocked the main
-    process for good: it was seen once in the suite. Here the handler takes no lock, and a thread
-    of the server's wakes the main loop within 0.1 s of the flag being set.
+    process for good: it was seen once in the suite. Here the handler takes no lock, and the main
+    loop's wait looks at the flag every 0.1 s.
     """
 
-    def signal_handler_interrupt(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.main_loop_interrupt = _InterruptibleEvent(lambda: self.interrupt_signal)
+
+    def signal_handler_interrupt(self, signum: int, frame: object) -> None:
+        if os.getpid() != self.pid:
+            # A worker forked from this process, stopped before it set up handlers of its own:
+            # it ends as the signal's default action would. Set as a flag in its copy of the
+            # server, the stop was lost, and the worker served on until killed 10 s later.
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         self.interrupt_signal = True
-
-    def startup(self, spawn_target: object, target_loader: object) -> None:
-        super().startup(spawn_target, target_loader)
-        threading.Thread(target=self._wake_when_interrupted, name="interrupt-wake", daemon=True).start()
-
-    def _wake_when_interrupted(self) -> None:
-        # Again and again once interrupted: the main loop may clear the event after one wake
-        # while it respawns a worker, and must still see the interrupt when it waits next.
-        while True:
-            time.sleep(0.1)
-            if self.interrupt_signal:
-                self.main_loop_interrupt.set()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,13 +43,37 @@ def test_a_deadline_under_one_second_is_refused(capsys):
 
 def test_the_stop_signal_handler_takes_no_lock_so_a_second_signal_cannot_deadlock_it():
     server = SignalSafeServer("config.wsgi:served_application", interface="wsgi")
+    server.pid = os.getpid()
     # A signal handled while the main thread holds the wake-up event's lock: granian's own
     # handler would wait for that lock for good.
     with server.main_loop_interrupt._cond:
-        handler = threading.Thread(target=server.signal_handler_interrupt)
+        handler = threading.Thread(target=server.signal_handler_interrupt, args=(signal.SIGTERM, None))
         handler.start()
         handler.join(timeout=5)
     assert not handler.is_alive(), "the handler waited for a lock"
+    assert server.interrupt_signal
+
+
+def test_the_main_loop_sees_the_stop_flag_without_the_event_being_set():
+    server = SignalSafeServer("config.wsgi:served_application", interface="wsgi")
+    threading.Timer(0.2, setattr, (server, "interrupt_signal", True)).start()
+    started = time.monotonic()
+    assert server.main_loop_interrupt.wait()
+    assert time.monotonic() - started < 2
+    assert not server.main_loop_interrupt.is_set()  # woken by the flag alone
+
+
+def test_a_worker_stopped_before_its_own_handlers_are_set_ends_by_the_signal():
+    server = SignalSafeServer("config.wsgi:served_application", interface="wsgi")
+    server.pid = os.getpid()  # as startup() records it, before it forks the workers
+    child = os.fork()
+    if child == 0:  # the worker, still carrying the server's handler
+        server.signal_handler_interrupt(signal.SIGTERM, None)
+        os._exit(0)  # reached only if the stop was swallowed
+    _, status = os.waitpid(child, 0)
+    assert os.WIFSIGNALED(status)
+    assert os.WTERMSIG(status) == signal.SIGTERM
+    server.signal_handler_interrupt(signal.SIGTERM, None)  # the server itself only flags it
     assert server.interrupt_signal
 
 
