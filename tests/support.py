@@ -1,12 +1,19 @@
 """Helpers every area's tests share: the access log's events, a response's error code, WAV bytes,
-clips in the queue and a reviewer's lease. One copy each; import them from here."""
+clips in the queue, a reviewer's lease and the shipped server. One copy each; import them from here."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import io
 import math
 import socket
+import subprocess
+import sys
+import time
 import wave
+from collections.abc import Iterator
+from pathlib import Path
 
 from apps.audit.models import AccessEvent
 from apps.common.context import RequestContext
@@ -100,3 +107,44 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+# -- the shipped server -----------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def answers(port: int) -> bool:
+    """Whether /healthz on ``port`` answers 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def shipped_server(
+    env: dict[str, str], *, port: int, workers: int = 1, timeout: int | None = None, stdout=None, stderr=None
+) -> Iterator[subprocess.Popen]:
+    """``python -m config.server`` on ``port``, yielded once /healthz answers, stopped after."""
+    command = [sys.executable, "-m", "config.server", "--port", str(port), "--workers", str(workers)]
+    command += ["--timeout", str(timeout)] if timeout else []
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=stdout or subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 30
+        while not answers(port):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server on port {port} did not come up (exit status {server.poll()})")
+            time.sleep(0.2)
+        yield server
+    finally:
+        if server.poll() is None:
+            server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)

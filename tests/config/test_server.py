@@ -1,5 +1,5 @@
-"""The shipped server (config/server.py, granian): a request stuck past its deadline takes its
-worker down, and the worker the server starts in its place answers the next request."""
+"""The shipped server (config/server.py, granian): its options, a request stuck past its deadline
+losing its worker to a new one, HTTP/1.1 only, and stopping under any signal timing."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import os
 import secrets
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,7 +18,7 @@ import pytest
 from config.server import SignalSafeServer, granian_arguments, main
 from tests.conftest import requires_postgres
 from tests.softhsm import server_keys
-from tests.support import free_port
+from tests.support import answers, free_port, shipped_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +76,6 @@ def test_a_worker_stopped_before_its_own_handlers_are_set_ends_by_the_signal():
 
 
 def test_ctrl_c_and_then_a_sigterm_stop_the_server(tmp_path):
-    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -86,19 +83,10 @@ def test_ctrl_c_and_then_a_sigterm_stop_the_server(tmp_path):
         "REVIEWSVC_KEY_FILE": str(tmp_path / "keys.json"),
         "REVIEWSVC_VAR_DIR": str(tmp_path),
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "config.server", "--port", str(port), "--workers", "2"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_until_answering(port, 30)
+    with shipped_server(env, port=free_port(), workers=2) as server:
         server.send_signal(signal.SIGINT)
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=15) == 0
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
 
 
 def get(port: int, path: str, headers: dict[str, str] | None = None) -> int:
@@ -112,14 +100,10 @@ def get(port: int, path: str, headers: dict[str, str] | None = None) -> int:
 
 def wait_until_answering(port: int, seconds: float) -> None:
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if get(port, "/healthz") == 200:
-                return
-        except OSError:
-            pass
+    while not answers(port):
+        if time.monotonic() > deadline:
+            pytest.fail(f"nothing answered on port {port} within {seconds} s")
         time.sleep(0.2)
-    pytest.fail(f"nothing answered on port {port} within {seconds} s")
 
 
 @pytest.fixture
@@ -139,17 +123,8 @@ def served(request, transactional_db, tmp_path):
             **keys,
         }
         errors = tmp_path / "server.stderr"
-        with errors.open("wb") as stderr:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "config.server", "--port", str(port), "--workers", "1", "--timeout", "2"],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
-            )  # fmt: skip
-        try:
-            wait_until_answering(port, 30)
+        with errors.open("wb") as stderr, shipped_server(env, port=port, timeout=2, stderr=stderr):
             yield port, dsn, errors
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
 
 
 @requires_postgres

@@ -20,7 +20,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -30,7 +29,7 @@ import pytest
 
 from tests.certs import CertificateAuthority, Issued
 from tests.softhsm import server_keys, use_server_keys
-from tests.support import free_port
+from tests.support import free_port, shipped_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PROXY_SNIPPET = ROOT / "deploy" / "nginx" / "reviewsvc-proxy.conf"
@@ -174,39 +173,31 @@ def proxy(request, django_db_setup, django_db_blocker, tmp_path_factory):
             **keys,
             "REVIEWSVC_TRUSTED_PROXIES": f"{PROXY_BIND}/32",
         }
-        upstream = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [sys.executable, "-m", "config.server", "--port", str(upstream_port), "--workers", "1"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
         user = "user nobody nogroup;" if os.geteuid() == 0 else ""
         (tmp / "nginx.conf").write_text(
             NGINX_CONF.format(
                 tmp=tmp, port=port, upstream=upstream_port, bind=PROXY_BIND, snippet=PROXY_SNIPPET, user=user
             )
         )
-        nginx = subprocess.Popen(  # noqa: S603
-            [NGINX, "-c", str(tmp / "nginx.conf"), "-p", str(tmp), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=(tmp / "nginx.stderr").open("wb"),
-        )
-        try:
-            wait_for(lambda: _healthy(upstream_port), "the server")
-            wait_for(
-                lambda: nginx.poll() is None and socket.create_connection(("127.0.0.1", port), 1).close() is None,
-                "nginx",
+        with shipped_server(env, port=upstream_port):
+            nginx = subprocess.Popen(  # noqa: S603
+                [NGINX, "-c", str(tmp / "nginx.conf"), "-p", str(tmp), "-g", "daemon off;"],
+                stdout=subprocess.DEVNULL,
+                stderr=(tmp / "nginx.stderr").open("wb"),
             )
-            yield ProxyStack(tmp=tmp, port=port, upstream_port=upstream_port, ca=ca, keys=keys)
-        finally:
-            nginx.send_signal(signal.SIGQUIT)
-            upstream.terminate()
-            for process in (nginx, upstream):
+            try:
+                wait_for(
+                    lambda: nginx.poll() is None and socket.create_connection(("127.0.0.1", port), 1).close() is None,
+                    "nginx",
+                )
+                yield ProxyStack(tmp=tmp, port=port, upstream_port=upstream_port, ca=ca, keys=keys)
+            finally:
+                nginx.send_signal(signal.SIGQUIT)
                 try:
-                    process.wait(timeout=20)
+                    nginx.wait(timeout=20)
                 except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=5)
+                    nginx.kill()
+                    nginx.wait(timeout=5)
 
 
 @pytest.fixture(autouse=True)
@@ -214,12 +205,3 @@ def _shared_keys(request, settings):
     """The tests and the server seal and MAC with the same keys (the suite's default is per test)."""
     if "proxy" in request.fixturenames:
         use_server_keys(settings, request.getfixturevalue("proxy").keys)
-
-
-def _healthy(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        connection.request("GET", "/healthz")
-        return connection.getresponse().status == 200
-    finally:
-        connection.close()

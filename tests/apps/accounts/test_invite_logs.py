@@ -8,7 +8,6 @@ import base64
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.softhsm import server_keys
-from tests.support import free_port
+from tests.support import free_port, shipped_server
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.server
@@ -65,25 +64,12 @@ def _served(var: Path, keys: dict[str, str]):
     port = free_port()
     # The launcher writes the access log to standard output, every other log to standard error.
     logs = {"access": var / "access.log", "error": var / "error.log"}
-    with open(logs["access"], "wb") as access, open(logs["error"], "wb") as errors:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "config.server", "--port", str(port), "--workers", "1"],
-            cwd=ROOT, env=env, stdout=access, stderr=errors,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            else:
-                pytest.fail("the server did not start: " + logs["error"].read_text())
-            yield port, link, logs
-        finally:
-            server.terminate()
-            server.wait(timeout=15)
+    with (
+        open(logs["access"], "wb") as access,
+        open(logs["error"], "wb") as errors,
+        shipped_server(env, port=port, stdout=access, stderr=errors),
+    ):
+        yield port, link, logs
 
 
 def call(port: int, method: str, path: str, body: dict | None = None, headers: dict | None = None):
