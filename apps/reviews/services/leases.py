@@ -21,6 +21,7 @@ from apps.accounts.selectors import ReviewerSnapshot
 from apps.audit.services import event_record
 from apps.clips.models import Clip, ClipStatus
 from apps.clips.services import clip_transition, clips_transition
+from apps.common.compiled import CompiledRead
 from apps.common.context import RequestContext
 from apps.reviews import alerts, limits
 from apps.reviews.models import Assignment, AssignmentStatus
@@ -138,14 +139,21 @@ def _lease_for_update(
         )
         if not list(locked):
             return None, None
-    assignment = (
+    assignment = _LEASE_READ.first(key=key, reviewer=reviewer.user_id)
+    return (assignment, assignment.clip) if assignment else (None, None)
+
+
+# The lease with its clip and subject, the lease row locked: every audio request, heartbeat,
+# release and submit reads it, so its SQL is compiled once (apps.common.compiled).
+_LEASE_READ = CompiledRead(
+    lambda key, reviewer: (
         Assignment.objects.select_for_update(of=("self",))
         .select_related("clip__subject")
         .only(*LEASE_FIELDS)
-        .filter(pk=key, reviewer_id=reviewer.user_id)
-        .first()
-    )
-    return (assignment, assignment.clip) if assignment else (None, None)
+        .filter(pk=key, reviewer_id=reviewer)
+    ),
+    fields={"key": Assignment._meta.pk, "reviewer": Assignment._meta.get_field("reviewer")},
+)
 
 
 def _assignment_change(assignment: Assignment, **changes) -> None:
@@ -301,29 +309,37 @@ def _queue_heads(*, reviewer: ReviewerSnapshot) -> list[Clip]:
     heads = []
     for language in dict.fromkeys(reviewer.languages):
         for region in sorted(reviewer.facility_regions):
-            clip = (
-                Clip.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("subject")
-                .only(*QUEUE_FIELDS)
-                .filter(
-                    status=ClipStatus.QUEUED,
-                    language=language,
-                    region=region,
-                    subject__opted_out=False,
-                    wrapped_key__isnull=False,
-                )
-                .order_by("created_at", "id")
-                .first()
-            )
+            clip = _QUEUE_HEAD_READ.first(status=ClipStatus.QUEUED, language=language, region=region)
             if clip is not None:
                 heads.append(clip)
     return sorted(heads, key=lambda clip: (clip.created_at, str(clip.id)))
 
 
+_QUEUE_HEAD_READ = CompiledRead(
+    lambda status, language, region: (
+        Clip.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("subject")
+        .only(*QUEUE_FIELDS)
+        .filter(status=status, language=language, region=region, subject__opted_out=False, wrapped_key__isnull=False)
+        .order_by("created_at", "id")[:1]
+    ),
+    fields={
+        "status": Clip._meta.get_field("status"),
+        "language": Clip._meta.get_field("language"),
+        "region": Clip._meta.get_field("region"),
+    },
+)
+# The reviewer's lease, if any: the first read of every ``next``.
+_ACTIVE_LEASE_READ = CompiledRead(
+    lambda reviewer, status: Assignment.objects.filter(reviewer_id=reviewer, status=status).order_by("pk")[:1],
+    fields={"reviewer": Assignment._meta.get_field("reviewer"), "status": Assignment._meta.get_field("status")},
+)
+
+
 def _lease_next_once(*, reviewer: ReviewerSnapshot, context: RequestContext) -> tuple[Assignment | None, bool]:
     now = timezone.now()
     with transaction.atomic():
-        current = Assignment.objects.filter(reviewer_id=reviewer.user_id, status=AssignmentStatus.ACTIVE).first()
+        current = _ACTIVE_LEASE_READ.first(reviewer=reviewer.user_id, status=AssignmentStatus.ACTIVE)
         if current is not None and current.expires_at > now:
             return current, False
         # Lapsed leases (this reviewer's and anyone's) go back to the queue before it is read.
@@ -411,7 +427,7 @@ def assignment_retake(*, reviewer: ReviewerSnapshot, assignment_id, context: Req
             if key
             else None
         )
-        current = Assignment.objects.filter(reviewer_id=reviewer.user_id, status=AssignmentStatus.ACTIVE).first()
+        current = _ACTIVE_LEASE_READ.first(reviewer=reviewer.user_id, status=AssignmentStatus.ACTIVE)
         if ended is not None and current is not None and current.clip_id == ended.clip_id:
             return current
         clip = (
