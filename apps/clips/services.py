@@ -19,6 +19,7 @@ from django.utils import timezone
 from apps.accounts.models import ApiKey
 from apps.audit.services import event_record, event_record_refusal
 from apps.clips.models import Activation, Clip, ClipStatus, Subject
+from apps.common.compiled import CompiledUpdate
 from apps.common.context import RequestContext
 from apps.common.keys import WrappedKeyHolder, key_provider, rows_rewrap
 from apps.common.outbox import outbox_enqueue
@@ -201,21 +202,36 @@ def clips_transition(*, clips: QuerySet[Clip], to: str, shred: bool = False, now
     if to not in CLIP_TRANSITIONS:
         raise IllegalClipTransition(f"unknown clip status {to!r}")
     sources = [source for source, targets in CLIP_TRANSITIONS.items() if to in targets]
-    changes: dict = {"status": to, "status_changed_at": now or timezone.now()}
-    if shred:
-        changes |= {"wrapped_key": None, "key_version": None}
-    count = clips.filter(status__in=sources).update(**changes)
+    count = clips.filter(status__in=sources).update(**_transition_changes(to=to, shred=shred, now=now))
     if shred and count:
         outbox_enqueue(task="clips.blobs_sweep")
     return count
+
+
+def _transition_changes(*, to: str, shred: bool, now: datetime | None) -> dict:
+    changes: dict = {"status": to, "status_changed_at": now or timezone.now()}
+    if shred:
+        changes |= {"wrapped_key": None, "key_version": None}
+    return changes
+
+
+# One clip from the status it was read in: every lease and submit moves one, so the SQL is
+# compiled once. Its status must be one that may reach the new one (checked by the caller).
+_CLIP_MOVE = CompiledUpdate(
+    Clip,
+    lambda key, status: Clip.objects.filter(pk=key, status=status),
+    fields={"key": Clip._meta.pk, "status": Clip._meta.get_field("status")},
+)
 
 
 def clip_transition(*, clip: Clip, to: str, shred: bool = False, now: datetime | None = None) -> None:
     """Move the one clip ``clip`` (locked by the caller) to ``to``; raises if its status may not."""
     if not clip_transition_allowed(source=clip.status, target=to):
         raise IllegalClipTransition(f"a {clip.status} clip cannot become {to}")
-    if not clips_transition(clips=Clip.objects.filter(pk=clip.pk, status=clip.status), to=to, shred=shred, now=now):
+    if not _CLIP_MOVE.update(_transition_changes(to=to, shred=shred, now=now), key=clip.pk, status=clip.status):
         raise IllegalClipTransition(f"clip {clip.pk} is no longer {clip.status}")
+    if shred:
+        outbox_enqueue(task="clips.blobs_sweep")
     clip.status = to
     if shred:
         clip.wrapped_key = clip.key_version = None

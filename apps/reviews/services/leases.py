@@ -21,7 +21,7 @@ from apps.accounts.selectors import ReviewerSnapshot
 from apps.audit.services import event_record
 from apps.clips.models import Clip, ClipStatus
 from apps.clips.services import clip_transition, clips_transition
-from apps.common.compiled import CompiledRead
+from apps.common.compiled import CompiledRead, CompiledUpdate
 from apps.common.context import RequestContext
 from apps.reviews import alerts, limits
 from apps.reviews.models import Assignment, AssignmentStatus
@@ -131,18 +131,21 @@ def _lease_for_update(
     key = _as_uuid(assignment_id)
     if key is None:
         return None, None
-    if changes_clip:
-        locked = (
-            Clip.objects.select_for_update(of=("self",))
-            .filter(assignments__pk=key, assignments__reviewer_id=reviewer.user_id)
-            .values_list("pk", flat=True)
-        )
-        if not list(locked):
-            return None, None
+    if changes_clip and not _LEASED_CLIP_LOCK.rows(key=key, reviewer=reviewer.user_id):
+        return None, None
     assignment = _LEASE_READ.first(key=key, reviewer=reviewer.user_id)
     return (assignment, assignment.clip) if assignment else (None, None)
 
 
+# The clip of the lease, locked first by a call that will change it.
+_LEASED_CLIP_LOCK = CompiledRead(
+    lambda key, reviewer: (
+        Clip.objects.select_for_update(of=("self",))
+        .filter(assignments__pk=key, assignments__reviewer_id=reviewer)
+        .values_list("pk", flat=True)
+    ),
+    fields={"key": Assignment._meta.pk, "reviewer": Assignment._meta.get_field("reviewer")},
+)
 # The lease with its clip and subject, the lease row locked: every audio request, heartbeat,
 # release and submit reads it, so its SQL is compiled once (apps.common.compiled).
 _LEASE_READ = CompiledRead(
@@ -158,9 +161,14 @@ _LEASE_READ = CompiledRead(
 
 def _assignment_change(assignment: Assignment, **changes) -> None:
     """Write ``changes`` to the locked lease row in one UPDATE and mirror them on the instance."""
-    Assignment.objects.filter(pk=assignment.pk).update(**changes)
+    _LEASE_UPDATE.update(changes, key=assignment.pk)
     for name, value in changes.items():
         setattr(assignment, name, value)
+
+
+_LEASE_UPDATE = CompiledUpdate(
+    Assignment, lambda key: Assignment.objects.filter(pk=key), fields={"key": Assignment._meta.pk}
+)
 
 
 def _denied(
@@ -253,14 +261,28 @@ def _expire_locked(assignments: list[Assignment], *, now: datetime) -> None:
     _expire_events(assignments)
 
 
+def _due_clips(*, status: str, now: datetime):
+    return Clip.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+        assignments__status=status, assignments__expires_at__lte=now
+    )
+
+
+_DUE_CLIPS_LOCK = CompiledRead(
+    lambda status, now: _due_clips(status=status, now=now).values_list("pk", flat=True)[:EXPIRY_BATCH],
+    fields={"status": Assignment._meta.get_field("status"), "now": Assignment._meta.get_field("expires_at")},
+)
+
+
 def _lock_due(*, now: datetime, ids=None, limit: int = EXPIRY_BATCH) -> list[Assignment]:
     """Lapsed active leases, locked clip first (the order opt-out uses); locked ones are skipped."""
-    clips = Clip.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-        assignments__status=AssignmentStatus.ACTIVE, assignments__expires_at__lte=now
-    )
-    if ids is not None:
-        clips = clips.filter(assignments__pk__in=ids)
-    clip_ids = list(clips.values_list("pk", flat=True)[:limit])
+    if ids is None and limit == EXPIRY_BATCH:
+        # Every ``next`` asks this, so its SQL is compiled once.
+        clip_ids = _DUE_CLIPS_LOCK.rows(status=AssignmentStatus.ACTIVE, now=now)
+    else:
+        clips = _due_clips(status=AssignmentStatus.ACTIVE, now=now)
+        if ids is not None:
+            clips = clips.filter(assignments__pk__in=ids)
+        clip_ids = list(clips.values_list("pk", flat=True)[:limit])
     if not clip_ids:
         return []
     return list(

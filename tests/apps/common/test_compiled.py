@@ -12,7 +12,7 @@ from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from apps.accounts.models import AccountSession
-from apps.common.compiled import CompiledRead, NotCompilable
+from apps.common.compiled import CompiledRead, CompiledUpdate, NotCompilable
 from apps.facilities.models import Facility
 
 pytestmark = pytest.mark.django_db
@@ -96,10 +96,83 @@ def test_a_declared_value_the_query_does_not_use_is_refused():
         read.first(name="Lisbon Hub", country="DE")
 
 
-def test_anything_but_a_model_read_is_refused():
+def test_a_declared_value_equal_to_a_constant_of_the_query_is_refused():
+    # The first compilation alone would place "DE" on the constant; changing it shows otherwise.
+    read = CompiledRead(
+        lambda name, country: Facility.objects.filter(name=name, country="DE"),
+        fields={"name": FACILITY_NAME, "country": Facility._meta.get_field("country")},
+    )
+    with pytest.raises(NotCompilable, match="same place"):
+        read.first(name="Lisbon Hub", country="DE")
+
+
+def test_anything_but_a_model_or_flat_values_read_is_refused():
     read = CompiledRead(lambda name: Facility.objects.filter(name=name).values("id"), fields={"name": FACILITY_NAME})
-    with pytest.raises(NotCompilable, match="plain model reads"):
+    with pytest.raises(NotCompilable, match="model reads and flat"):
         read.first(name="Lisbon Hub")
+
+
+def test_a_flat_values_read_gives_the_converted_values():
+    facility("Lisbon Hub", hours="Mon-Fri 08:00-18:00")
+    facility("Berlin")
+    read = CompiledRead(
+        lambda name: Facility.objects.filter(name=name).values_list("networks", flat=True),
+        fields={"name": FACILITY_NAME},
+    )
+    assert read.rows(name="Berlin") == [["10.1.0.0/16"]]
+    assert read.rows(name="Lisbon Hub") == [["10.1.0.0/16"]]
+    assert read.rows(name="nowhere") == []
+    assert read._compiled is not None
+
+
+def test_an_update_changes_the_rows_its_values_name_and_counts_them():
+    lisbon, berlin = facility("Lisbon Hub"), facility("Berlin")
+    move = CompiledUpdate(
+        Facility,
+        lambda name, country: Facility.objects.filter(name=name, country=country),
+        fields={"name": FACILITY_NAME, "country": Facility._meta.get_field("country")},
+    )
+    assert (
+        move.update({"hours": "Mon-Fri 08:00-18:00", "timezone": "Europe/Lisbon"}, name="Lisbon Hub", country="DE") == 1
+    )
+    assert move.update({"hours": "Sat 09:00-12:00", "timezone": "Europe/Berlin"}, name="Berlin", country="DE") == 1
+    assert move.update({"hours": "Sun 09:00-12:00", "timezone": "Europe/Paris"}, name="Berlin", country="PT") == 0
+    assert move._compiled  # the second and third ran the compiled SQL
+    lisbon.refresh_from_db()
+    berlin.refresh_from_db()
+    assert (lisbon.hours, lisbon.timezone) == ("Mon-Fri 08:00-18:00", "Europe/Lisbon")
+    assert (berlin.hours, berlin.timezone) == ("Sat 09:00-12:00", "Europe/Berlin")
+
+
+def test_an_update_with_equal_values_runs_through_the_orm():
+    facility("Lisbon Hub")
+    move = CompiledUpdate(Facility, lambda name: Facility.objects.filter(name=name), fields={"name": FACILITY_NAME})
+    assert move.update({"timezone": "Lisbon Hub"}, name="Lisbon Hub") == 1
+    assert not move._compiled
+    assert Facility.objects.get(name="Lisbon Hub").timezone == "Lisbon Hub"
+
+
+def test_a_value_of_a_type_it_cannot_vary_is_refused():
+    facility("Lisbon Hub")
+    move = CompiledUpdate(Facility, lambda name: Facility.objects.filter(name=name), fields={"name": FACILITY_NAME})
+    with pytest.raises(NotCompilable):  # SQLite: no other list to try; PostgreSQL: a JSON adapter
+        move.update({"networks": ["10.2.0.0/16"]}, name="Lisbon Hub")
+
+
+def test_an_update_across_a_join_or_of_an_expression_is_refused():
+    from django.db.models import F
+
+    facility("Lisbon Hub")
+    joined = CompiledUpdate(
+        AccountSession,
+        lambda name: AccountSession.objects.filter(user__username=name),
+        fields={"name": get_user_model()._meta.get_field("username")},
+    )
+    with pytest.raises(NotCompilable, match="one table"):
+        joined.update({"session_data": "x"}, name="ann")
+    move = CompiledUpdate(Facility, lambda name: Facility.objects.filter(name=name), fields={"name": FACILITY_NAME})
+    with pytest.raises(TypeError, match="plain values"):
+        move.update({"timezone": F("name")}, name="Lisbon Hub")
 
 
 def test_equal_values_run_through_the_orm_until_a_call_tells_them_apart():
