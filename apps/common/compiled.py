@@ -17,6 +17,10 @@ that happened to equal a value, or a value the query leaves out, fails the secon
 statement that fails either is refused, rather than run with a value in the wrong place. The
 values must differ from one another (otherwise which is which cannot be told); a call whose
 values do not runs through the ORM and leaves the compiling to a later call.
+
+It reads a few of Django's own internals (a queryset's iterable class, the compiler's
+``klass_info`` and converters, the related populators), as ``ModelIterable`` does; Django is
+pinned, and tests/apps/common/test_compiled.py compares what it returns with the ORM's.
 """
 
 from __future__ import annotations
