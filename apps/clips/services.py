@@ -203,8 +203,7 @@ def clips_transition(*, clips: QuerySet[Clip], to: str, shred: bool = False, now
         raise IllegalClipTransition(f"unknown clip status {to!r}")
     sources = [source for source, targets in CLIP_TRANSITIONS.items() if to in targets]
     count = clips.filter(status__in=sources).update(**_transition_changes(to=to, shred=shred, now=now))
-    if shred and count:
-        outbox_enqueue(task="clips.blobs_sweep")
+    _transitioned(count=count, shred=shred)
     return count
 
 
@@ -213,6 +212,12 @@ def _transition_changes(*, to: str, shred: bool, now: datetime | None) -> dict:
     if shred:
         changes |= {"wrapped_key": None, "key_version": None}
     return changes
+
+
+def _transitioned(*, count: int, shred: bool) -> None:
+    """After ``count`` clips moved: shredded ones leave blobs for the sweep to remove."""
+    if shred and count:
+        outbox_enqueue(task="clips.blobs_sweep")
 
 
 # One clip from the status it was read in: every lease and submit moves one, so the SQL is
@@ -228,10 +233,10 @@ def clip_transition(*, clip: Clip, to: str, shred: bool = False, now: datetime |
     """Move the one clip ``clip`` (locked by the caller) to ``to``; raises if its status may not."""
     if not clip_transition_allowed(source=clip.status, target=to):
         raise IllegalClipTransition(f"a {clip.status} clip cannot become {to}")
-    if not _CLIP_MOVE.update(_transition_changes(to=to, shred=shred, now=now), key=clip.pk, status=clip.status):
+    moved = _CLIP_MOVE.update(_transition_changes(to=to, shred=shred, now=now), key=clip.pk, status=clip.status)
+    if not moved:
         raise IllegalClipTransition(f"clip {clip.pk} is no longer {clip.status}")
-    if shred:
-        outbox_enqueue(task="clips.blobs_sweep")
+    _transitioned(count=moved, shred=shred)
     clip.status = to
     if shred:
         clip.wrapped_key = clip.key_version = None

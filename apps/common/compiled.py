@@ -76,26 +76,67 @@ class CompiledRead:
         self._compiled: _Read | None = None
 
     def rows(self, **values) -> list:
-        if set(values) != set(self._fields):
+        if values.keys() != self._fields.keys():
             raise TypeError(f"expected the values {', '.join(self._fields)}")
         connection = connections[self._using]
-        params = _prepared(self._fields, values, connection)
+        params = _filter_params(self._fields, values, connection)
         compiled = self._compiled
         if compiled is None or compiled.connection is not connection:
             if not _distinct(params):
                 return list(self._build(**values))
-            compiled = self._compiled = _compile_read(self._build, self._fields, values, params, connection)
+            compiled = self._compiled = self._compile(values, params, connection)
         if compiled.locks and connection.get_autocommit():
             # Django's own guard: a row lock outside a transaction would be released at once.
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, [params[index] for index in compiled.order])
+            cursor.execute(compiled.sql, _placed(compiled, params))
             rows = cursor.fetchall()
         return _made(compiled, rows)
 
     def first(self, **values) -> Any:
         found = self.rows(**values)
         return found[0] if found else None
+
+    def _compile(self, values: dict[str, Any], params: list, connection) -> _Read:
+        queryset = self._build(**values)
+        flat = queryset._iterable_class is FlatValuesListIterable
+        if (
+            (queryset._iterable_class is not ModelIterable and not flat)
+            or queryset._known_related_objects
+            or queryset._prefetch_related_lookups
+        ):
+            raise NotCompilable("only model reads and flat values_list() reads (no prefetches) are compiled")
+        other = _changed_values(values)
+        statement, compiler = _compile(
+            queryset.query,
+            params,
+            self._build(**other).query,
+            _filter_params(self._fields, other, connection),
+            connection,
+        )
+        select = compiler.select
+        if (len(select) != 1) if flat else bool(compiler.annotation_col_map):
+            raise NotCompilable("annotations are not compiled")
+        if flat:
+            start, end, populators, init_list = 0, 1, [], []
+        else:
+            select_fields = compiler.klass_info["select_fields"]
+            start, end = select_fields[0], select_fields[-1] + 1
+            init_list = [column[0].target.attname for column in select[start:end]]
+            populators = get_related_populators(compiler.klass_info, select, connection.alias)
+        return _Read(
+            connection=statement.connection,
+            sql=statement.sql,
+            order=statement.order,
+            compiler=compiler,
+            converters=compiler.get_converters([column[0] for column in select[: compiler.col_count]]),
+            flat=flat,
+            init_list=init_list,
+            fields_start=start,
+            fields_end=end,
+            populators=populators,
+            locks=bool(queryset.query.select_for_update and connection.features.has_select_for_update),
+        )
 
 
 class CompiledUpdate:
@@ -121,56 +162,66 @@ class CompiledUpdate:
         self._compiled: dict[tuple[str, ...], _Statement] = {}
 
     def update(self, changes: dict[str, Any], **values) -> int:
-        if set(values) != set(self._fields):
+        if values.keys() != self._fields.keys():
             raise TypeError(f"expected the values {', '.join(self._fields)}")
         if any(hasattr(value, "resolve_expression") for value in changes.values()):
             raise TypeError("only plain values are compiled, not expressions")
         connection = connections[self._using]
+        params = self._params(changes, values, connection)
         names = tuple(changes)
-        meta = self._model._meta
-        params = [
-            *(meta.get_field(name).get_db_prep_save(value, connection) for name, value in changes.items()),
-            *_prepared(self._fields, values, connection),
-        ]
         compiled = self._compiled.get(names)
         if compiled is None or compiled.connection is not connection:
             if not _distinct(params):
                 return self._build(**values).update(**changes)
-            targets = {f"set {name}": meta.get_field(name) for name in names}
-            declared = {**{f"set {name}": value for name, value in changes.items()}, **values}
-
-            def statement(**given):
-                return _update_query(self._build, names, given)
-
-            compiled = _compile(statement, {**targets, **self._fields}, declared, params, connection)[0]
-            self._compiled[names] = compiled
+            other_changes, other_values = _changed_values(changes), _changed_values(values)
+            compiled = self._compiled[names] = _compile(
+                self._query(changes, values),
+                params,
+                self._query(other_changes, other_values),
+                self._params(other_changes, other_values, connection),
+                connection,
+            )[0]
         with transaction.mark_for_rollback_on_error(using=self._using), connection.cursor() as cursor:
-            cursor.execute(compiled.sql, [params[index] for index in compiled.order])
+            cursor.execute(compiled.sql, _placed(compiled, params))
             return cursor.rowcount
 
+    def _params(self, changes: dict[str, Any], values: dict[str, Any], connection) -> list:
+        """The SET values (prepared for saving, as ``update()`` prepares them), then the filters'."""
+        meta = self._model._meta
+        return [
+            *(meta.get_field(name).get_db_prep_save(value, connection) for name, value in changes.items()),
+            *_filter_params(self._fields, values, connection),
+        ]
 
-def _update_query(build: Callable[..., QuerySet], names: tuple[str, ...], given: dict[str, Any]):
-    """The UpdateQuery ``QuerySet.update`` would run, for values keyed as ``CompiledUpdate`` keys them."""
-    queryset = build(**{name: value for name, value in given.items() if not name.startswith("set ")})
-    query = queryset.query.chain(UpdateQuery)
-    query.add_update_values({name: given[f"set {name}"] for name in names})
-    query.clear_select_clause()
-    query.get_initial_alias()
-    if query.related_updates or query.count_active_tables() != 1:
-        raise NotCompilable("only an update of one table, filtered by its own columns, is compiled")
-    return query
+    def _query(self, changes: dict[str, Any], values: dict[str, Any]) -> UpdateQuery:
+        """The query ``QuerySet.update`` would run."""
+        query = self._build(**values).query.chain(UpdateQuery)
+        query.add_update_values(changes)
+        query.clear_select_clause()
+        query.get_initial_alias()
+        if query.related_updates or query.count_active_tables() != 1:
+            raise NotCompilable("only an update of one table, filtered by its own columns, is compiled")
+        return query
 
 
-def _prepared(fields: dict[str, Field], values: dict[str, Any], connection) -> list:
+def _filter_params(fields: dict[str, Field], values: dict[str, Any], connection) -> list:
     return [field.get_db_prep_value(values[name], connection) for name, field in fields.items()]
+
+
+def _placed(compiled: _Statement, params: list) -> list:
+    return [params[index] for index in compiled.order]
 
 
 def _distinct(params: list) -> bool:
     return len({repr(value) if isinstance(value, list | dict) else value for value in params}) == len(params)
 
 
+def _changed_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Each value changed to another of its type: what the second compilation is given."""
+    return {name: _changed(value) for name, value in values.items()}
+
+
 def _changed(value: Any) -> Any:
-    """Another value of the same type: what the second compilation is given."""
     if isinstance(value, bool) or value is None:
         raise NotCompilable(f"{value!r} has no other value to compile with; make it a constant of the query")
     if isinstance(value, int):
@@ -186,59 +237,18 @@ def _changed(value: Any) -> Any:
     raise NotCompilable(f"a value of type {type(value).__name__} is not compiled")
 
 
-def _compile(statement: Callable[..., Any], fields: dict[str, Field], values: dict[str, Any], params: list, connection):
-    """Compile ``statement(**values)`` (a Query); prove each value's place; (statement, compiler)."""
-    compiler = statement(**values).get_compiler(connection=connection)
+def _compile(query, params: list, other_query, other_params: list, connection):
+    """Compile ``query`` (its declared values prepared as ``params``) and prove each value's
+    place with ``other_query``, the same built from every value changed; (statement, compiler)."""
+    compiler = query.get_compiler(connection=connection)
     sql, compiled_params = compiler.as_sql()
     order = [params.index(value) if value in params else -1 for value in compiled_params]
     if sorted(order) != list(range(len(params))):
         raise NotCompilable(f"the compiled parameters {compiled_params!r} are not the declared values {params!r}")
-    other_values = {name: _changed(value) for name, value in values.items()}
-    other_params = [
-        field.get_db_prep_save(other_values[name], connection)
-        if name.startswith("set ")
-        else field.get_db_prep_value(other_values[name], connection)
-        for name, field in fields.items()
-    ]
-    other_sql, other_compiled = statement(**other_values).get_compiler(connection=connection).as_sql()
+    other_sql, other_compiled = other_query.get_compiler(connection=connection).as_sql()
     if other_sql != sql or list(other_compiled) != [other_params[index] for index in order]:
         raise NotCompilable("a value does not land in the same place when it changes (is a constant equal to it?)")
     return _Statement(connection=connection, sql=sql, order=order), compiler
-
-
-def _compile_read(build: Callable[..., QuerySet], fields: dict[str, Field], values, params, connection) -> _Read:
-    queryset = build(**values)
-    flat = queryset._iterable_class is FlatValuesListIterable
-    if (
-        (queryset._iterable_class is not ModelIterable and not flat)
-        or queryset._known_related_objects
-        or queryset._prefetch_related_lookups
-    ):
-        raise NotCompilable("only model reads and flat values_list() reads (no prefetches) are compiled")
-    statement, compiler = _compile(lambda **given: build(**given).query, fields, values, params, connection)
-    select = compiler.select
-    if (len(select) != 1) if flat else bool(compiler.annotation_col_map):
-        raise NotCompilable("annotations are not compiled")
-    if flat:
-        start, end, populators, init_list = 0, 1, [], []
-    else:
-        select_fields = compiler.klass_info["select_fields"]
-        start, end = select_fields[0], select_fields[-1] + 1
-        init_list = [column[0].target.attname for column in select[start:end]]
-        populators = get_related_populators(compiler.klass_info, select, connection.alias)
-    return _Read(
-        connection=statement.connection,
-        sql=statement.sql,
-        order=statement.order,
-        compiler=compiler,
-        converters=compiler.get_converters([column[0] for column in select[: compiler.col_count]]),
-        flat=flat,
-        init_list=init_list,
-        fields_start=start,
-        fields_end=end,
-        populators=populators,
-        locks=bool(queryset.query.select_for_update and connection.features.has_select_for_update),
-    )
 
 
 def _made(compiled: _Read, rows: list) -> list:

@@ -273,16 +273,15 @@ _DUE_CLIPS_LOCK = CompiledRead(
 )
 
 
-def _lock_due(*, now: datetime, ids=None, limit: int = EXPIRY_BATCH) -> list[Assignment]:
-    """Lapsed active leases, locked clip first (the order opt-out uses); locked ones are skipped."""
-    if ids is None and limit == EXPIRY_BATCH:
+def _lock_due(*, now: datetime, ids=None) -> list[Assignment]:
+    """Up to EXPIRY_BATCH lapsed active leases (of ``ids`` if given), locked clip first (the
+    order opt-out uses); locked ones are skipped."""
+    if ids is None:
         # Every ``next`` asks this, so its SQL is compiled once.
         clip_ids = _DUE_CLIPS_LOCK.rows(status=AssignmentStatus.ACTIVE, now=now)
     else:
-        clips = _due_clips(status=AssignmentStatus.ACTIVE, now=now)
-        if ids is not None:
-            clips = clips.filter(assignments__pk__in=ids)
-        clip_ids = list(clips.values_list("pk", flat=True)[:limit])
+        clips = _due_clips(status=AssignmentStatus.ACTIVE, now=now).filter(assignments__pk__in=ids)
+        clip_ids = list(clips.values_list("pk", flat=True)[:EXPIRY_BATCH])
     if not clip_ids:
         return []
     return list(
