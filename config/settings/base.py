@@ -87,6 +87,9 @@ DATABASES = {
     # query on PostgreSQL.
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True),
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The same backend, with a health check that needs no round trip on a live connection.
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
 # The password may come from a mounted secret (DATABASE_PASSWORD_FILE) instead of the URL.
 if _database_password := env_secret("DATABASE_PASSWORD"):
     DATABASES["default"]["PASSWORD"] = _database_password
