@@ -1,24 +1,83 @@
-"""Django's PostgreSQL backend with a health check that costs no round trip on a live connection.
+"""Django's PostgreSQL backend, two round trips a request lighter.
 
-Django's check (``CONN_HEALTH_CHECKS``) sends ``SELECT 1`` before the first query of every
-request: one round trip in every seven to eleven on the reviewer's hot path. A server that ends
-a session (a restart, ``pg_terminate_backend``, an idle timeout, a proxy or failover closing it)
-sends its FATAL message and closes the socket, so the socket reads ready while the connection is
-idle. Only then is ``SELECT 1`` needed to tell a dead connection from a stray notice; an idle
-socket with nothing to read is taken as alive. A peer gone without closing stalls ``SELECT 1``
-until the TCP timeout just as it stalls the request's own first query, so the stock check finds
-no more than this one. The check Django makes after a query failed is left as it is.
+**The health check.** Django's check (``CONN_HEALTH_CHECKS``) sends ``SELECT 1`` before the
+first query of every request. A server that ends a session (a restart, ``pg_terminate_backend``,
+an idle timeout, a proxy or failover closing it) sends its FATAL message and closes the socket,
+so the socket reads ready while the connection is idle. Only then is ``SELECT 1`` needed to tell
+a dead connection from a stray notice; an idle socket with nothing to read is taken as alive. A
+peer gone without closing stalls ``SELECT 1`` until the TCP timeout just as it stalls the
+request's own first query, so the stock check finds no more than this one. The check Django
+makes after a query failed is left as it is.
+
+**BEGIN.** psycopg sends a transaction's ``BEGIN`` on its own and waits for the answer before
+the first statement. The cursor here sends both in one message (``BEGIN; statement`` on the
+simple query protocol, which client-side binding already uses) and hands back the statement's
+result alone; the transaction starts before the statement runs, as before. Anything else that
+starts a transaction (``executemany``, ``stream``, ``copy``, a server-side cursor, binary
+results) takes psycopg's own path.
 """
 
 from __future__ import annotations
 
 import select
+from collections.abc import Iterator
 
 from django.db.backends.postgresql import base
 from psycopg import pq
 
+_IDLE = pq.TransactionStatus.IDLE
+
+
+class BeginWithFirstStatementCursor(base.Cursor):
+    _folding = False  # inside execute(), where the simple query protocol is used
+    _begin: bytes | None = None  # the BEGIN to send with the next statement
+    _begun = False  # the results in hand start with that BEGIN's
+
+    def _execute_gen(self, query, params=None, *, prepare=None, binary=None) -> Iterator:
+        self._folding = not binary and self.format == pq.Format.TEXT
+        try:
+            yield from super()._execute_gen(query, params, prepare=prepare, binary=binary)
+        finally:
+            self._folding = False
+
+    def _start_query(self, query=None) -> Iterator:
+        self._begin, self._begun = None, False
+        connection = self._conn
+        if not (self._folding and not connection._autocommit and not connection._pipeline):
+            yield from super()._start_query(query)
+            return
+        if connection.pgconn.transaction_status == _IDLE:
+            self._begin = connection._get_tx_start_command()
+        # The connection's part would send the BEGIN now; it goes with the statement instead.
+        connection._autocommit = True
+        try:
+            yield from super()._start_query(query)
+        finally:
+            connection._autocommit = False
+
+    def _execute_send(self, query, *, force_extended=False, binary=None) -> None:
+        begin, self._begin = self._begin, None
+        if begin is None or force_extended:
+            super()._execute_send(query, force_extended=force_extended, binary=binary)
+            return
+        self._query = query
+        self._pgconn.send_query(begin + b"; " + query.query)
+        self._begun = True
+
+    def _set_results(self, results) -> None:
+        if self._begun:
+            self._begun = False
+            results = results[1:]
+        super()._set_results(results)
+
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    def get_connection_params(self) -> dict:
+        params = super().get_connection_params()
+        if params["cursor_factory"] is base.Cursor:
+            params["cursor_factory"] = BeginWithFirstStatementCursor
+        return params
+
     def close_if_health_check_failed(self) -> None:
         if self.health_check_enabled and not self.health_check_done and self._idle_and_quiet():
             self.health_check_done = True
@@ -28,7 +87,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _idle_and_quiet(self) -> bool:
         """Open, outside a transaction, and nothing sent by the server since the last answer."""
         connection = self.connection
-        if connection is None or connection.closed or connection.info.transaction_status != pq.TransactionStatus.IDLE:
+        if connection is None or connection.closed or connection.info.transaction_status != _IDLE:
             return False
         try:
             readable, _, _ = select.select([connection.fileno()], [], [], 0)

@@ -1,5 +1,5 @@
-"""The PostgreSQL backend's health check: no round trip on a live connection, a new connection
-when the server ended the old one."""
+"""The PostgreSQL backend: a health check with no round trip on a live connection and a new
+connection when the server ended the old one; a transaction's BEGIN sent with its first statement."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import select
 import time
 from collections.abc import Iterator
 
+import psycopg
 import pytest
-from django.db import connections
+from django.db import DataError, connections
+from psycopg import pq
 
 from tests.conftest import requires_postgres
 
@@ -95,3 +97,90 @@ def test_inside_a_transaction_the_stock_check_runs(own_connection, monkeypatch):
     own_connection.rollback()
     own_connection.set_autocommit(True)
     assert checks == [True]
+
+
+@pytest.fixture
+def separate_begins(monkeypatch) -> list[bytes]:
+    """Every BEGIN, COMMIT and ROLLBACK psycopg sends as a command of its own, in order."""
+    sent: list[bytes] = []
+    send = psycopg.Connection._exec_command
+
+    def recorded(connection, command, *args, **kwargs):
+        if isinstance(command, bytes) and command.startswith((b"BEGIN", b"COMMIT", b"ROLLBACK")):
+            sent.append(command)
+        return send(connection, command, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "_exec_command", recorded)
+    return sent
+
+
+def scratch_table(wrapper) -> None:
+    with wrapper.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE begin_probe (n int)")
+
+
+def rows_in_scratch_table(wrapper) -> int:
+    with wrapper.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM begin_probe")
+        return cursor.fetchone()[0]
+
+
+def test_a_transaction_begins_with_its_first_statement_in_one_message(own_connection, separate_begins):
+    scratch_table(own_connection)
+    own_connection.set_autocommit(False)
+    with own_connection.cursor() as cursor:
+        cursor.execute("INSERT INTO begin_probe VALUES (%s) RETURNING n, txid_current()", [7])
+        inserted, transaction_id = cursor.fetchone()
+        assert (inserted, cursor.rowcount, cursor.statusmessage) == (7, 1, "INSERT 0 1")
+        assert own_connection.connection.info.transaction_status == pq.TransactionStatus.INTRANS
+        cursor.execute("SELECT txid_current()")
+        assert cursor.fetchone()[0] == transaction_id
+    own_connection.rollback()
+    own_connection.set_autocommit(True)
+
+    assert separate_begins == [b"ROLLBACK"]
+    # The insert ran inside the transaction: the rollback took it back.
+    assert rows_in_scratch_table(own_connection) == 0
+
+
+def test_a_first_statement_that_fails_leaves_its_transaction_aborted(own_connection, separate_begins):
+    own_connection.set_autocommit(False)
+    with pytest.raises(DataError, match="division by zero"), own_connection.cursor() as cursor:
+        cursor.execute("SELECT 1 / %s", [0])
+    assert own_connection.connection.info.transaction_status == pq.TransactionStatus.INERROR
+    own_connection.rollback()
+    with own_connection.cursor() as cursor:
+        cursor.execute("SELECT %s", [42])
+        assert cursor.fetchone() == (42,)
+    own_connection.rollback()
+    own_connection.set_autocommit(True)
+    assert separate_begins == [b"ROLLBACK", b"ROLLBACK"]
+
+
+def test_two_statements_in_one_execute_read_as_without_the_begin(own_connection, separate_begins):
+    own_connection.set_autocommit(False)
+    with own_connection.cursor() as cursor:
+        cursor.execute("SELECT 1; SELECT 2")
+        assert cursor.fetchone() == (1,)
+        assert cursor.nextset()
+        assert cursor.fetchone() == (2,)
+        assert not cursor.nextset()
+    own_connection.rollback()
+    own_connection.set_autocommit(True)
+    assert separate_begins == [b"ROLLBACK"]
+
+
+def test_executemany_and_a_server_side_cursor_begin_on_their_own(own_connection, separate_begins):
+    scratch_table(own_connection)
+    own_connection.set_autocommit(False)
+    with own_connection.cursor() as cursor:
+        cursor.executemany("INSERT INTO begin_probe VALUES (%s)", [[1], [2]])
+    own_connection.rollback()
+    with own_connection.connection.cursor(name="begin_probe_rows") as named:
+        named.execute("SELECT generate_series(1, 3)")
+        assert named.fetchall() == [(1,), (2,), (3,)]
+    own_connection.rollback()
+    own_connection.set_autocommit(True)
+
+    assert separate_begins == [b"BEGIN", b"ROLLBACK", b"BEGIN", b"ROLLBACK"]
+    assert rows_in_scratch_table(own_connection) == 0
