@@ -50,6 +50,7 @@ def _session_read() -> CompiledRead:
     return CompiledRead(
         lambda session_key, now: AccountSession.objects.filter(session_key=session_key, expire_date__gt=now),
         fields={"session_key": fields.get_field("session_key"), "now": fields.get_field("expire_date")},
+        prepared=True,  # by its primary key: the joins follow it
     )
 
 

@@ -226,6 +226,7 @@ _CLIP_MOVE = CompiledUpdate(
     Clip,
     lambda key, status: Clip.objects.filter(pk=key, status=status),
     fields={"key": Clip._meta.pk, "status": Clip._meta.get_field("status")},
+    prepared=True,  # by primary key
 )
 
 

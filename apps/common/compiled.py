@@ -18,6 +18,11 @@ statement that fails either is refused, rather than run with a value in the wron
 values must differ from one another (otherwise which is which cannot be told); a call whose
 values do not runs through the ORM and leaves the compiling to a later call.
 
+``prepared=True`` runs a statement through the database backend's ``prepared_cursor()`` where
+it has one (the PostgreSQL backend of config/postgresql; SQLite has none): parsed and planned
+once per connection, with one generic plan. Only a lookup by a primary or unique key may ask
+for it, since such a plan does not depend on the values.
+
 It reads a few of Django's own internals (a queryset's iterable class, the compiler's
 ``klass_info`` and converters, the related populators), as ``ModelIterable`` does; Django is
 pinned, and tests/apps/common/test_compiled.py compares what it returns with the ORM's.
@@ -69,10 +74,18 @@ class CompiledRead:
     ``rows(**values)`` returns what ``build(**values)`` would.
     """
 
-    def __init__(self, build: Callable[..., QuerySet], *, fields: dict[str, Field], using: str = DEFAULT_DB_ALIAS):
+    def __init__(
+        self,
+        build: Callable[..., QuerySet],
+        *,
+        fields: dict[str, Field],
+        using: str = DEFAULT_DB_ALIAS,
+        prepared: bool = False,
+    ):
         self._build = build
         self._fields = fields
         self._using = using
+        self._prepared = prepared
         self._compiled: _Read | None = None
 
     def rows(self, **values) -> list:
@@ -88,7 +101,7 @@ class CompiledRead:
         if compiled.locks and connection.get_autocommit():
             # Django's own guard: a row lock outside a transaction would be released at once.
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
-        with connection.cursor() as cursor:
+        with _cursor(connection, self._prepared) as cursor:
             cursor.execute(compiled.sql, _placed(compiled, params))
             rows = cursor.fetchall()
         return _made(compiled, rows)
@@ -154,11 +167,13 @@ class CompiledUpdate:
         *,
         fields: dict[str, Field],
         using: str = DEFAULT_DB_ALIAS,
+        prepared: bool = False,
     ):
         self._model = model
         self._build = build
         self._fields = fields
         self._using = using
+        self._prepared = prepared
         self._compiled: dict[tuple[str, ...], _Statement] = {}
 
     def update(self, changes: dict[str, Any], **values) -> int:
@@ -181,7 +196,7 @@ class CompiledUpdate:
                 self._params(other_changes, other_values, connection),
                 connection,
             )[0]
-        with transaction.mark_for_rollback_on_error(using=self._using), connection.cursor() as cursor:
+        with transaction.mark_for_rollback_on_error(using=self._using), _cursor(connection, self._prepared) as cursor:
             cursor.execute(compiled.sql, _placed(compiled, params))
             return cursor.rowcount
 
@@ -202,6 +217,12 @@ class CompiledUpdate:
         if query.related_updates or query.count_active_tables() != 1:
             raise NotCompilable("only an update of one table, filtered by its own columns, is compiled")
         return query
+
+
+def _cursor(connection, prepared: bool):
+    if prepared and hasattr(connection, "prepared_cursor"):
+        return connection.prepared_cursor()
+    return connection.cursor()
 
 
 def _filter_params(fields: dict[str, Field], values: dict[str, Any], connection) -> list:

@@ -1,4 +1,4 @@
-"""Django's PostgreSQL backend, two round trips a request lighter.
+"""Django's PostgreSQL backend, two round trips a request lighter, with prepared key lookups.
 
 **The health check.** Django's check (``CONN_HEALTH_CHECKS``) sends ``SELECT 1`` before the
 first query of every request. A server that ends a session (a restart, ``pg_terminate_backend``,
@@ -15,11 +15,22 @@ simple query protocol, which client-side binding already uses) and hands back th
 result alone; the transaction starts before the statement runs, as before. Anything else that
 starts a transaction (``executemany``, ``stream``, ``copy``, a server-side cursor, binary
 results) takes psycopg's own path.
+
+**Prepared key lookups.** ``prepared_cursor()`` gives a cursor whose statements PostgreSQL binds
+and keeps prepared on the connection from their first run, each with one generic plan
+(``plan_cache_mode``): parsed and planned once per connection instead of on every request. The
+six-table session read spends more time being planned than run (0.34 ms against 0.14 ms by
+``EXPLAIN ANALYZE``). Only statements whose best plan does not depend on their values belong
+there: lookups by a primary or unique key (``apps.common.compiled``, ``prepared=True``). A
+filter a partial index serves only for one value (the queue's probe) would lose that index in a
+generic plan, so such a statement stays unprepared; the setting touches nothing else, as
+client-side binding prepares nothing.
 """
 
 from __future__ import annotations
 
 import select
+import sys
 from collections.abc import Iterator
 
 from django.db.backends.postgresql import base
@@ -71,12 +82,29 @@ class BeginWithFirstStatementCursor(base.Cursor):
         super()._set_results(results)
 
 
+class PreparedCursor(base.ServerBindingCursor):
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self) -> dict:
         params = super().get_connection_params()
         if params["cursor_factory"] is base.Cursor:
             params["cursor_factory"] = BeginWithFirstStatementCursor
+        params["options"] = f"{params.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
+        if params["prepare_threshold"] is None:
+            # Django turns psycopg's preparing off (None); a threshold never reached keeps it off
+            # for everything but the prepared cursor, which asks for it.
+            params["prepare_threshold"] = sys.maxsize
         return params
+
+    def prepared_cursor(self):
+        """A cursor for key lookups: bound by PostgreSQL, prepared once per connection."""
+        self.close_if_health_check_failed()
+        self.ensure_connection()
+        with self.wrap_database_errors:
+            return self._prepare_cursor(PreparedCursor(self.connection))
 
     def close_if_health_check_failed(self) -> None:
         if self.health_check_enabled and not self.health_check_done and self._idle_and_quiet():

@@ -1,5 +1,6 @@
 """The PostgreSQL backend: a health check with no round trip on a live connection and a new
-connection when the server ended the old one; a transaction's BEGIN sent with its first statement."""
+connection when the server ended the old one; a transaction's BEGIN sent with its first statement;
+key lookups prepared once per connection with one generic plan."""
 
 from __future__ import annotations
 
@@ -184,3 +185,43 @@ def test_executemany_and_a_server_side_cursor_begin_on_their_own(own_connection,
 
     assert separate_begins == [b"BEGIN", b"ROLLBACK", b"BEGIN", b"ROLLBACK"]
     assert rows_in_scratch_table(own_connection) == 0
+
+
+def prepared_here(wrapper) -> list[tuple[str, int, int]]:
+    """(statement, generic plans, custom plans) of what this connection keeps prepared."""
+    with wrapper.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements ORDER BY statement")
+        return cursor.fetchall()
+
+
+def test_a_prepared_cursor_plans_its_statement_once_for_every_value(own_connection):
+    for value in (1, 2, 3):
+        with own_connection.prepared_cursor() as cursor:
+            cursor.execute("SELECT %s::int + 1", [value])
+            assert cursor.fetchone() == (value + 1,)
+
+    assert prepared_here(own_connection) == [("SELECT $1::int + 1", 3, 0)]
+
+
+def test_nothing_else_is_prepared_however_often_it_runs(own_connection):
+    for value in range(10):
+        with own_connection.cursor() as cursor:
+            cursor.execute("SELECT %s::int + 1", [value])
+            assert cursor.fetchone() == (value + 1,)
+
+    assert prepared_here(own_connection) == []
+
+
+def test_a_prepared_statement_runs_again_after_a_rollback_dropped_it(own_connection):
+    own_connection.set_autocommit(False)
+    with own_connection.prepared_cursor() as cursor:
+        cursor.execute("SELECT %s::int * 2", [4])
+        assert cursor.fetchone() == (8,)
+    own_connection.rollback()  # psycopg forgets its prepared statements here
+    with own_connection.prepared_cursor() as cursor:
+        cursor.execute("SELECT %s::int * 2", [5])
+        assert cursor.fetchone() == (10,)
+    # Prepared anew, not found missing.
+    assert prepared_here(own_connection) == [("SELECT $1::int * 2", 1, 0)]
+    own_connection.rollback()
+    own_connection.set_autocommit(True)

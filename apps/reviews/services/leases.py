@@ -156,6 +156,7 @@ _LEASE_READ = CompiledRead(
         .filter(pk=key, reviewer_id=reviewer)
     ),
     fields={"key": Assignment._meta.pk, "reviewer": Assignment._meta.get_field("reviewer")},
+    prepared=True,  # by primary key
 )
 
 
@@ -167,7 +168,7 @@ def _assignment_change(assignment: Assignment, **changes) -> None:
 
 
 _LEASE_UPDATE = CompiledUpdate(
-    Assignment, lambda key: Assignment.objects.filter(pk=key), fields={"key": Assignment._meta.pk}
+    Assignment, lambda key: Assignment.objects.filter(pk=key), fields={"key": Assignment._meta.pk}, prepared=True
 )
 
 

@@ -20,13 +20,14 @@ pytestmark = pytest.mark.django_db
 FACILITY_NAME = Facility._meta.get_field("name")
 
 
-def session_read() -> CompiledRead:
+def session_read(*, prepared: bool = False) -> CompiledRead:
     return CompiledRead(
         lambda key, now: AccountSession.objects.filter(session_key=key, expire_date__gt=now),
         fields={
             "key": AccountSession._meta.get_field("session_key"),
             "now": AccountSession._meta.get_field("expire_date"),
         },
+        prepared=prepared,
     )
 
 
@@ -209,3 +210,46 @@ def test_a_locking_read_outside_a_transaction_is_refused_every_time():
         assert read.first(name="Lisbon Hub").name == "Lisbon Hub"
     with pytest.raises(TransactionManagementError):
         read.first(name="Lisbon Hub")
+
+
+def session_statements_prepared() -> list[tuple[int, int]]:
+    """(generic plans, custom plans) of each session read the connection keeps prepared."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ['%FROM "accounts_accountsession"%'],
+        )
+        return cursor.fetchall()
+
+
+def test_a_prepared_read_and_update_give_what_the_orm_gives(sessions):
+    read = session_read(prepared=True)
+    now = timezone.now()
+    for user in sessions:
+        row = read.first(key=f"key-of-{user.username}", now=now)
+        assert (row.pk, row.user.username) == (f"key-of-{user.username}", user.username)
+    assert read.first(key="key-expired", now=now) is None
+    rename = CompiledUpdate(
+        Facility, lambda name: Facility.objects.filter(name=name), fields={"name": FACILITY_NAME}, prepared=True
+    )
+    facility("Berlin")
+    facility("Porto")
+
+    assert rename.update({"country": "PT"}, name="Porto") == 1
+    assert rename.update({"country": "AT"}, name="Berlin") == 1
+    assert dict(Facility.objects.values_list("name", "country")) == {"Berlin": "AT", "Porto": "PT"}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_on_postgresql_only_a_prepared_read_is_kept_prepared_with_one_plan_for_every_value(sessions):
+    now = timezone.now()
+    plain = session_read()
+    for user in sessions:
+        assert plain.first(key=f"key-of-{user.username}", now=now).user_id == user.pk
+    assert session_statements_prepared() == []
+
+    prepared = session_read(prepared=True)
+    for user in sessions:
+        assert prepared.first(key=f"key-of-{user.username}", now=now).user_id == user.pk
+    # One statement for both users' values, each run with its one generic plan.
+    assert session_statements_prepared() == [(2, 0)]
