@@ -20,8 +20,9 @@ values do not runs through the ORM and leaves the compiling to a later call.
 
 ``prepared=True`` runs a statement through the database backend's ``prepared_cursor()`` where
 it has one (the PostgreSQL backend of config/postgresql; SQLite has none): parsed and planned
-once per connection, with one generic plan. Only a lookup by a primary or unique key may ask
-for it, since such a plan does not depend on the values.
+once per connection, and after five runs planned no more (PostgreSQL keeps one generic plan
+when no plan for given values is better). Only a lookup by a primary or unique key asks for it,
+since its best plan does not depend on the values.
 
 It reads a few of Django's own internals (a queryset's iterable class, the compiler's
 ``klass_info`` and converters, the related populators), as ``ModelIterable`` does; Django is
