@@ -54,11 +54,11 @@ class BeginWithFirstStatementCursor(base.Cursor):
     def _start_query(self, query=None) -> Iterator:
         self._begin, self._begun = None, False
         connection = self._conn
-        if not (self._folding and not connection._autocommit and not connection._pipeline):
+        begin_due = not connection._autocommit and connection.pgconn.transaction_status == _IDLE
+        if not (self._folding and begin_due and not connection._pipeline):
             yield from super()._start_query(query)
             return
-        if connection.pgconn.transaction_status == _IDLE:
-            self._begin = connection._get_tx_start_command()
+        self._begin = connection._get_tx_start_command()
         # The connection's part would send the BEGIN now; it goes with the statement instead.
         connection._autocommit = True
         try:
@@ -67,8 +67,9 @@ class BeginWithFirstStatementCursor(base.Cursor):
             connection._autocommit = False
 
     def _execute_send(self, query, *, force_extended=False, binary=None) -> None:
+        # A pending BEGIN is always sent, never dropped: execute() is the only caller that sets it.
         begin, self._begin = self._begin, None
-        if begin is None or force_extended:
+        if begin is None:
             super()._execute_send(query, force_extended=force_extended, binary=binary)
             return
         self._query = query

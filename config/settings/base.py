@@ -88,7 +88,7 @@ DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # The same backend, with a health check that needs no round trip on a live connection.
+    # Django's backend without its extra round trips, with prepared key lookups (config/postgresql).
     DATABASES["default"]["ENGINE"] = "config.postgresql"
 # The password may come from a mounted secret (DATABASE_PASSWORD_FILE) instead of the URL.
 if _database_password := env_secret("DATABASE_PASSWORD"):
