@@ -15,12 +15,16 @@
    queued clips (rows bulk-inserted directly). Target: p99 grows < 2x.
 
 BENCH_BASELINE_TREE=<another checkout> (e.g. a git worktree of the commit to compare with)
-serves that code too, as it shipped (bench/common.py, ``shipped``), on the same database, keys and sessions: its audio
-requests interleave with this checkout's, and the loops take turns with this checkout's in
-BENCH_REVIEWS_LOOP_ROUNDS (2) rounds. The server choice, measured in the same run:
+serves that code too, as it shipped (bench/common.py, ``shipped``), with the same keys, reviewers, sessions and clips:
+from the same database when its migrations are this checkout's, else from a copy of it migrated back to its schema
+(``baseline_database``). Its audio requests interleave with this checkout's, and the loops take
+turns with this checkout's in BENCH_REVIEWS_LOOP_ROUNDS (2) rounds. The server choice, measured in the same run:
 BENCH_REVIEWS_GTHREAD=N adds this checkout under 2 gunicorn gthread workers of N threads each,
 BENCH_REVIEWS_SYNC=1 under 2 gunicorn sync workers, to the audio phase (each beside a bare view on
 the same server) and to the loops; this checkout itself is served as it ships (config/server.py).
+
+On PostgreSQL ``manage.py audit_sealer`` runs beside the servers throughout, as deployed, so the
+run pays for sealing this checkout's events too.
 
 Every request goes to 127.0.0.1; every phase is bounded in requests and in time.
 Environment: BENCH_REVIEWS_AUDIO_REQUESTS (1000), BENCH_REVIEWS_LOOPS (1200 at c=8; c=1 runs a
@@ -51,6 +55,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
+    baseline_database,
     baseline_tree,
     bench_env,
     free_port,
@@ -58,6 +63,7 @@ from bench.common import (  # noqa: E402
     manage,
     percentile,
     run_load,
+    sealer,
     shipped,
     softhsm_env,
     table,
@@ -254,6 +260,12 @@ def lease_for(user):
     return audio_url(assignment_lease_next(reviewer=snapshot, context=context()).id)
 
 
+def leased_twice(runs: tuple[dict[str, Loops], ...], names: list[str]) -> int:
+    """Clips the servers ``names`` (one database) handed out more than once, over all ``runs``."""
+    leased = Counter(clip for run in runs for name in names for clip in run[name].clips)
+    return sum(1 for count in leased.values() if count > 1)
+
+
 def double_leases() -> int:
     from django.db.models import Count
 
@@ -448,16 +460,24 @@ def main() -> None:
     loops_c1 = max(LOOPS // 4, 1)
     base_root = baseline_tree()
     servers = [("this checkout", PORT)]
+    base_name = f"baseline {base_root.name}" if base_root else ""
     if base_root:
-        servers.append((f"baseline {base_root.name}", BASELINE_TREE_PORT))
+        servers.append((base_name, BASELINE_TREE_PORT))
     servers += [(f"this checkout, {name}", port) for name, port, _ in OTHER_SERVERS]
     queue_clips((loops_c1 + LOOPS) * len(servers) + 2 * CONCURRENCY * LOOP_ROUNDS, audio)
+    base_env = env
+    if base_root:
+        from django.db import connections
+
+        connections.close_all()
+        base_env = baseline_database(env, base_root)
 
     with contextlib.ExitStack() as stack:
+        stack.enter_context(sealer(env))
         stack.enter_context(shipped(env, port=PORT))
         if base_root:
-            # The same database, keys and clips: only the code (and the server it ships with) differs.
-            stack.enter_context(shipped(env, port=BASELINE_TREE_PORT, root=base_root))
+            # The same keys, reviewers and clips: only the code (and the server it ships with) differs.
+            stack.enter_context(shipped(base_env, port=BASELINE_TREE_PORT, root=base_root))
         for _, port, start in OTHER_SERVERS:
             stack.enter_context(start(env, port=port))
         if hsm_env:
@@ -479,8 +499,11 @@ def main() -> None:
 
         c1 = loops_interleaved(servers, loop_sessions[:1], loops_c1)
         c8 = loops_interleaved(servers, loop_sessions, LOOPS)
-        leased = [clip for result in (*c1.values(), *c8.values()) for clip in result.clips]
-        twice_http = sum(1 for count in Counter(leased).values() if count > 1)
+        # A clip leased twice from one database is a double lease; a baseline served from a copy
+        # of the database leases the same clips again, in its own.
+        apart = [base_name] if base_env is not env else []
+        together = [name for name, _ in servers if name not in apart]
+        twice_http = sum(leased_twice((c1, c8), names) for names in (together, apart))
         twice_db = double_leases()
 
         latency_rows = []

@@ -68,7 +68,8 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 def baseline_tree() -> Path | None:
     """BENCH_BASELINE_TREE: another checkout (a git worktree of an older commit, say) to serve
-    beside this one in the same run, against the same database; None when unset."""
+    beside this one in the same run (from the same database, or ``baseline_database``'s copy of
+    it); None when unset."""
     tree = os.environ.get("BENCH_BASELINE_TREE", "")
     if not tree:
         return None
@@ -76,6 +77,47 @@ def baseline_tree() -> Path | None:
     if not (path / "config" / "wsgi.py").exists():
         raise SystemExit(f"BENCH_BASELINE_TREE={tree} is no reviewsvc checkout")
     return path
+
+
+def _migrations(root: Path) -> dict[str, set[str]]:
+    """Each app's migration names in the checkout at ``root`` (an app's directory is its label)."""
+    return {
+        directory.parent.name: {path.stem for path in directory.glob("[0-9][0-9][0-9][0-9]_*.py")}
+        for directory in (root / "apps").glob("*/migrations")
+    }
+
+
+def baseline_database(env: dict[str, str], root: Path) -> dict[str, str]:
+    """The environment to serve the checkout at ``root`` with: ``env`` itself when its migrations
+    are this checkout's, else a copy of ``env``'s database (every row made so far) migrated back
+    to ``root``'s schema by this checkout, which holds the reverse of each newer migration.
+
+    So an older checkout is served with the same users, sessions, keys and clips, on the tables
+    its own code expects. Call it with no connection open to the database (PostgreSQL copies a
+    database only when nobody is connected to it)."""
+    ours, theirs = _migrations(ROOT), _migrations(root)
+    if ours == theirs:
+        return env
+    for app, names in theirs.items():
+        if not names <= ours.get(app, set()):
+            raise SystemExit(f"{root} has migrations of {app} that this checkout lacks: it cannot migrate to them")
+    source = env["DATABASE_URL"]
+    if source.startswith("sqlite:///"):
+        copy = source.removesuffix(".sqlite3") + "-baseline.sqlite3"
+        shutil.copyfile(source.removeprefix("sqlite:///"), copy.removeprefix("sqlite:///"))
+    else:
+        import psycopg
+
+        name = source.rsplit("/", 1)[1]
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}_baseline" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}_baseline" TEMPLATE "{name}"')
+        copy = f"{source}_baseline"
+    base_env = {**env, "DATABASE_URL": copy}
+    for app in sorted(ours):
+        if ours[app] - theirs.get(app, set()):
+            manage(base_env, "migrate", app, max(theirs.get(app, ()), default="zero"), "--noinput")
+    return base_env
 
 
 @contextlib.contextmanager
@@ -90,6 +132,23 @@ def shipped(env: dict[str, str], *, port: int, workers: int = 2, root: Path = RO
         command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--access-logfile", "-"]
     with _serving(command, env, port=port, root=root) as server:
         yield server
+
+
+@contextlib.contextmanager
+def sealer(env: dict[str, str]) -> Iterator[None]:
+    """``manage.py audit_sealer`` beside the servers on PostgreSQL, as a deployment runs it, so the
+    run pays for sequencing and chaining its events too; nothing on SQLite, which seals inline."""
+    if not env["DATABASE_URL"].startswith("postgres"):
+        yield
+        return
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "audit_sealer"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 @contextlib.contextmanager
