@@ -22,6 +22,9 @@ def clean_text(value: str, limit: int) -> str:
     ``\\\\``, so a typed ``\\x0a`` and an escaped newline never read alike. Truncation never cuts an
     escape in half.
     """
+    if len(value) <= limit and value.isprintable() and "\\" not in value:
+        # Nothing to escape or cut: the common case, checked in C (every event cleans 7+ fields).
+        return value
     out: list[str] = []
     length = 0
     for ch in value[:limit]:

@@ -31,3 +31,8 @@ def test_truncation_never_cuts_an_escape_in_half():
     assert clean_text("abc\n", 5) == "abc"
     assert clean_text("ab\\", 3) == "ab"
     assert len(clean_text("\n" * 1000, 150)) <= 150
+
+
+def test_printable_text_within_the_limit_is_kept_as_it_is_and_longer_text_is_cut():
+    assert clean_text("reviewer Ünal 7", 15) == "reviewer Ünal 7"
+    assert clean_text("reviewer Ünal 7", 14) == "reviewer Ünal "
