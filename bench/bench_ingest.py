@@ -2,8 +2,10 @@
 
 Baseline, same run: a bare Django view that stores the same upload unencrypted through the
 same storage, with no validation, no key and no event. Target: ingest >= 0.6x the baseline.
-BENCH_BASELINE_TREE=<another checkout> serves that code's ingest too (a second server on the
-same database and keys), in the same rounds.
+BENCH_BASELINE_TREE=<another checkout> serves that code's ingest too (a second server with the
+same keys and API key, on the same database, or on a copy migrated back to its schema when its
+migrations are older: bench/common.py, ``baseline_database``), in the same rounds. On PostgreSQL
+``manage.py audit_sealer`` runs beside the servers, as deployed.
 With SoftHSM2 installed (and BENCH_INGEST_PKCS11 not 0), ingest once more through a second
 server whose keys are in a SoftHSM2 token (the pkcs11 provider: one C_Encrypt per clip). Every
 path takes its turn in each of the rounds so a noisy neighbour hits all alike. Target: pkcs11
@@ -27,12 +29,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
+    baseline_database,
     baseline_tree,
     bench_env,
     free_port,
     manage,
     percentile,
     run_load,
+    sealer,
     shipped,
     softhsm_env,
     table,
@@ -91,6 +95,7 @@ def main() -> None:
     if hsm_env:
         manage(hsm_env, "create_master_keys")
     base_root = baseline_tree()
+    base_env = baseline_database(env, base_root) if base_root else env
     auth = {"Authorization": f"Api-Key {key}"}
     # (name, port, path, headers): every side takes its turn in each round, so a noisy
     # neighbour hits all of them alike.
@@ -103,10 +108,11 @@ def main() -> None:
     if hsm_env:
         sides.append(("ingest, keys in SoftHSM2 (pkcs11)", PKCS11_PORT, "/api/v1/clips", auth))
     with contextlib.ExitStack() as stack:
+        stack.enter_context(sealer(env))
         stack.enter_context(shipped(env, port=PORT))
         if base_root:
-            # The same database and keys: only the code differs.
-            stack.enter_context(shipped(env, port=BASELINE_TREE_PORT, root=base_root))
+            # The same keys and API key: only the code differs.
+            stack.enter_context(shipped(base_env, port=BASELINE_TREE_PORT, root=base_root))
         if hsm_env:
             stack.enter_context(shipped(hsm_env, port=PKCS11_PORT))
         # Warm every path (imports, connections) before measuring.
