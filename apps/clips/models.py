@@ -61,9 +61,10 @@ class Clip(models.Model):
 
     class Meta:
         indexes = [
-            # The review queue: oldest queued clip of a language and region first.
+            # The review queue: oldest queued clip of a language and region first, in the probe's
+            # own order (the id breaks ties), so the probe reads one row instead of sorting a batch.
             models.Index(
-                fields=["language", "region", "created_at"], condition=Q(status="queued"), name="clip_queue_idx"
+                fields=["language", "region", "created_at", "id"], condition=Q(status="queued"), name="clip_queue_idx"
             ),
             models.Index(fields=["subject", "status"], name="clip_subject_status_idx"),
             # Rotation looks for live keys under old versions; shredded rows leave this index.
