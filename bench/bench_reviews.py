@@ -10,7 +10,9 @@
 2. The reviewer loop (next -> the whole audio -> submit a transcript), each thread its own
    reviewer with its own OTP-verified session, at concurrency 1 and 8, counting double leases;
    loops/s and the p50 of one loop. Targets: loop p50 at c=1 <= 25 ms, c=8 >= 2x the baseline
-   checkout's loops/s.
+   checkout's loops/s. Beside them, the CPU a loop cost each server: its own processes, all of
+   PostgreSQL, the sealer and this load generator (Linux /proc), which does not depend on
+   whether the two cores were all in use.
 3. ``next`` latency (p50/p99, c=1, each next followed by a release) with 10 k and with 1 M
    queued clips (rows bulk-inserted directly). Target: p99 grows < 2x.
 
@@ -28,7 +30,8 @@ run pays for sealing this checkout's events too.
 
 Every request goes to 127.0.0.1; every phase is bounded in requests and in time.
 Environment: BENCH_REVIEWS_AUDIO_REQUESTS (1000), BENCH_REVIEWS_LOOPS (1200 at c=8; c=1 runs a
-quarter), BENCH_REVIEWS_NEXT_SAMPLES (300), BENCH_REVIEWS_BIG_QUEUE (1000000).
+quarter), BENCH_REVIEWS_NEXT_SAMPLES (300), BENCH_REVIEWS_BIG_QUEUE (1000000), BENCH_REVIEWS_WORKERS
+(2: the worker processes of every server, the Dockerfile ships 4).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from bench.common import (  # noqa: E402
     baseline_database,
     baseline_tree,
     bench_env,
+    cpu_seconds_of_trees,
     free_port,
     gunicorn,
     manage,
@@ -82,6 +86,9 @@ OTHER_SERVERS = [
     ),
     *([("gunicorn sync", free_port(), gunicorn)] if os.environ.get("BENCH_REVIEWS_SYNC") == "1" else []),
 ]
+# Worker processes of every server in the run, alike: 2 as the measurements always were, or
+# the Dockerfile's 4.
+WORKERS = int(os.environ.get("BENCH_REVIEWS_WORKERS", "2"))
 LOOP_ROUNDS = int(os.environ.get("BENCH_REVIEWS_LOOP_ROUNDS", "2"))
 CONCURRENCY = 8
 AUDIO_REQUESTS = int(os.environ.get("BENCH_REVIEWS_AUDIO_REQUESTS", "1000"))
@@ -331,14 +338,19 @@ class Loops:
     failed: int = 0
     clips: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    # CPU seconds spent while this server's loops ran, by whom (see ``cpu_roots``).
+    cpu: Counter = field(default_factory=Counter)
 
     @property
     def rate(self) -> float:
         return self.done / self.seconds if self.seconds else 0.0
 
 
-def reviewer_loops(sessions: list[dict[str, str]], loops: int, *, port: int = PORT, into: Loops) -> Loops:
-    """Each thread one reviewer: next -> whole audio -> transcript, ``loops`` in all, on ``port``."""
+def reviewer_loops(
+    sessions: list[dict[str, str]], loops: int, *, port: int = PORT, into: Loops, cpu_roots: dict[str, int]
+) -> Loops:
+    """Each thread one reviewer: next -> whole audio -> transcript, ``loops`` in all, on ``port``;
+    the CPU every process of ``cpu_roots`` (``cpu_seconds_of_trees``) and this one spent meanwhile."""
     counter = iter(range(loops))
     lock = threading.Lock()
     deadline = time.monotonic() + PHASE_SECONDS
@@ -369,23 +381,32 @@ def reviewer_loops(sessions: list[dict[str, str]], loops: int, *, port: int = PO
                 into.failed += not ok
 
     threads = [threading.Thread(target=work, args=(headers,)) for headers in sessions]
+    cpu_before, own_before = cpu_seconds_of_trees(cpu_roots), time.process_time()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     into.seconds += time.perf_counter() - started
+    into.cpu["load generator"] += time.process_time() - own_before
+    into.cpu.update({name: seconds - cpu_before[name] for name, seconds in cpu_seconds_of_trees(cpu_roots).items()})
     return into
 
 
 def loops_interleaved(
-    servers: list[tuple[str, int]], sessions: list[dict[str, str]], loops: int, rounds: int = LOOP_ROUNDS
+    servers: list[tuple[str, int]],
+    sessions: list[dict[str, str]],
+    loops: int,
+    *,
+    cpu_roots: dict[int, dict[str, int]],
+    rounds: int = LOOP_ROUNDS,
 ) -> dict[str, Loops]:
-    """``loops`` reviewer loops on each server, the servers taking turns in ``rounds`` rounds."""
+    """``loops`` reviewer loops on each server, the servers taking turns in ``rounds`` rounds;
+    ``cpu_roots``: per port, the processes whose CPU the loops on it are charged with."""
     results = {name: Loops() for name, _ in servers}
     for _ in range(rounds):
         for name, port in servers:
-            reviewer_loops(sessions, max(loops // rounds, 1), port=port, into=results[name])
+            reviewer_loops(sessions, max(loops // rounds, 1), port=port, into=results[name], cpu_roots=cpu_roots[port])
     return results
 
 
@@ -407,6 +428,23 @@ def next_latencies(headers: dict[str, str], samples: int) -> tuple[list[float], 
         release_status, _ = request(conn, "POST", f"/api/v1/review/assignments/{assignment}/release", post_headers)
         failed += release_status != 200
     return latencies, failed
+
+
+CPU_WHO = ("server", "PostgreSQL", "sealer", "load generator")
+CPU_HEADER = ("CPU a loop, ms", *CPU_WHO, "all", "same run")
+
+
+def cpu_rows(phases: tuple[tuple[str, dict[str, Loops]], ...], first: str) -> list[tuple[str, ...]]:
+    """Milliseconds of CPU per finished loop, by whom, on each server: what a loop costs the
+    machine, whether or not its two cores were all in use."""
+    rows = []
+    for label, results in phases:
+        totals = {name: sum(result.cpu.values()) / max(result.done, 1) for name, result in results.items()}
+        for name, result in results.items():
+            per_loop = [result.cpu[who] / max(result.done, 1) * 1000 for who in CPU_WHO]
+            versus = "-" if name == first else f"{totals[name] / totals[first]:.2f}x this checkout's"
+            rows.append((f"{label}, {name}", *(f"{value:.2f}" for value in per_loop), f"{sum(per_loop):.2f}", versus))
+    return rows
 
 
 def ms(values: list[float], q: float) -> str:
@@ -473,13 +511,20 @@ def main() -> None:
         base_env = baseline_database(env, base_root)
 
     with contextlib.ExitStack() as stack:
-        stack.enter_context(sealer(env))
-        stack.enter_context(shipped(env, port=PORT))
+        sealing = stack.enter_context(sealer(env))
+        pids = {PORT: stack.enter_context(shipped(env, port=PORT, workers=WORKERS)).pid}
         if base_root:
             # The same keys, reviewers and clips: only the code (and the server it ships with) differs.
-            stack.enter_context(shipped(base_env, port=BASELINE_TREE_PORT, root=base_root))
+            baseline_server = shipped(base_env, port=BASELINE_TREE_PORT, workers=WORKERS, root=base_root)
+            pids[BASELINE_TREE_PORT] = stack.enter_context(baseline_server).pid
         for _, port, start in OTHER_SERVERS:
-            stack.enter_context(start(env, port=port))
+            pids[port] = stack.enter_context(start(env, port=port)).pid
+        # Each server is charged with its own processes and all of PostgreSQL's (both databases
+        # are on it; the one not in use idles) and the sealer's (idle on the baseline's turn).
+        cpu_roots = {
+            port: {"server": pid, "PostgreSQL": 0, **({"sealer": sealing.pid} if sealing else {})}
+            for port, pid in pids.items()
+        }
         if hsm_env:
             stack.enter_context(shipped(hsm_env, port=PKCS11_PORT))
         send = per_connection(stream_sessions, audio_paths)
@@ -497,8 +542,8 @@ def main() -> None:
         other_results = [(name, others.pop(0), others.pop(0)) for name, _, _ in OTHER_SERVERS]
         hsm_result = others
 
-        c1 = loops_interleaved(servers, loop_sessions[:1], loops_c1)
-        c8 = loops_interleaved(servers, loop_sessions, LOOPS)
+        c1 = loops_interleaved(servers, loop_sessions[:1], loops_c1, cpu_roots=cpu_roots)
+        c8 = loops_interleaved(servers, loop_sessions, LOOPS, cpu_roots=cpu_roots)
         # A clip leased twice from one database is a double lease; a baseline served from a copy
         # of the database leases the same clips again, in its own.
         apart = [base_name] if base_env is not env else []
@@ -594,6 +639,8 @@ def main() -> None:
         )
     )
     print("targets: loop p50 at c=1 <= 25 ms; c=8 loops/s >= 2x the baseline checkout's")
+    print()
+    print(table(cpu_rows((("c=1", c1), ("c=8", c8)), first), CPU_HEADER))
     if latency_rows:
         print()
         print(table(latency_rows, ("next latency, c=1", "p50 ms", "p99 ms", "failed", "growth")))

@@ -135,17 +135,17 @@ def shipped(env: dict[str, str], *, port: int, workers: int = 2, root: Path = RO
 
 
 @contextlib.contextmanager
-def sealer(env: dict[str, str]) -> Iterator[None]:
+def sealer(env: dict[str, str]) -> Iterator[subprocess.Popen | None]:
     """``manage.py audit_sealer`` beside the servers on PostgreSQL, as a deployment runs it, so the
     run pays for sequencing and chaining its events too; nothing on SQLite, which seals inline."""
     if not env["DATABASE_URL"].startswith("postgres"):
-        yield
+        yield None
         return
     process = subprocess.Popen(
         [sys.executable, "manage.py", "audit_sealer"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
     )
     try:
-        yield
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -230,6 +230,48 @@ def cpu_seconds_of_children(parent_pid: int) -> float:
         if int(fields[1]) == parent_pid:
             total += int(fields[11]) + int(fields[12])
     return total / ticks
+
+
+def _processes() -> dict[int, tuple[str, int, int]]:
+    """Every process now: pid -> (command name, parent pid, CPU ticks of it and of its children
+    it has waited for). Linux /proc; a process gone between listing and reading is left out."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        # After the command: state, ppid, ..., utime, stime, cutime, cstime (the 12th to 15th).
+        found[int(stat.parent.name)] = (name, int(fields[1]), sum(int(tick) for tick in fields[11:15]))
+    return found
+
+
+def cpu_seconds_of_trees(roots: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds so far of each named process and everything under it: the live
+    descendants' own, and through each process's account of its children, the ended ones'.
+    ``"PostgreSQL"`` as a name, whatever its pid, stands for every PostgreSQL server process
+    (the postmaster with its sessions, autovacuum and WAL writer)."""
+    processes = _processes()
+    children: dict[int, list[int]] = {}
+    for pid, (_, parent, _) in processes.items():
+        children.setdefault(parent, []).append(pid)
+    postmasters = [
+        pid
+        for pid, (name, parent, _) in processes.items()
+        if name == "postgres" and processes.get(parent, ("",))[0] != "postgres"
+    ]
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals = {}
+    for label, root in roots.items():
+        pending, total = (postmasters if label == "PostgreSQL" else [root]), 0
+        while pending:
+            pid = pending.pop()
+            total += processes.get(pid, ("", 0, 0))[2]
+            pending += children.get(pid, [])
+        totals[label] = total / ticks
+    return totals
 
 
 def percentile(values: list[float], q: float) -> float:
