@@ -204,17 +204,27 @@ _PENDING_COLUMNS = (*chain.BODY_FIELDS, "mac")
 _PENDING_SQL = (
     "INSERT INTO audit_pendingevent (time, actor_kind, actor_id, actor_label, action, clip_id, subject_pseudonym, "
     "facility_id, facility_name, client_address, outcome, reason, request_id, extra, mac) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
 def _append_pending(fields: dict[str, Any]) -> PendingEvent:
-    # One statement, as cheap as a plain INSERT (no model save machinery in the request path);
-    # a plain commit: with no lock held there is no reason to defer the flush (migration 0005).
+    """One plain INSERT (no model save machinery in the request path), a plain commit: with no
+    lock held there is no reason to defer the flush (migration 0005).
+
+    Nothing reads its result, so the backend sends it with the transaction's next message,
+    normally the COMMIT (``send_with_next``, config/postgresql): it still runs in the action's
+    transaction, in its place, and if it fails the commit fails and the action rolls back. The
+    event returned has no id (only the sealer numbers events).
+    """
     values = {**fields, "extra": chain.canonical_json(fields["extra"])}
-    with connection.cursor() as cursor:
-        cursor.execute(_PENDING_SQL, [values[name] for name in _PENDING_COLUMNS])
-        event = PendingEvent(id=cursor.fetchone()[0], **fields)
+    params = [values[name] for name in _PENDING_COLUMNS]
+    if hasattr(connection, "send_with_next"):
+        connection.send_with_next(_PENDING_SQL, params)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_PENDING_SQL, params)
+    event = PendingEvent(**fields)
     event._state.adding = False
     event._state.db = connection.alias
     return event

@@ -1,4 +1,4 @@
-"""Django's PostgreSQL backend, two round trips a request lighter, with prepared key lookups.
+"""Django's PostgreSQL backend, round trips lighter, with prepared key lookups.
 
 **The health check.** Django's check (``CONN_HEALTH_CHECKS``) sends ``SELECT 1`` before the
 first query of every request. A server that ends a session (a restart, ``pg_terminate_backend``,
@@ -25,6 +25,17 @@ planned per request. The six-table session read spends more time being planned t
 (``apps.common.compiled``, ``prepared=True``): a filter a partial index serves only for one
 value (the queue's probe) gains nothing from being prepared. Nothing else is prepared, as
 client-side binding never prepares.
+
+**A write sent with the next message.** ``send_with_next(sql, params)`` keeps a statement whose
+result nobody reads (the access log's append, the last statement of its transaction) and sends
+it in the same message as whatever the connection sends next: the next statement, a savepoint
+command, or the ``COMMIT``, where it saves a round trip of its own. The order is kept, so the
+statement runs inside its transaction exactly where it was issued; if it fails, the message
+stops there, the error is raised by what carried it (the commit, say) and the transaction is
+rolled back. A path that cannot carry it (a prepared or binary statement, ``executemany``,
+``copy``, a server-side cursor) sends it first, on its own. A rollback, to a savepoint or of
+the whole transaction, drops it (it was issued after the last message, so after any savepoint
+being rolled back to), and so does closing the connection.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import sys
 from collections.abc import Iterator
 
 from django.db.backends.postgresql import base
+from django.db.transaction import TransactionManagementError
 from psycopg import pq
 
 _IDLE = pq.TransactionStatus.IDLE
@@ -42,7 +54,9 @@ _IDLE = pq.TransactionStatus.IDLE
 class BeginWithFirstStatementCursor(base.Cursor):
     _folding = False  # inside execute(), where the simple query protocol is used
     _begin: bytes | None = None  # the BEGIN to send with the next statement
-    _begun = False  # the results in hand start with that BEGIN's
+    _leading = 0  # the results in hand start with this many: the BEGIN's and the queued writes'
+    # The connection's writes waiting for its next message (``DatabaseWrapper.send_with_next``).
+    _queued: list[bytes] | None = None
 
     def _execute_gen(self, query, params=None, *, prepare=None, binary=None) -> Iterator:
         self._folding = not binary and self.format == pq.Format.TEXT
@@ -52,11 +66,16 @@ class BeginWithFirstStatementCursor(base.Cursor):
             self._folding = False
 
     def _start_query(self, query=None) -> Iterator:
-        self._begin, self._begun = None, False
+        self._begin, self._leading = None, 0
         connection = self._conn
+        carried = self._folding and not connection._pipeline
         begin_due = not connection._autocommit and connection.pgconn.transaction_status == _IDLE
-        if not (self._folding and begin_due and not connection._pipeline):
-            yield from super()._start_query(query)
+        if not (carried and begin_due):
+            yield from super()._start_query(query)  # psycopg sends the BEGIN here if one is due
+            if self._queued and not carried:
+                # This message cannot carry them (extended protocol, copy, executemany): they
+                # go first, inside the transaction, in one of their own.
+                yield from connection._exec_command(b"; ".join(_taken(self._queued)))
             return
         self._begin = connection._get_tx_start_command()
         # The connection's part would send the BEGIN now; it goes with the statement instead.
@@ -69,18 +88,27 @@ class BeginWithFirstStatementCursor(base.Cursor):
     def _execute_send(self, query, *, force_extended=False, binary=None) -> None:
         # A pending BEGIN is always sent, never dropped: execute() is the only caller that sets it.
         begin, self._begin = self._begin, None
-        if begin is None:
+        leading = [begin] if begin is not None else []
+        if self._folding and self._queued:
+            leading += _taken(self._queued)
+        if not leading:
             super()._execute_send(query, force_extended=force_extended, binary=binary)
             return
         self._query = query
-        self._pgconn.send_query(begin + b"; " + query.query)
-        self._begun = True
+        self._pgconn.send_query(b"; ".join([*leading, query.query]))
+        self._leading = len(leading)  # one result each, before the caller's
 
     def _set_results(self, results) -> None:
-        if self._begun:
-            self._begun = False
-            results = results[1:]
+        if self._leading:
+            results, self._leading = results[self._leading :], 0
         super()._set_results(results)
+
+
+def _taken(queued: list[bytes]) -> list[bytes]:
+    """The queued statements, the queue emptied: each is sent exactly once."""
+    taken = list(queued)
+    queued.clear()
+    return taken
 
 
 class PreparedCursor(base.ServerBindingCursor):
@@ -89,6 +117,53 @@ class PreparedCursor(base.ServerBindingCursor):
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The writes waiting for this connection's next message; every cursor holds this list.
+        self._queued: list[bytes] = []
+
+    def send_with_next(self, sql: str, params: list) -> None:
+        """Run ``sql`` (its result unread) in this transaction, sent with the next message."""
+        if self.get_autocommit():
+            raise TransactionManagementError("send_with_next is for a statement inside a transaction")
+        self.ensure_connection()
+        self._queued.append(self.ops.compose_sql(sql, params).encode(self.connection.info.encoding))
+
+    def create_cursor(self, name=None):
+        if name:
+            # A server-side cursor's DECLARE cannot carry them.
+            self._send_queued()
+        cursor = super().create_cursor(name)
+        if isinstance(cursor, BeginWithFirstStatementCursor):
+            cursor._queued = self._queued
+        return cursor
+
+    def _send_queued(self) -> None:
+        if self._queued:
+            with self.wrap_database_errors:
+                self.connection.execute(b"; ".join(_taken(self._queued)))
+
+    def _commit(self):
+        if self.connection is not None and self._queued:
+            with self.wrap_database_errors, self.connection.cursor() as cursor:
+                # The queued writes and the COMMIT in one message; psycopg's own commit then
+                # finds the transaction ended and sends nothing.
+                cursor._queued = self._queued
+                cursor.execute("COMMIT")
+        return super()._commit()
+
+    def _rollback(self):
+        self._queued.clear()
+        return super()._rollback()
+
+    def _savepoint_rollback(self, sid):
+        self._queued.clear()
+        return super()._savepoint_rollback(sid)
+
+    def _close(self):
+        self._queued.clear()
+        return super()._close()
+
     def get_connection_params(self) -> dict:
         params = super().get_connection_params()
         if params["cursor_factory"] is base.Cursor:
@@ -103,6 +178,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         """A cursor for key lookups: bound by PostgreSQL, prepared once per connection."""
         self.close_if_health_check_failed()
         self.ensure_connection()
+        # Its extended-protocol messages cannot carry queued writes: they go first.
+        self._send_queued()
         with self.wrap_database_errors:
             return self._prepare_cursor(PreparedCursor(self.connection))
 

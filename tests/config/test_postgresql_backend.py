@@ -1,6 +1,6 @@
 """The PostgreSQL backend: a health check with no round trip on a live connection and a new
 connection when the server ended the old one; a transaction's BEGIN sent with its first statement;
-key lookups prepared once per connection."""
+key lookups prepared once per connection; a write sent with the next message."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from django.db import DataError, connections
+from django.db.transaction import TransactionManagementError
 from psycopg import pq
 
 from tests.conftest import requires_postgres
@@ -226,3 +227,121 @@ def test_a_prepared_statement_runs_again_after_a_rollback_dropped_it(own_connect
     assert prepared_here(own_connection) == [("SELECT $1::int * 2", 0, 1)]
     own_connection.rollback()
     own_connection.set_autocommit(True)
+
+
+def order_table(wrapper) -> None:
+    with wrapper.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE order_probe (position serial, n int)")
+
+
+def queue(wrapper, n: int) -> None:
+    wrapper.send_with_next("INSERT INTO order_probe (n) VALUES (%s)", [n])
+
+
+def in_order(wrapper) -> list[int]:
+    with wrapper.cursor() as cursor:
+        cursor.execute("SELECT n FROM order_probe ORDER BY position")
+        return [n for (n,) in cursor.fetchall()]
+
+
+def test_a_write_sent_with_the_next_message_goes_with_the_commit(own_connection, separate_begins):
+    order_table(own_connection)
+    own_connection.set_autocommit(False)
+    queue(own_connection, 1)
+    # Nothing has gone yet: not even the transaction's BEGIN.
+    assert own_connection.connection.info.transaction_status == pq.TransactionStatus.IDLE
+    own_connection.commit()
+    own_connection.set_autocommit(True)
+
+    assert in_order(own_connection) == [1]
+    # BEGIN, the insert and COMMIT went as one message: psycopg sent no BEGIN or COMMIT of its own.
+    assert separate_begins == []
+
+
+def test_a_queued_write_runs_before_the_next_statement_which_gets_its_own_result(own_connection):
+    order_table(own_connection)
+    own_connection.set_autocommit(False)
+    queue(own_connection, 1)
+    with own_connection.cursor() as cursor:
+        cursor.execute("INSERT INTO order_probe (n) VALUES (%s) RETURNING n, (SELECT count(*) FROM order_probe)", [2])
+        assert cursor.fetchone() == (2, 1)
+        assert (cursor.rowcount, cursor.statusmessage) == (1, "INSERT 0 1")
+    assert in_order(own_connection) == [1, 2]
+    own_connection.rollback()
+    own_connection.set_autocommit(True)
+    assert in_order(own_connection) == []
+
+
+def test_a_queued_write_that_fails_fails_the_commit_and_the_transaction_rolls_back(own_connection):
+    order_table(own_connection)
+    own_connection.set_autocommit(False)
+    with own_connection.cursor() as cursor:
+        cursor.execute("INSERT INTO order_probe (n) VALUES (%s)", [1])
+    own_connection.send_with_next("INSERT INTO order_probe (n) VALUES (1 / %s)", [0])
+    with pytest.raises(DataError, match="division by zero"):
+        own_connection.commit()
+    own_connection.rollback()
+    own_connection.set_autocommit(True)
+    assert in_order(own_connection) == []
+
+
+def test_a_savepoint_released_carries_it_and_one_rolled_back_drops_it_unrun(own_connection):
+    order_table(own_connection)
+    own_connection.set_autocommit(False)
+    kept = own_connection.savepoint()
+    queue(own_connection, 1)
+    own_connection.savepoint_commit(kept)
+    dropped = own_connection.savepoint()
+    queue(own_connection, 2)
+    # Run, this one would fail the savepoint's rollback: it is dropped without running.
+    own_connection.send_with_next("INSERT INTO order_probe (n) VALUES (1 / %s)", [0])
+    own_connection.savepoint_rollback(dropped)
+    queue(own_connection, 3)
+    own_connection.commit()
+    own_connection.set_autocommit(True)
+    assert in_order(own_connection) == [1, 3]
+
+
+def test_a_statement_that_cannot_carry_it_sends_it_first(own_connection):
+    order_table(own_connection)
+    own_connection.set_autocommit(False)
+    queue(own_connection, 1)
+    with own_connection.cursor() as cursor:
+        cursor.executemany("INSERT INTO order_probe (n) VALUES (%s)", [[2], [3]])
+    queue(own_connection, 4)
+    with own_connection.prepared_cursor() as cursor:
+        cursor.execute("INSERT INTO order_probe (n) VALUES (%s)", [5])
+    queue(own_connection, 6)
+    with own_connection.chunked_cursor() as named:
+        named.execute("SELECT max(n) FROM order_probe")
+        assert named.fetchone() == (6,)
+    own_connection.commit()
+    own_connection.set_autocommit(True)
+    assert in_order(own_connection) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_rollback_or_a_closed_connection_drops_it(own_connection):
+    order_table(own_connection)
+    own_connection.set_autocommit(False)
+    queue(own_connection, 1)
+    own_connection.rollback()
+    # Not carried into the next transaction by its first statement.
+    with own_connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM order_probe")
+        assert cursor.fetchone() == (0,)
+    own_connection.commit()
+    queue(own_connection, 2)
+    own_connection.close()
+    # The new session has no order_probe: a queued insert sent now would fail.
+    own_connection.ensure_connection()
+    own_connection.set_autocommit(False)
+    with own_connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('order_probe')")
+        assert cursor.fetchone() == (None,)
+    own_connection.commit()
+    own_connection.set_autocommit(True)
+
+
+def test_it_refuses_a_statement_outside_a_transaction(own_connection):
+    with pytest.raises(TransactionManagementError):
+        queue(own_connection, 1)

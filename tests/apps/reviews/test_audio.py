@@ -8,11 +8,14 @@ from datetime import timedelta
 import pytest
 import time_machine
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.db import ProgrammingError
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Reviewer
 from apps.accounts.services import reviewer_suspend
+from apps.audit import services as audit_services
+from apps.audit.models import PendingEvent
 from apps.clips.models import Clip
 from apps.common.context import RequestContext
 from apps.facilities.models import Facility
@@ -20,6 +23,7 @@ from apps.reviews.models import Assignment
 from apps.reviews.services import delivery, leases
 from reviewsvc.crypto import streaming
 from tests.apps.reviews.support import audio_url
+from tests.conftest import requires_postgres
 from tests.personas import ADDRESS_OUTSIDE, verified_client
 from tests.support import body, denied, error_code, events, lease_next, make_wav
 
@@ -82,6 +86,24 @@ def test_nothing_is_served_when_the_event_cannot_be_written(alice_client, leased
     assert chunks_asked == []
     assert not events("clip.audio")
     # The lease extension rolled back with the event.
+    assert Assignment.objects.get(pk=lease["assignment"]).expires_at == expires
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_nothing_is_served_when_the_pending_event_fails_at_the_commit(alice_client, leased, monkeypatch, settings):
+    # With the sealer the event's INSERT goes in one message with the COMMIT (config/postgresql).
+    settings.REVIEWSVC_AUDIT_SEALER = True
+    _, lease = leased
+    expires = Assignment.objects.get(pk=lease["assignment"]).expires_at
+    monkeypatch.setattr(audit_services, "_PENDING_SQL", audit_services._PENDING_SQL.replace("(time,", "(no_such,"))
+    chunks_asked = []
+    monkeypatch.setattr(delivery, "clip_audio_chunks", lambda **kw: chunks_asked.append(kw) or iter([b"x"]))
+    with pytest.raises(ProgrammingError, match="no_such"):
+        alice_client.get(lease["audio_url"])
+    assert chunks_asked == []
+    assert not PendingEvent.objects.filter(action="clip.audio").exists()
+    # The commit failed, so the lease extension rolled back with the event.
     assert Assignment.objects.get(pk=lease["assignment"]).expires_at == expires
 
 
