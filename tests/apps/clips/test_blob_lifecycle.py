@@ -3,6 +3,7 @@ periodic sweep removes files no row refers to once they are past the grace perio
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.models import AccessEvent
@@ -62,6 +63,23 @@ def test_a_failure_before_the_commit_removes_the_blob(monkeypatch):
         ingest_clip(subject_id="before-commit")
 
     assert not Clip.objects.filter(subject_id="before-commit").exists()
+    assert not [path for path in blob_root().rglob("*") if path.is_file()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_the_database_refuses_removes_the_blob(monkeypatch):
+    real_clean = services.clean
+
+    def negative_duration(data):
+        cleaned = real_clean(data)
+        return dataclasses.replace(cleaned, info=dataclasses.replace(cleaned.info, duration_ms=-1))
+
+    monkeypatch.setattr(services, "clean", negative_duration)
+    with pytest.raises(IntegrityError, match="duration_ms"):
+        ingest_clip(subject_id="refused-row")
+
+    assert not Clip.objects.filter(subject_id="refused-row").exists()
+    assert not AccessEvent.objects.filter(action="clip.ingest").exists()
     assert not [path for path in blob_root().rglob("*") if path.is_file()]
 
 
