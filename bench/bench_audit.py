@@ -75,6 +75,7 @@ def _writer(env: dict[str, str], worker: int, count: int, commands, barrier, res
 
     from apps.audit.selectors import event_mac_function
     from apps.audit.services import _event_fields, event_record
+    from apps.common.compiled import execute_unread
     from apps.common.context import RequestContext
     from reviewsvc.audit import chain
 
@@ -101,8 +102,8 @@ def _writer(env: dict[str, str], worker: int, count: int, commands, barrier, res
                         extra={"n": number},
                     )
                 else:
-                    # The same rows, the same Python work to build them, sent the same way (with
-                    # the COMMIT, where the backend can); no chain, no lock.
+                    # The same rows, the same Python work to build them, sent the same way
+                    # (``execute_unread``, with the COMMIT); no chain, no lock.
                     fields = _event_fields(
                         action="clip.audio",
                         context=context,
@@ -123,11 +124,7 @@ def _writer(env: dict[str, str], worker: int, count: int, commands, barrier, res
                         hashlib.sha256(body).hexdigest(),
                         mac,
                     ]
-                    if hasattr(connection, "send_with_next"):
-                        connection.send_with_next(PLAIN_INSERT, params)
-                    else:
-                        with connection.cursor() as cursor:
-                            cursor.execute(PLAIN_INSERT, params)
+                    execute_unread(PLAIN_INSERT, params)
         results.put((started, time.monotonic()))
     connection.close()
 

@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import cpu_seconds_of_children, free_port, manage, percentile, run_load, shipped, table  # noqa: E402
+from bench.common import cpu_seconds_of_trees, free_port, manage, percentile, run_load, shipped, table  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -200,9 +200,10 @@ def poll_cost(server_pid: int, cookies: list[dict]) -> dict[str, float]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        before = cpu_seconds_of_children(server_pid)
+        server = {"server": [server_pid]}
+        before = cpu_seconds_of_trees(server)["server"]
         time.sleep(POLL_WINDOW_S)
-        idle = cpu_seconds_of_children(server_pid) - before
+        idle = cpu_seconds_of_trees(server)["server"] - before
         context = browser.new_context(base_url=f"http://127.0.0.1:{PORT}")
         context.add_cookies(cookies)
         page = context.new_page()
@@ -211,9 +212,9 @@ def poll_cost(server_pid: int, cookies: list[dict]) -> dict[str, float]:
         page.goto("/review/", wait_until="load")
         page.wait_for_selector('#workbench[data-audio="ready"]', timeout=15000)
         polls.clear()
-        before = cpu_seconds_of_children(server_pid)
+        before = cpu_seconds_of_trees(server)["server"]
         page.wait_for_timeout(POLL_WINDOW_S * 1000)
-        busy = cpu_seconds_of_children(server_pid) - before
+        busy = cpu_seconds_of_trees(server)["server"] - before
         count = len(polls)
         context.close()
         browser.close()

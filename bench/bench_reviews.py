@@ -66,6 +66,7 @@ from bench.common import (  # noqa: E402
     gunicorn,
     manage,
     percentile,
+    postgresql_pids,
     run_load,
     sealer,
     shipped,
@@ -347,7 +348,7 @@ class Loops:
 
 
 def reviewer_loops(
-    sessions: list[dict[str, str]], loops: int, *, port: int = PORT, into: Loops, cpu_roots: dict[str, int]
+    sessions: list[dict[str, str]], loops: int, *, port: int = PORT, into: Loops, cpu_roots: dict[str, list[int]]
 ) -> Loops:
     """Each thread one reviewer: next -> whole audio -> transcript, ``loops`` in all, on ``port``;
     the CPU every process of ``cpu_roots`` (``cpu_seconds_of_trees``) and this one spent meanwhile."""
@@ -398,7 +399,7 @@ def loops_interleaved(
     sessions: list[dict[str, str]],
     loops: int,
     *,
-    cpu_roots: dict[int, dict[str, int]],
+    cpu_roots: dict[int, dict[str, list[int]]],
     rounds: int = LOOP_ROUNDS,
 ) -> dict[str, Loops]:
     """``loops`` reviewer loops on each server, the servers taking turns in ``rounds`` rounds;
@@ -522,7 +523,7 @@ def main() -> None:
         # Each server is charged with its own processes and all of PostgreSQL's (both databases
         # are on it; the one not in use idles) and the sealer's (idle on the baseline's turn).
         cpu_roots = {
-            port: {"server": pid, "PostgreSQL": 0, **({"sealer": sealing.pid} if sealing else {})}
+            port: {"server": [pid], "PostgreSQL": postgresql_pids(), "sealer": [sealing.pid] if sealing else []}
             for port, pid in pids.items()
         }
         if hsm_env:

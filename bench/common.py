@@ -217,21 +217,6 @@ def run_load(
     return requests / elapsed, latencies, failures
 
 
-def cpu_seconds_of_children(parent_pid: int) -> float:
-    """User + system CPU seconds of ``parent_pid``'s child processes so far (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # After the command: state, ppid, ..., utime and stime are the 12th and 13th fields.
-        if int(fields[1]) == parent_pid:
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
-
-
 def _processes() -> dict[int, tuple[str, int, int]]:
     """Every process now: pid -> (command name, parent pid, CPU ticks of it and of its children
     it has waited for). Linux /proc; a process gone between listing and reading is left out."""
@@ -248,24 +233,28 @@ def _processes() -> dict[int, tuple[str, int, int]]:
     return found
 
 
-def cpu_seconds_of_trees(roots: dict[str, int]) -> dict[str, float]:
-    """User + system CPU seconds so far of each named process and everything under it: the live
-    descendants' own, and through each process's account of its children, the ended ones'.
-    ``"PostgreSQL"`` as a name, whatever its pid, stands for every PostgreSQL server process
-    (the postmaster with its sessions, autovacuum and WAL writer)."""
+def postgresql_pids() -> list[int]:
+    """The local PostgreSQL's postmaster: under it, every session, autovacuum and the WAL writer."""
     processes = _processes()
-    children: dict[int, list[int]] = {}
-    for pid, (_, parent, _) in processes.items():
-        children.setdefault(parent, []).append(pid)
-    postmasters = [
+    return [
         pid
         for pid, (name, parent, _) in processes.items()
         if name == "postgres" and processes.get(parent, ("",))[0] != "postgres"
     ]
+
+
+def cpu_seconds_of_trees(roots: dict[str, list[int]]) -> dict[str, float]:
+    """User + system CPU seconds so far, per name, of its processes and everything under them:
+    the live descendants' own and, through each process's account of its children, the ended
+    ones'."""
+    processes = _processes()
+    children: dict[int, list[int]] = {}
+    for pid, (_, parent, _) in processes.items():
+        children.setdefault(parent, []).append(pid)
     ticks = os.sysconf("SC_CLK_TCK")
     totals = {}
-    for label, root in roots.items():
-        pending, total = (postmasters if label == "PostgreSQL" else [root]), 0
+    for label, pids in roots.items():
+        pending, total = list(pids), 0
         while pending:
             pid = pending.pop()
             total += processes.get(pid, ("", 0, 0))[2]

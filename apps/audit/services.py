@@ -37,6 +37,7 @@ from django.utils import timezone
 from apps.audit.models import AccessEvent, Checkpoint, Outcome, PendingEvent, TreeNode, VerificationRun
 from apps.audit.selectors import event_mac_function, event_records, subject_pseudonym
 from apps.audit.sinks import checkpoint_file_name, checkpoint_sinks
+from apps.common.compiled import execute_unread
 from apps.common.context import MAX_LABEL, RequestContext, clean_text
 from apps.common.counters import CounterUnavailable, window_count, window_end
 from apps.common.keys import key_provider
@@ -213,17 +214,12 @@ def _append_pending(fields: dict[str, Any]) -> PendingEvent:
     lock held there is no reason to defer the flush (migration 0005).
 
     Nothing reads its result, so the backend sends it with the transaction's next message,
-    normally the COMMIT (``send_with_next``, config/postgresql): it still runs in the action's
+    normally the COMMIT (``execute_unread``, apps.common.compiled): it still runs in the action's
     transaction, in its place, and if it fails the commit fails and the action rolls back. The
     event returned has no id (only the sealer numbers events).
     """
     values = {**fields, "extra": chain.canonical_json(fields["extra"])}
-    params = [values[name] for name in _PENDING_COLUMNS]
-    if hasattr(connection, "send_with_next"):
-        connection.send_with_next(_PENDING_SQL, params)
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(_PENDING_SQL, params)
+    execute_unread(_PENDING_SQL, [values[name] for name in _PENDING_COLUMNS])
     event = PendingEvent(**fields)
     event._state.adding = False
     event._state.db = connection.alias

@@ -18,6 +18,9 @@ statement that fails either is refused, rather than run with a value in the wron
 values must differ from one another (otherwise which is which cannot be told); a call whose
 values do not runs through the ORM and leaves the compiling to a later call.
 
+``execute_unread(sql, params)`` runs a write whose result nobody reads through the backend's
+``send_with_next()`` where it has one, so it travels with the connection's next message.
+
 ``prepared=True`` runs a statement through the database backend's ``prepared_cursor()`` where
 it has one (the PostgreSQL backend of config/postgresql; SQLite has none): parsed and planned
 once per connection, and after five runs planned no more (PostgreSQL keeps one generic plan
@@ -218,6 +221,21 @@ class CompiledUpdate:
         if query.related_updates or query.count_active_tables() != 1:
             raise NotCompilable("only an update of one table, filtered by its own columns, is compiled")
         return query
+
+
+def execute_unread(sql: str, params: list, *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Run a write whose result nobody reads, in the caller's transaction and in its place.
+
+    The backend of config/postgresql sends it with the connection's next message, normally the
+    COMMIT (``send_with_next``): one round trip fewer, and a failure fails that message. Other
+    backends run it at once.
+    """
+    connection = connections[using]
+    if hasattr(connection, "send_with_next"):
+        connection.send_with_next(sql, params)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _cursor(connection, prepared: bool):

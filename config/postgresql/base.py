@@ -145,10 +145,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _commit(self):
         if self.connection is not None and self._queued:
-            with self.wrap_database_errors, self.connection.cursor() as cursor:
+            with self.wrap_database_errors, self.create_cursor() as cursor:
                 # The queued writes and the COMMIT in one message; psycopg's own commit then
                 # finds the transaction ended and sends nothing.
-                cursor._queued = self._queued
                 cursor.execute("COMMIT")
         return super()._commit()
 
